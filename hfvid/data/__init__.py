@@ -1,0 +1,1 @@
+"""Datasets, annotation-format readers and synthetic data for hfvid."""
