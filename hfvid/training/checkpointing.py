@@ -1,0 +1,141 @@
+"""Checkpoints that are both resumable (``accelerator.load_state``) and loadable with ``from_pretrained``.
+
+A checkpoint is ``<output_dir>/checkpoints/step_<n>/`` holding what ``accelerator.save_state`` writes (optimizer,
+scheduler, RNG states, ...), one ``save_pretrained`` folder per prepared ``PreTrainedModel`` (``<ClassName>/``,
+thanks to :func:`register_pretrained_hooks`) and ``trainer_state.json`` (step, epoch, history). The JSON file is
+written last, so a folder without it is an interrupted save and is never resumed from.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from accelerate.logging import get_logger
+
+
+logger = get_logger(__name__, log_level="INFO")
+
+TRAINER_STATE_NAME = "trainer_state.json"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+def _pretrained_folder_names(accelerator, models) -> dict[int, str]:
+    """Map the index of each ``PreTrainedModel`` in ``models`` to its folder: ``ClassName`` (``_1``... if repeated)."""
+    from transformers import PreTrainedModel
+
+    names, seen = {}, {}
+    for index, model in enumerate(models):
+        unwrapped = accelerator.unwrap_model(model)
+        if isinstance(unwrapped, PreTrainedModel):
+            name = type(unwrapped).__name__
+            seen[name] = seen.get(name, -1) + 1
+            names[index] = name if seen[name] == 0 else f"{name}_{seen[name]}"
+    return names
+
+
+def register_pretrained_hooks(accelerator) -> None:
+    """Make ``save_state``/``load_state`` store every prepared ``PreTrainedModel`` as a ``save_pretrained`` folder.
+
+    Saving writes ``<dir>/<ClassName>/`` (config.json + model.safetensors) and pops those weights so accelerate does
+    not write them a second time; loading copies the folder's weights into the existing model object (so prepared
+    wrappers and optimizer references stay valid) and pops the model so accelerate does not look for its file.
+    Other models keep accelerate's own format. FSDP/DeepSpeed hand accelerate no weights list; the hooks then do
+    nothing. Calling this twice on one accelerator registers the hooks once.
+    """
+    if getattr(accelerator, "_hfvid_pretrained_hooks", False):
+        return
+
+    def save_hook(models, weights, output_dir):
+        if len(weights) != len(models):  # FSDP / DeepSpeed save the models themselves
+            return
+        names = _pretrained_folder_names(accelerator, models)
+        for index in sorted(names, reverse=True):
+            if accelerator.is_main_process:
+                accelerator.unwrap_model(models[index]).save_pretrained(Path(output_dir) / names[index])
+            weights.pop(index)
+
+    def load_hook(models, input_dir):
+        names = _pretrained_folder_names(accelerator, models)
+        for index in sorted(names, reverse=True):
+            model = accelerator.unwrap_model(models[index])
+            loaded = type(model).from_pretrained(Path(input_dir) / names[index])
+            model.load_state_dict(loaded.state_dict())
+            del loaded
+            models.pop(index)
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+    accelerator._hfvid_pretrained_hooks = True
+
+
+def list_checkpoints(output_dir) -> list[Path]:
+    """Complete checkpoints (those with ``trainer_state.json``) under ``<output_dir>/checkpoints``, oldest first."""
+    root = Path(output_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir()]
+    return [path for _, path in sorted(found) if (path / TRAINER_STATE_NAME).is_file()]
+
+
+def find_resume_checkpoint(args) -> Path | None:
+    """The folder ``--resume_from_checkpoint`` points to: a path, the newest checkpoint for "latest", or None.
+
+    "latest" with no checkpoint yet logs a warning and returns None (training starts from scratch).
+    """
+    resume = args.resume_from_checkpoint
+    if resume is None:
+        return None
+    if resume != "latest":
+        path = Path(resume)
+        if not (path / TRAINER_STATE_NAME).is_file():
+            raise ValueError(f"{path} is not a complete hfvid checkpoint: it has no {TRAINER_STATE_NAME}.")
+        return path
+    checkpoints = list_checkpoints(args.output_dir)
+    if not checkpoints:
+        logger.warning(f"--resume_from_checkpoint latest: no checkpoint under {args.output_dir}; starting fresh")
+        return None
+    return checkpoints[-1]
+
+
+def prune_checkpoints(output_dir, keep: int) -> None:
+    """Delete the oldest folders under ``<output_dir>/checkpoints`` so that at most ``keep`` remain."""
+    root = Path(output_dir) / "checkpoints"
+    folders = sorted(
+        (int(m.group(1)), p) for p in (root.iterdir() if root.is_dir() else []) if (m := _STEP_DIR.match(p.name))
+    )
+    for _, path in folders[: max(len(folders) - keep, 0)]:
+        logger.info(f"Deleting old checkpoint {path} (checkpoints_total_limit)")
+        shutil.rmtree(path)
+
+
+def save_checkpoint(accelerator, args, trainer_state: dict) -> Path:
+    """``save_state`` to ``checkpoints/step_<global_step>`` after pruning, then write ``trainer_state.json``."""
+    path = Path(args.output_dir) / "checkpoints" / f"step_{trainer_state['global_step']}"
+    if accelerator.is_main_process and args.checkpoints_total_limit is not None:
+        prune_checkpoints(args.output_dir, keep=args.checkpoints_total_limit - 1)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(path))
+    if accelerator.is_main_process:
+        (path / TRAINER_STATE_NAME).write_text(json.dumps(trainer_state, indent=2))
+    accelerator.wait_for_everyone()
+    logger.info(f"Saved checkpoint {path}")
+    return path
+
+
+def load_trainer_state(path) -> dict:
+    """Read ``trainer_state.json`` of a checkpoint folder."""
+    return json.loads((Path(path) / TRAINER_STATE_NAME).read_text())
+
+
+__all__ = [
+    "TRAINER_STATE_NAME",
+    "find_resume_checkpoint",
+    "list_checkpoints",
+    "load_trainer_state",
+    "prune_checkpoints",
+    "register_pretrained_hooks",
+    "save_checkpoint",
+]
