@@ -122,13 +122,15 @@ def render_model_card(
     model_id: str | None = None,
     base_model: str | None = None,
     datasets: list[str] | None = None,
+    license: str | None = None,
     extra: dict | None = None,
 ):
     """Render the method's model card for a checkpoint and return a ``huggingface_hub.ModelCard``.
 
     ``results`` holds this checkpoint's metrics (numbers become ``model-index`` entries; ``results["dataset"]``
     names the evaluation set, "synthetic" if absent). ``args`` are the training arguments, rendered as a table
-    with secrets (``hub_token`` and the like) removed. Nothing is uploaded.
+    with secrets (``hub_token`` and the like) removed. ``license`` overrides the template's (default apache-2.0),
+    e.g. "other" for converted weights whose licence is not stated. Nothing is uploaded.
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -159,6 +161,8 @@ def render_model_card(
 
     card_fields = {key: meta[key] for key in _CARD_DATA_KEYS if key in meta}
     card_fields.setdefault("license", "apache-2.0")
+    if license is not None:
+        card_fields["license"] = license
     card_fields["tags"] = list(dict.fromkeys(["hfvid", *card_fields.get("tags", [])]))
     if datasets is not None:
         card_fields["datasets"] = datasets

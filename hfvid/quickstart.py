@@ -59,7 +59,8 @@ def run_subpixel_fan(output_dir: Path, steps: int | None = None) -> QuickstartRo
         "--dataset_name", "synthetic", "--output_dir", str(out), "--cpu",
         "--config_overrides", "num_stacks=1,hidden_size=64,hourglass_depth=2,image_size=64,heatmap_size=16,"
                               "norm_type=group",
-        "--max_train_steps", str(steps or 400), "--per_device_train_batch_size", "16", "--learning_rate", "2e-3",
+        "--max_train_steps", str(steps or 400), "--per_device_train_batch_size", "16", "--learning_rate", "3e-3",
+        "--rotation", "15", "--scale_range", "0.9", "1.1",
         "--synthetic_train_samples", "512", "--synthetic_eval_samples", "64", "--logging_steps", "50",
     ]
     history = script.main(script.parse_args(argv))["history"]

@@ -1,10 +1,25 @@
 """`hfvid-facial-landmarks`: images (+ face boxes or a detector) -> sub-pixel landmarks in image pixels."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypedDict
 
 import torch
 from transformers.pipelines.base import ChunkPipeline
+
+
+def _to_pil(image):
+    """The image as a PIL RGB image (what face detectors are given)."""
+    if hasattr(image, "convert"):
+        return image.convert("RGB")
+    from PIL import Image
+
+    from ..models.subpixel_fan.image_processing_subpixel_fan import image_to_tensor
+
+    return Image.fromarray((image_to_tensor(image).permute(1, 2, 0) * 255).round().byte().numpy())
+
+
+def _is_dataset(value) -> bool:
+    return type(value).__name__ in ("Dataset", "IterableDataset") and hasattr(value, "__iter__")
 
 
 class FaceLandmarks(TypedDict):
@@ -40,10 +55,12 @@ class FacialLandmarkDetectionPipeline(ChunkPipeline):
     def __call__(self, images, boxes=None, **kwargs) -> list[FaceLandmarks] | list[list[FaceLandmarks]]:
         """
         Args:
-            images: a path, PIL image, numpy array or tensor, or a list of them.
+            images: a path, PIL image, numpy array or tensor, a list of them, or a generator / `datasets.Dataset`
+                of them (streamed: results are yielded as they come).
             boxes: face boxes (`[x1, y1, x2, y2]`); for one image a list of boxes, for a list of images one list of
                 boxes per image.
-            face_detector (`Callable[[PIL.Image], list[box]]`, *optional*): called when `boxes` is not given.
+            face_detector (`Callable[[PIL.Image], list[box]]`, *optional*): called with the image as a PIL RGB image
+                when `boxes` is not given.
             flip_test (`bool`, *optional*): average with the mirrored crop (default: on when the model has a mirror
                 table).
             batch_size (`int`, *optional*): faces per forward pass.
@@ -52,13 +69,16 @@ class FacialLandmarkDetectionPipeline(ChunkPipeline):
             per image a list of faces `{"box": [x1, y1, x2, y2], "landmarks": [[x, y], ...], "scores": [...]}` in
             original-image pixels (a list of such lists for a list of images).
         """
-        single = not isinstance(images, (list, tuple))
-        if boxes is not None and not single and len(boxes) != len(images):
-            raise ValueError(f"got {len(images)} images but boxes for {len(boxes)}; give one list of boxes per image")
-        if single:
-            items = {"image": images, "boxes": boxes}
-        else:
+        if isinstance(images, (list, tuple)):
+            if boxes is not None and len(boxes) != len(images):
+                raise ValueError(f"got {len(images)} images but boxes for {len(boxes)}; give one list of boxes per image")
             items = [{"image": image, "boxes": None if boxes is None else boxes[i]} for i, image in enumerate(images)]
+        elif isinstance(images, Iterator) or _is_dataset(images):
+            # streaming: a generator (e.g. video frames) or a datasets.Dataset, boxes zipped along when given
+            box_stream = iter(boxes) if boxes is not None else None
+            items = ({"image": image, "boxes": None if box_stream is None else next(box_stream)} for image in images)
+        else:
+            items = {"image": images, "boxes": boxes}
         return super().__call__(items, **kwargs)
 
     def _sanitize_parameters(self, face_detector: Callable | None = None, flip_test: bool | None = None, **kwargs):
@@ -73,7 +93,7 @@ class FacialLandmarkDetectionPipeline(ChunkPipeline):
         image = load_image(image) if isinstance(image, str) else image
         boxes = item["boxes"]
         if boxes is None and face_detector is not None:
-            boxes = list(face_detector(image))
+            boxes = list(face_detector(_to_pil(image)))
         if boxes is not None and len(boxes) == 0:
             # No face: one placeholder chunk keeps the item in the stream; postprocess drops it.
             size = self.image_processor.crop_size

@@ -20,6 +20,7 @@ def image_to_tensor(image) -> torch.Tensor:
     if hasattr(image, "convert"):  # PIL
         image = np.asarray(image.convert("RGB"))
     if isinstance(image, np.ndarray):
+        channels_last = True  # numpy/PIL convention (H, W, C); torch's is (C, H, W)
         if image.dtype == np.uint8:
             tensor = torch.from_numpy(image.copy()).float() / 255.0
         elif np.issubdtype(image.dtype, np.floating):
@@ -27,13 +28,16 @@ def image_to_tensor(image) -> torch.Tensor:
         else:
             raise ValueError(f"image arrays must be uint8 (0-255) or float (0-1), got dtype {image.dtype}")
     elif isinstance(image, torch.Tensor):
+        channels_last = False
         tensor = image.float() / 255.0 if image.dtype == torch.uint8 else image.float()
     else:
         raise ValueError(f"expected an image as a path, PIL image, numpy array or torch tensor, got {type(image)}")
     if tensor.ndim == 2:
         tensor = tensor[None].expand(3, -1, -1)
-    elif tensor.ndim == 3 and tensor.shape[-1] in (1, 3) and tensor.shape[0] not in (1, 3):
-        tensor = tensor.permute(2, 0, 1)
+    elif tensor.ndim == 3:
+        last, first = tensor.shape[-1] in (1, 3), tensor.shape[0] in (1, 3)
+        if last and (channels_last or not first):
+            tensor = tensor.permute(2, 0, 1)
     if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
         raise ValueError(
             f"expected an RGB image of shape (H, W, 3) or (3, H, W) (or grayscale (H, W)), got shape {tuple(tensor.shape)}"
@@ -203,6 +207,7 @@ class FaceAlignmentImageProcessor(BaseImageProcessor):
     ) -> list[list[dict]]:
         """Model outputs (crop pixels) -> per image a list of faces `{"box", "landmarks", "scores"}` in image pixels.
 
+        Pass `image_indices` (from `preprocess`) to group faces by image; without it every face is its own image.
         `landmarks` are `(N, 2)` float tensors (sub-pixel, no rounding), `scores` `(N,)` heatmap peak values.
         """
         landmarks = outputs["landmarks"] if isinstance(outputs, dict) else outputs.landmarks
