@@ -3,7 +3,7 @@
 For each method: train a tiny model through the method's own training script (its ``main(parse_args(argv))``, an
 Accelerate run), reload the saved folder with ``from_pretrained`` inside a ``pipeline()``, evaluate the pipeline's
 outputs with the method's metric on held-out synthetic data, check the rendered model card, and report one row.
-A method is added here with one recipe function in ``RECIPES``.
+A method joins by naming its recipe (``hfvid/models/<name>/quickstart.py:run``) in ``hfvid/registration.py``.
 """
 
 import importlib.util
@@ -44,40 +44,11 @@ def load_training_script(name: str):
     return module
 
 
-def run_subpixel_fan(output_dir: Path, steps: int | None = None) -> QuickstartRow:
-    """SH-FAN on synthetic 68-point faces; metric: inter-ocular NME of the pipeline on held-out faces."""
-    import numpy as np
-    from transformers import pipeline
+def recipes() -> dict:
+    """method name -> recipe ``(output_dir: Path, steps: int | None) -> QuickstartRow``, from the registration table."""
+    from .registration import METHODS, load_object
 
-    from .data.synthetic import synthetic_faces
-    from .metrics.landmarks import landmark_metrics
-
-    start = time.time()
-    out = output_dir / "subpixel_fan"
-    script = load_training_script("train_subpixel_fan")
-    argv = [
-        "--dataset_name", "synthetic", "--output_dir", str(out), "--cpu",
-        "--config_overrides", "num_stacks=1,hidden_size=64,hourglass_depth=2,image_size=64,heatmap_size=16,"
-                              "norm_type=group",
-        "--max_train_steps", str(steps or 400), "--per_device_train_batch_size", "16", "--learning_rate", "3e-3",
-        "--rotation", "15", "--scale_range", "0.9", "1.1",
-        "--synthetic_train_samples", "512", "--synthetic_eval_samples", "64", "--logging_steps", "50",
-    ]
-    history = script.main(script.parse_args(argv))["history"]
-
-    pipe = pipeline("hfvid-facial-landmarks", model=str(out), device="cpu")
-    faces = synthetic_faces(32, image_size=128, seed=10_000)
-    results = pipe([face["image"] for face in faces], boxes=[[face["box"].tolist()] for face in faces], batch_size=16)
-    predictions = np.array([result[0]["landmarks"] for result in results])
-    references = np.stack([face["landmarks"] for face in faces])
-    nme = landmark_metrics(predictions, references, normalization="inter_ocular")["nme"]
-    if not (out / "README.md").is_file():
-        raise RuntimeError(f"the training script did not render a model card in {out}")
-    return QuickstartRow("subpixel_fan", history["global_step"], history["first_loss"], history["last_loss"],
-                         f"NME(inter-ocular) {nme:.2f}%", str(out), time.time() - start)
-
-
-RECIPES = {"subpixel_fan": run_subpixel_fan}
+    return {method.name: load_object(method.quickstart) for method in METHODS if method.quickstart}
 
 
 def format_table(rows: list[QuickstartRow]) -> str:
@@ -91,13 +62,11 @@ def format_table(rows: list[QuickstartRow]) -> str:
 
 def run_quickstart(methods: list[str] | None = None, output_dir: str = "hfvid-quickstart", steps: int | None = None):
     """Run the recipes of ``methods`` (default: all) and return their rows."""
-    unknown = sorted(set(methods or []) - set(RECIPES))
+    available = recipes()
+    unknown = sorted(set(methods or []) - set(available))
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; available: {sorted(RECIPES)}")
-    rows = []
-    for name in methods or list(RECIPES):
-        rows.append(RECIPES[name](Path(output_dir), steps))
-    return rows
+        raise ValueError(f"unknown methods {unknown}; available: {sorted(available)}")
+    return [available[name](Path(output_dir), steps) for name in methods or list(available)]
 
 
-__all__ = ["RECIPES", "QuickstartRow", "format_table", "load_training_script", "run_quickstart", "training_script_path"]
+__all__ = ["QuickstartRow", "format_table", "load_training_script", "recipes", "run_quickstart", "training_script_path"]

@@ -28,6 +28,7 @@ class Method:
     image_processor: str | None = None
     pipelines: tuple[PipelineTask, ...] = ()
     training_script: str | None = None
+    quickstart: str | None = None  # recipe "module:function" run by `hfvid quickstart`
     status: str = "planned"
 
 
@@ -51,6 +52,7 @@ METHODS: tuple[Method, ...] = (
             ),
         ),
         training_script="training_scripts/train_subpixel_fan.py",
+        quickstart="hfvid.models.subpixel_fan.quickstart:run",
         status="implemented",
     ),
 )
