@@ -68,7 +68,7 @@ def test_render_card_with_results_and_args():
     assert metrics == {"nme": 3.21, "fr@0.1": 1.5, "auc@0.1": 0.612}  # the list is skipped
     assert card.data.library_name == "hfvid"
     # body: architecture from the config, "ours" beside the paper, usage with the repo id, args table, citation
-    assert "1 stacks" in body and "window 5, temperature 10.0" in body
+    assert "1 stack," in body and "window 5, temperature 10.0" in body
     assert "| NME (%) | 3.21 |" in body and "metric (ours)" in body
     assert "3.72" in body and "0.631" in body and "4.13" in body and "3.02" in body and "not yet verified" in body
     assert 'pipeline("hfvid-facial-landmarks", model="tester/tiny-fan")' in body

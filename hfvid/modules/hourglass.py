@@ -23,6 +23,10 @@ def make_norm(norm_type: str, channels: int, num_groups: int = 8) -> nn.Module:
     raise ValueError(f"norm_type must be 'batch' or 'group', got {norm_type!r}")
 
 
+class HeatmapHead(nn.Conv2d):
+    """1x1 convolution producing heatmaps; its own type so models can initialise it near zero (targets peak at 1)."""
+
+
 class ConvBlock(nn.Module):
     """Pre-activation block with three 3x3 convs of out/2, out/4, out/4 channels, concatenated, plus a residual."""
 
@@ -105,7 +109,7 @@ class FAN(nn.Module):
             self.add_module(f"top_m_{i}", ConvBlock(hidden_size, hidden_size, norm_type, num_groups))
             self.add_module(f"conv_last{i}", nn.Conv2d(hidden_size, hidden_size, 1))
             self.add_module(f"bn_end{i}", make_norm(norm_type, hidden_size, num_groups))
-            self.add_module(f"l{i}", nn.Conv2d(hidden_size, num_landmarks, 1))
+            self.add_module(f"l{i}", HeatmapHead(hidden_size, num_landmarks, 1))
             if i < num_stacks - 1:
                 self.add_module(f"bl{i}", nn.Conv2d(hidden_size, hidden_size, 1))
                 self.add_module(f"al{i}", nn.Conv2d(num_landmarks, hidden_size, 1))
@@ -124,4 +128,4 @@ class FAN(nn.Module):
         return features, tuple(heatmaps)
 
 
-__all__ = ["FAN", "ConvBlock", "HourGlass", "make_norm"]
+__all__ = ["FAN", "ConvBlock", "HeatmapHead", "HourGlass", "make_norm"]

@@ -21,7 +21,7 @@ from ...modules.heatmaps import (
     to_map_coords,
     warp_affine,
 )
-from ...modules.hourglass import FAN
+from ...modules.hourglass import FAN, HeatmapHead
 from .configuration_subpixel_fan import SubpixelFANConfig
 
 
@@ -73,7 +73,9 @@ class SubpixelFANPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, HeatmapHead):  # start near zero: targets are unit-peak Gaussians on a zero background
+            init.normal_(module.weight, std=1e-3)
+        elif isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
 
