@@ -9,7 +9,7 @@ pipeline_tag: keypoint-detection            # ModelCardData defaults: pipeline_t
 tags: [hfvid, face-alignment]               #   datasets, base_model, language, metrics
 eval_task_type: keypoint-detection          # model-index task for every EvalResult
 eval_task_name: Facial landmark localization
-metric_names: {nme: "NME (%)"}              # display names of result keys in the model-index
+metric_names: {nme: "NME (%)"}              # result keys that enter the model-index, and their names
 ---
 ## Model details
 ...
@@ -156,7 +156,7 @@ def render_model_card(
             metric_value=value,
         )
         for key, value in results.items()
-        if _is_metric(value)
+        if _is_metric(value) and (not metric_names or key in metric_names)  # declared metrics only, when declared
     ]
 
     card_fields = {key: meta[key] for key in _CARD_DATA_KEYS if key in meta}
