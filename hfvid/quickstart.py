@@ -45,10 +45,10 @@ def load_training_script(name: str):
 
 
 def recipes() -> dict:
-    """method name -> recipe ``(output_dir: Path, steps: int | None) -> QuickstartRow``, from the registration table."""
-    from .registration import METHODS, load_object
+    """method name -> recipe path ``"module:function"`` (a ``(output_dir, steps) -> QuickstartRow`` callable)."""
+    from .registration import METHODS
 
-    return {method.name: load_object(method.quickstart) for method in METHODS if method.quickstart}
+    return {method.name: method.quickstart for method in METHODS if method.quickstart}
 
 
 def format_table(rows: list[QuickstartRow]) -> str:
@@ -66,7 +66,9 @@ def run_quickstart(methods: list[str] | None = None, output_dir: str = "hfvid-qu
     unknown = sorted(set(methods or []) - set(available))
     if unknown:
         raise ValueError(f"unknown methods {unknown}; available: {sorted(available)}")
-    return [available[name](Path(output_dir), steps) for name in methods or list(available)]
+    from .registration import load_object
+
+    return [load_object(available[name])(Path(output_dir), steps) for name in methods or list(available)]
 
 
 __all__ = ["QuickstartRow", "format_table", "load_training_script", "recipes", "run_quickstart", "training_script_path"]

@@ -1,0 +1,274 @@
+"""Clustering of keypoint descriptors into object-part identities (Keypoints-to-Landmarks correspondence recovery).
+
+* :func:`kmeans`: seeded k-means++ initialisation + Lloyd iterations in torch, best of ``n_init`` restarts, on
+  L2-normalised descriptors (``backend="sklearn"`` uses scikit-learn's ``KMeans`` when it is installed).
+* :func:`assign_unique`: the paper's "modified k-means" assignment: every point goes to its nearest centroid, and
+  per image only the closest point of each cluster keeps its label (a cluster appears at most once per image).
+* :func:`assign_hungarian`: the NeurIPS variant: a one-to-one point/cluster matching per image
+  (``scipy.optimize.linear_sum_assignment``) plus a per-cluster rejection threshold (mean + std of member distances).
+* :func:`flip_permutation`: the mirror table of clusters from the co-occurrence of (cluster of a point, cluster of the
+  same point seen in the mirrored image).
+* :func:`recover_correspondences`: the two-pass K-then-M scheme of the TPAMI paper.
+
+Inputs are numpy arrays or torch tensors; outputs are numpy arrays. Labels ``-1`` mean "no label".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+KMEANS_BACKENDS = ("torch", "sklearn")
+
+
+def _as_tensor(x) -> torch.Tensor:
+    return (x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))).float()
+
+
+def l2_normalize(descriptors) -> torch.Tensor:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    x = _as_tensor(descriptors)
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def _check_descriptors(descriptors, num_clusters: int) -> torch.Tensor:
+    x = _as_tensor(descriptors)
+    if x.ndim != 2:
+        raise ValueError(f"descriptors must have shape (num_points, dim), got {tuple(x.shape)}")
+    if num_clusters < 1:
+        raise ValueError(f"num_clusters must be >= 1, got {num_clusters}")
+    if len(x) < num_clusters:
+        raise ValueError(f"cannot make {num_clusters} clusters from {len(x)} descriptors (need at least as many)")
+    return x
+
+
+def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding: each new centre drawn with probability proportional to the squared distance."""
+    first = torch.randint(len(x), (1,), generator=generator)
+    centers = [x[first]]
+    closest = torch.cdist(x, centers[0]).squeeze(1) ** 2
+    for _ in range(1, k):
+        weights = closest if closest.sum() > 0 else torch.ones_like(closest)
+        index = torch.multinomial(weights, 1, generator=generator)
+        centers.append(x[index])
+        closest = torch.minimum(closest, torch.cdist(x, x[index]).squeeze(1) ** 2)
+    return torch.cat(centers)
+
+
+def _lloyd(x: torch.Tensor, centers: torch.Tensor, max_iter: int, tol: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    for _ in range(max_iter):
+        labels = torch.cdist(x, centers).argmin(dim=1)
+        sums = torch.zeros_like(centers).index_add_(0, labels, x)
+        counts = torch.bincount(labels, minlength=len(centers)).to(x.dtype)[:, None]
+        updated = torch.where(counts > 0, sums / counts.clamp_min(1), centers)  # empty clusters keep their centre
+        shift = (updated - centers).norm(dim=1).max().item()
+        centers = updated
+        if shift <= tol:
+            break
+    distances = torch.cdist(x, centers)
+    labels = distances.argmin(dim=1)
+    inertia = (distances.gather(1, labels[:, None]) ** 2).sum().item()
+    return centers, labels, inertia
+
+
+def kmeans(
+    descriptors,
+    num_clusters: int,
+    n_init: int = 10,
+    max_iter: int = 100,
+    seed: int = 0,
+    normalize: bool = True,
+    backend: str = "torch",
+    tol: float = 1e-6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded k-means; returns ``(centroids (K, D), labels (N,))`` of the restart with the lowest inertia.
+
+    ``normalize`` L2-normalises the descriptors first (the paper clusters unit descriptors). The result depends only
+    on the data and ``seed``.
+    """
+    if backend not in KMEANS_BACKENDS:
+        raise ValueError(f"backend must be one of {KMEANS_BACKENDS}, got {backend!r}")
+    x = _check_descriptors(descriptors, num_clusters)
+    if normalize:
+        x = l2_normalize(x)
+    if backend == "sklearn":
+        try:
+            from sklearn.cluster import KMeans
+        except ImportError as error:
+            raise ValueError("backend='sklearn' needs scikit-learn (pip install scikit-learn)") from error
+        fitted = KMeans(num_clusters, n_init=n_init, max_iter=max_iter, random_state=seed).fit(x.numpy())
+        return fitted.cluster_centers_.astype(np.float32), fitted.labels_.astype(np.int64)
+    generator = torch.Generator().manual_seed(seed)
+    best = None
+    for _ in range(max(n_init, 1)):
+        centers, labels, inertia = _lloyd(x, _kmeans_plus_plus(x, num_clusters, generator), max_iter, tol)
+        if best is None or inertia < best[2]:
+            best = (centers, labels, inertia)
+    return best[0].numpy(), best[1].numpy()
+
+
+def nearest_centroid(descriptors, centroids, normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels (N,), distances (N,))`` of each descriptor's nearest centroid."""
+    x = _as_tensor(descriptors)
+    if len(x) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    x = l2_normalize(x) if normalize else x
+    distances = torch.cdist(x, _as_tensor(centroids))
+    values, labels = distances.min(dim=1)
+    return labels.numpy(), values.numpy()
+
+
+def _check_image_ids(image_ids, count: int) -> np.ndarray:
+    ids = np.asarray(image_ids).reshape(-1)
+    if len(ids) != count:
+        raise ValueError(f"image_ids has {len(ids)} entries for {count} descriptors")
+    return ids
+
+
+def assign_unique(image_ids, descriptors, centroids, normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Closest point per (image, cluster): ``(labels (N,), distances (N,))``, ``-1`` for points that lost.
+
+    Each point takes its nearest centroid; within an image, among the points of one cluster only the one with the
+    smallest centroid distance keeps the label. So every image holds each cluster id at most once.
+    """
+    labels, distances = nearest_centroid(descriptors, centroids, normalize)
+    ids = _check_image_ids(image_ids, len(labels))
+    order = np.lexsort((distances, labels, ids))  # by image, then cluster, then distance
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (ids[order][1:] != ids[order][:-1]) | (labels[order][1:] != labels[order][:-1])
+    kept = np.full(len(labels), -1, dtype=np.int64)
+    kept[order[first]] = labels[order[first]]
+    return kept, distances
+
+
+def assign_hungarian(image_ids, descriptors, centroids, normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """NeurIPS assignment: per image a one-to-one matching of points to clusters minimising the total distance;
+    a match is rejected when its distance exceeds ``mean + std`` of the matched distances of that cluster."""
+    from scipy.optimize import linear_sum_assignment
+
+    x = _as_tensor(descriptors)
+    x = l2_normalize(x) if normalize else x
+    ids = _check_image_ids(image_ids, len(x))
+    distances = torch.cdist(x, _as_tensor(centroids)).numpy() if len(x) else np.zeros((0, len(centroids)))
+    labels = np.full(len(x), -1, dtype=np.int64)
+    matched = np.zeros(len(x), dtype=np.float32)
+    for image in np.unique(ids):
+        rows = np.flatnonzero(ids == image)
+        point_index, cluster = linear_sum_assignment(distances[rows])
+        labels[rows[point_index]] = cluster
+        matched[rows[point_index]] = distances[rows[point_index], cluster]
+    for cluster in np.unique(labels[labels >= 0]):
+        members = labels == cluster
+        limit = matched[members].mean() + matched[members].std()
+        labels[members & (matched > limit)] = -1
+    return labels, matched
+
+
+def flip_permutation(labels, mirror_labels, num_clusters: int) -> list[int]:
+    """Mirror table of clusters from pairs (label of a point, label of the same point in the mirrored image).
+
+    The paper takes the row argmax of the co-occurrence matrix; we solve the assignment problem on it instead
+    (``linear_sum_assignment``), which equals the argmax whenever that is a permutation and is always a permutation.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    labels, mirror_labels = np.asarray(labels), np.asarray(mirror_labels)
+    valid = (labels >= 0) & (mirror_labels >= 0)
+    cooccurrence = np.zeros((num_clusters, num_clusters))
+    np.add.at(cooccurrence, (labels[valid], mirror_labels[valid]), 1)
+    rows, columns = linear_sum_assignment(-cooccurrence)
+    permutation = np.empty(num_clusters, dtype=np.int64)
+    permutation[rows] = columns
+    return permutation.tolist()
+
+
+@dataclass
+class Correspondences:
+    """Result of one correspondence recovery (per point arrays of length N; ``-1`` = unlabelled).
+
+    ``k_labels``: landmark ids in ``[0, K)`` (at most one per image and id); ``m_labels``/``m_mirror_labels``: the
+    training pseudo-labels in ``[0, M)`` and the id of the same point in the mirrored image; ``k_flip_permutation``:
+    the mirror table of the K landmarks.
+    """
+
+    k_labels: np.ndarray
+    m_labels: np.ndarray
+    m_mirror_labels: np.ndarray
+    k_centroids: np.ndarray
+    m_centroids: np.ndarray
+    k_flip_permutation: list[int]
+
+
+def recover_correspondences(
+    image_ids,
+    descriptors,
+    mirror_descriptors,
+    num_landmarks: int,
+    num_clusters: int,
+    variant: str = "tpami",
+    seed: int = 0,
+    n_init: int = 10,
+    max_iter: int = 100,
+    max_samples: int = 800_000,
+    backend: str = "torch",
+) -> Correspondences:
+    """The K-then-M clustering of the TPAMI paper (``variant="neurips"``: one M-clustering with Hungarian matching).
+
+    1. k-means with K centroids on the descriptors and the mirrored descriptors (at most ``max_samples`` of each);
+       per image keep the closest point per centroid -> ``k_labels``; the co-occurrence of a point's cluster and its
+       mirror's cluster gives the K flip permutation.
+    2. k-means with M centroids on the kept points only; per image again the closest point per centroid ->
+       ``m_labels``; ``m_mirror_labels`` is the nearest M centroid of each point's mirrored descriptor.
+    """
+    if variant not in ("tpami", "neurips"):
+        raise ValueError(f"variant must be 'tpami' or 'neurips', got {variant!r}")
+    if num_landmarks > num_clusters:
+        raise ValueError(f"num_landmarks (K={num_landmarks}) must not exceed num_clusters (M={num_clusters})")
+    x, mirrored = l2_normalize(descriptors), l2_normalize(mirror_descriptors)
+    if x.shape != mirrored.shape:
+        raise ValueError(f"descriptors {tuple(x.shape)} and mirror_descriptors {tuple(mirrored.shape)} differ in shape")
+    ids = _check_image_ids(image_ids, len(x))
+    options = dict(seed=seed, n_init=n_init, max_iter=max_iter, normalize=False, backend=backend)
+    both = torch.cat([x[:max_samples], mirrored[:max_samples]])
+    k_centroids, _ = kmeans(both, num_landmarks, **options)
+    k_labels, _ = assign_unique(ids, x, k_centroids, normalize=False)
+    mirror_k, _ = nearest_centroid(mirrored, k_centroids, normalize=False)
+    k_flip = flip_permutation(k_labels, mirror_k, num_landmarks)
+
+    if variant == "neurips":
+        m_centroids, _ = kmeans(both, num_clusters, **options)
+        m_labels, _ = assign_hungarian(ids, x, m_centroids, normalize=False)
+    else:
+        kept = np.flatnonzero(k_labels >= 0)
+        if len(kept) < num_clusters:
+            raise ValueError(
+                f"only {len(kept)} points survived the K-assignment; need at least M={num_clusters} for the "
+                "M-clustering (use more images or a smaller num_clusters)"
+            )
+        m_centroids, _ = kmeans(x[kept[:max_samples]], num_clusters, **options)
+        m_labels = np.full(len(x), -1, dtype=np.int64)
+        m_labels[kept], _ = assign_unique(ids[kept], x[kept], m_centroids, normalize=False)
+    m_mirror, _ = nearest_centroid(mirrored, m_centroids, normalize=False)
+    return Correspondences(
+        k_labels=k_labels,
+        m_labels=m_labels,
+        m_mirror_labels=np.where(m_labels >= 0, m_mirror, -1),
+        k_centroids=np.asarray(k_centroids, np.float32),
+        m_centroids=np.asarray(m_centroids, np.float32),
+        k_flip_permutation=k_flip,
+    )
+
+
+__all__ = [
+    "KMEANS_BACKENDS",
+    "Correspondences",
+    "assign_hungarian",
+    "assign_unique",
+    "flip_permutation",
+    "kmeans",
+    "l2_normalize",
+    "nearest_centroid",
+    "recover_correspondences",
+]

@@ -1,0 +1,28 @@
+"""BMViT: single-stage spatio-temporal action localisation by bipartite matching on video transformer tokens."""
+
+from .configuration_bmvit import AVA_EVAL_ACTION_IDS, BMViTConfig
+from .loss_bmvit import HungarianMatcher, matching_cost, set_prediction_loss
+from .modeling_bmvit import (
+    BMViTActionLocalizationOutput,
+    BMViTForActionLocalization,
+    BMViTModel,
+    BMViTModelOutput,
+    BMViTPreTrainedModel,
+    pool_tokens,
+)
+from .video_processing_bmvit import BMViTVideoProcessor
+
+__all__ = [
+    "AVA_EVAL_ACTION_IDS",
+    "BMViTActionLocalizationOutput",
+    "BMViTConfig",
+    "BMViTForActionLocalization",
+    "BMViTModel",
+    "BMViTModelOutput",
+    "BMViTPreTrainedModel",
+    "BMViTVideoProcessor",
+    "HungarianMatcher",
+    "matching_cost",
+    "pool_tokens",
+    "set_prediction_loss",
+]

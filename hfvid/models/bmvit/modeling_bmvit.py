@@ -1,0 +1,280 @@
+"""BMViT: video transformer tokens -> token pooling -> MLP heads, trained with bipartite matching (no decoder).
+
+Ntinou, Sanchez, Tzimiropoulos, "Multiscale Vision Transformers meet Bipartite Matching for efficient single-stage
+Action Localization", CVPR 2024 (arXiv:2312.17686). Every pooled output token is one candidate person: a box, a
+person/no-object score and multi-label action scores, matched one-to-one to the keyframe's people (DETR loss).
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision.ops import MLP
+from transformers import AutoModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_bmvit import BMViTConfig
+from .loss_bmvit import HungarianMatcher, set_prediction_loss
+
+
+@dataclass
+class BMViTModelOutput(ModelOutput):
+    """
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch, T', H', W', hidden_size)`): final backbone tokens on
+            their grid (CLS dropped).
+        token_grid (`tuple[int, int, int]`): `(T', H', W')`.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): earlier backbone outputs on the same grid
+            `(batch, T', H', W', hidden_size)`, last first, for the auxiliary losses.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    token_grid: tuple[int, int, int] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class BMViTActionLocalizationOutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, returned when `labels` are given): weighted actor + L1 + GIoU +
+            action losses (plus the auxiliary ones).
+        loss_dict (`dict[str, torch.FloatTensor]`, returned with `loss`): the unweighted terms.
+        logits (`torch.FloatTensor` of shape `(batch, N, 2)`): person / no-object logits per prediction token.
+        pred_boxes (`torch.FloatTensor` of shape `(batch, N, 4)`): normalised `(cx, cy, w, h)` in (0, 1).
+        action_logits (`torch.FloatTensor` of shape `(batch, N, num_action_labels)`): multi-label action logits.
+        auxiliary_outputs (`list[dict]`, *optional*): `logits` / `pred_boxes` / `action_logits` of earlier blocks.
+        last_hidden_state (`torch.FloatTensor` of shape `(batch, T', H', W', hidden_size)`): backbone tokens.
+        token_grid (`tuple[int, int, int]`): `(T', H', W')`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    loss_dict: dict | None = None
+    logits: torch.FloatTensor | None = None
+    pred_boxes: torch.FloatTensor | None = None
+    action_logits: torch.FloatTensor | None = None
+    auxiliary_outputs: list | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+    token_grid: tuple[int, int, int] | None = None
+
+
+class BMViTPreTrainedModel(PreTrainedModel):
+    config: BMViTConfig
+    config_class = BMViTConfig
+    base_model_prefix = "bmvit"
+    main_input_name = "pixel_values"
+    input_modalities = ("video",)
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.trunc_normal_(module.weight, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+
+class BMViTModel(BMViTPreTrainedModel):
+    """The video backbone returning its final tokens on their `(T', H', W')` grid (CLS dropped)."""
+
+    def __init__(self, config: BMViTConfig):
+        super().__init__(config)
+        self.backbone = AutoModel.from_config(config.backbone_config)
+        self.token_grid = tuple(config.token_grid)
+        if config.auxiliary_loss:
+            self._check_auxiliary_layers()
+        self.post_init()
+
+    def _check_auxiliary_layers(self) -> None:
+        backbone = self.config.backbone_config
+        if backbone.model_type != "hfvid-mvitv2":
+            return  # plain ViTs keep one grid and width throughout
+        last = len(backbone.num_heads) - 1
+        for block in range(last - self.config.num_auxiliary_layers + 1, last + 1):
+            if block < 1 or any(s > 1 for s in backbone.stride_q[block]) or (
+                    backbone.output_channels[block - 1] != backbone.hidden_size):
+                raise ValueError(
+                    f"num_auxiliary_layers={self.config.num_auxiliary_layers}: the auxiliary block outputs must share "
+                    "the final token grid and width (no query pooling and the same output_channels)"
+                )
+
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
+                return_dict: bool | None = None, **kwargs) -> BMViTModelOutput:
+        """`pixel_values` `(batch, num_frames, 3, height, width)` (the video processor's output)."""
+        expected = (self.config.num_frames, 3, *self.config.image_size)
+        if pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
+            raise ValueError(
+                f"pixel_values must have shape (batch, {', '.join(map(str, expected))}) = (batch, frames, channels, "
+                f"height, width), got {tuple(pixel_values.shape)}; clips must have exactly num_frames="
+                f"{self.config.num_frames} frames at image_size={self.config.image_size} (use BMViTVideoProcessor)"
+            )
+        want_hidden = bool(output_hidden_states) or self.config.auxiliary_loss
+        outputs = self.backbone(pixel_values, output_hidden_states=want_hidden)
+        has_cls = self.config.backbone_config.model_type == "hfvid-mvitv2"
+
+        def grid(tokens):
+            tokens = tokens[:, 1:] if has_cls else tokens
+            return tokens.reshape(tokens.shape[0], *self.token_grid, tokens.shape[-1])
+
+        hidden = None
+        if want_hidden:
+            count = self.config.num_auxiliary_layers if self.config.auxiliary_loss else len(outputs.hidden_states) - 1
+            earlier = outputs.hidden_states[-1 - count:-1][::-1]  # the blocks before the last, last first
+            hidden = tuple(grid(h) for h in earlier if h.shape[1] == outputs.last_hidden_state.shape[1]
+                           and h.shape[-1] == outputs.last_hidden_state.shape[-1])
+        output = BMViTModelOutput(last_hidden_state=grid(outputs.last_hidden_state), token_grid=self.token_grid,
+                                  hidden_states=hidden)
+        return output if return_dict is not False else output.to_tuple()
+
+
+def pool_tokens(grid: torch.Tensor, token_pooling: str, keyframe_index: int | None = None) -> torch.Tensor:
+    """`(batch, T', H', W', D)` tokens -> `(batch, N, D)` prediction tokens (see `BMViTConfig.token_pooling`)."""
+    if token_pooling == "temporal_mean":
+        pooled = grid.mean(dim=1)
+    elif token_pooling == "temporal_max":
+        pooled = grid.amax(dim=1)
+    elif token_pooling == "keyframe":
+        pooled = grid[:, grid.shape[1] // 2 if keyframe_index is None else keyframe_index]
+    elif token_pooling == "none":
+        return grid.flatten(1, 3)
+    else:
+        raise ValueError(f"unknown token_pooling {token_pooling!r}")
+    return pooled.flatten(1, 2)
+
+
+def grid_reference_points(token_grid, num_predictions: int, device=None) -> torch.Tensor:
+    """`(N, 2)` normalised `(cx, cy)` centres of the prediction tokens' cells (raster order, repeated over time)."""
+    _, height, width = token_grid
+    ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height
+    xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width
+    centres = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
+    return centres.repeat(num_predictions // len(centres), 1)
+
+
+class BMViTHeads(nn.Module):
+    """LayerNorm, then the box MLP (D -> H -> H -> 4), the actor linear (D -> 2) and the action linear (D -> C)."""
+
+    def __init__(self, config: BMViTConfig):
+        super().__init__()
+        hidden, width = config.hidden_size, config.head_hidden_size or config.hidden_size
+        self.norm = nn.LayerNorm(hidden)
+        self.box_head = MLP(hidden, [width, width, 4], activation_layer=nn.ReLU, inplace=None)
+        self.actor_head = nn.Linear(hidden, 2)
+        self.action_head = nn.Linear(hidden, config.num_action_labels)
+
+    def forward(self, tokens: torch.Tensor, reference: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        tokens = self.norm(tokens)
+        raw = self.box_head(tokens)
+        if reference is not None:  # Deformable-DETR style: centre offset added in logit space
+            raw = torch.cat([raw[..., :2] + torch.logit(reference, eps=1e-5), raw[..., 2:]], dim=-1)
+        return {"logits": self.actor_head(tokens), "pred_boxes": raw.sigmoid(),
+                "action_logits": self.action_head(tokens)}
+
+
+class BMViTForActionLocalization(BMViTPreTrainedModel):
+    """BMViT: backbone + token pooling + heads; Hungarian-matched set loss when `labels` are given."""
+
+    def __init__(self, config: BMViTConfig):
+        super().__init__(config)
+        self.bmvit = BMViTModel(config)
+        self.heads = BMViTHeads(config)
+        self.matcher = HungarianMatcher(config.class_cost, config.bbox_cost, config.giou_cost, config.action_cost)
+        self.post_init()
+
+    def _predict(self, grid: torch.Tensor) -> dict[str, torch.Tensor]:
+        tokens = pool_tokens(grid, self.config.token_pooling, self.config.keyframe_index)
+        reference = None
+        if self.config.box_reference == "grid":
+            reference = grid_reference_points(self.bmvit.token_grid, tokens.shape[1], tokens.device).to(tokens.dtype)
+        return self.heads(tokens, reference)
+
+    def _check_labels(self, labels, batch: int, device) -> list[dict]:
+        if not isinstance(labels, (list, tuple)) or len(labels) != batch:
+            raise ValueError(f"labels must be a list of {batch} dicts (one per clip), got {type(labels).__name__}")
+        checked = []
+        for i, target in enumerate(labels):
+            if not isinstance(target, dict) or "boxes" not in target or "action_labels" not in target:
+                raise ValueError(f"labels[{i}] must be a dict with 'boxes' (G, 4) and 'action_labels' (G, C)")
+            boxes = torch.as_tensor(target["boxes"], dtype=torch.float32, device=device).reshape(-1, 4)
+            actions = torch.as_tensor(target["action_labels"], dtype=torch.float32, device=device)
+            actions = actions.reshape(len(boxes), -1) if actions.numel() or len(boxes) else actions.reshape(0, -1)
+            if actions.shape != (len(boxes), self.config.num_action_labels):
+                raise ValueError(f"labels[{i}]['action_labels'] must have shape ({len(boxes)}, "
+                                 f"{self.config.num_action_labels}), got {tuple(actions.shape)}")
+            if len(boxes) and (boxes.min() < 0 or boxes.max() > 1 or (boxes[:, 2:] <= 0).any()):
+                raise ValueError(f"labels[{i}]['boxes'] must be normalised (cx, cy, w, h) in [0, 1] with w, h > 0")
+            checked.append({"boxes": boxes, "action_labels": actions})
+        return checked
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: list[dict] | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BMViTActionLocalizationOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch, num_frames, 3, height, width)`): normalised clips
+                centred on their keyframes.
+            labels (`list[dict]`, *optional*): per clip `{"boxes": (G, 4) normalised cx, cy, w, h,
+                "action_labels": (G, num_action_labels) multi-hot}` of the keyframe's people (G may be 0).
+
+        Example:
+
+        ```python
+        >>> import torch, hfvid
+        >>> from hfvid import BMViTConfig, BMViTForActionLocalization
+        >>> config = BMViTConfig(num_action_labels=4, backbone_config={"image_size": [32, 32], "num_frames": 4,
+        ...     "embed_dim": 16, "num_heads": [1, 2], "output_channels": [16, 32],
+        ...     "stride_q": [[1, 1, 1], [1, 2, 2]], "stride_kv": [[1, 4, 4], [1, 2, 2]]})
+        >>> model = BMViTForActionLocalization(config)
+        >>> labels = [{"boxes": torch.tensor([[0.5, 0.5, 0.2, 0.3]]), "action_labels": torch.tensor([[1., 0, 0, 1]])}]
+        >>> out = model(torch.randn(1, 4, 3, 32, 32), labels=labels)
+        >>> out.pred_boxes.shape, out.loss.ndim
+        (torch.Size([1, 16, 4]), 0)
+        ```
+        """
+        outputs = self.bmvit(pixel_values, output_hidden_states=output_hidden_states)
+        prediction = self._predict(outputs.last_hidden_state)
+        auxiliary = None
+        if self.config.auxiliary_loss:
+            auxiliary = [self._predict(grid) for grid in outputs.hidden_states[: self.config.num_auxiliary_layers]]
+
+        loss = loss_dict = None
+        if labels is not None:
+            targets = self._check_labels(labels, pixel_values.shape[0], pixel_values.device)
+            loss, loss_dict = self.compute_loss(prediction, targets)
+            for k, aux in enumerate(auxiliary or []):
+                aux_loss, aux_dict = self.compute_loss(aux, targets)
+                loss = loss + aux_loss
+                loss_dict.update({f"{name}_aux{k}": value for name, value in aux_dict.items()})
+
+        output = BMViTActionLocalizationOutput(
+            loss=loss, loss_dict=loss_dict, auxiliary_outputs=auxiliary,
+            last_hidden_state=outputs.last_hidden_state, token_grid=outputs.token_grid, **prediction,
+        )
+        return output if return_dict is not False else output.to_tuple()
+
+    def compute_loss(self, prediction: dict, targets: list[dict]) -> tuple[torch.Tensor, dict]:
+        """Match `prediction` (`logits`, `pred_boxes`, `action_logits`) to `targets`, then the set loss."""
+        indices = self.matcher(prediction["logits"], prediction["pred_boxes"], prediction["action_logits"], targets)
+        return set_prediction_loss(prediction["logits"], prediction["pred_boxes"], prediction["action_logits"],
+                                   targets, indices, self.config)
+
+
+__all__ = [
+    "BMViTActionLocalizationOutput",
+    "BMViTForActionLocalization",
+    "BMViTHeads",
+    "BMViTModel",
+    "BMViTModelOutput",
+    "BMViTPreTrainedModel",
+    "grid_reference_points",
+    "pool_tokens",
+]

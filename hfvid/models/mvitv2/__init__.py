@@ -1,0 +1,26 @@
+"""Video MViTv2 (Li et al., CVPR 2022): a reusable backbone (BMViT, MeMSVD) with torchvision weight conversion."""
+
+from .configuration_mvitv2 import MViTv2Config
+from .convert_torchvision_mvit_to_hfvid import config_from_torchvision, convert_torchvision_mvit_state_dict
+from .modeling_mvitv2 import (
+    MViTv2Backbone,
+    MViTv2ForVideoClassification,
+    MViTv2Model,
+    MViTv2ModelOutput,
+    MViTv2PreTrainedModel,
+    MViTv2VideoClassifierOutput,
+    tokens_to_grid,
+)
+
+__all__ = [
+    "MViTv2Backbone",
+    "MViTv2Config",
+    "MViTv2ForVideoClassification",
+    "MViTv2Model",
+    "MViTv2ModelOutput",
+    "MViTv2PreTrainedModel",
+    "MViTv2VideoClassifierOutput",
+    "config_from_torchvision",
+    "convert_torchvision_mvit_state_dict",
+    "tokens_to_grid",
+]

@@ -1,0 +1,281 @@
+"""Video MViTv2 as a transformers model, built from torchvision's own MViT blocks.
+
+The modules are torchvision's (`MultiscaleBlock`, `PositionalEncoding`) under torchvision's names (`conv_proj`,
+`pos_encoding`, `blocks.<i>`, `norm`), so a torchvision `mvit_v2_s` state dict maps onto this model by a key prefix
+and the outputs are torchvision's exactly. What this file adds: a transformers config, `from_pretrained`/Auto
+classes, the token grid as an output, per-stage feature maps (`AutoBackbone`) and a classification head.
+Inputs follow the Hugging Face video convention `(batch, frames, channels, height, width)`.
+"""
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+from torchvision.models.video.mvit import MSBlockConfig, MultiscaleAttention, MultiscaleBlock, PositionalEncoding
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.backbone_utils import BackboneMixin
+from transformers.modeling_outputs import BackboneOutput
+from transformers.utils import ModelOutput
+
+from .configuration_mvitv2 import MViTv2Config
+
+
+@dataclass
+class MViTv2ModelOutput(ModelOutput):
+    """
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch, 1 + T' * H' * W', hidden_size)`): final normalised
+            tokens, CLS first, then the grid in `(t, h, w)` raster order.
+        pooler_output (`torch.FloatTensor` of shape `(batch, hidden_size)`): the normalised CLS token (what
+            torchvision's classifier reads).
+        token_grid (`tuple[int, int, int]`): `(T', H', W')` of the final tokens.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the embedding output and every block's output
+            `(batch, 1 + tokens_i, width_i)`, when `output_hidden_states=True`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    token_grid: tuple[int, int, int] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class MViTv2VideoClassifierOutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, returned when `labels` are given): cross-entropy.
+        logits (`torch.FloatTensor` of shape `(batch, num_labels)`): class scores (before softmax).
+        pooler_output (`torch.FloatTensor` of shape `(batch, hidden_size)`): the normalised CLS token.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): as in [`MViTv2ModelOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+def tokens_to_grid(tokens: torch.Tensor, token_grid) -> torch.Tensor:
+    """`(batch, 1 + T'H'W', C)` tokens (CLS first) -> `(batch, C, T', H', W')` feature map without the CLS token."""
+    t, h, w = token_grid
+    batch, count, channels = tokens.shape
+    if count != 1 + t * h * w:
+        raise ValueError(f"expected 1 + {t}*{h}*{w} tokens (CLS + grid), got {count}")
+    return tokens[:, 1:].transpose(1, 2).reshape(batch, channels, t, h, w)
+
+
+class MViTv2PreTrainedModel(PreTrainedModel):
+    config: MViTv2Config
+    config_class = MViTv2Config
+    base_model_prefix = "mvitv2"
+    main_input_name = "pixel_values"
+    input_modalities = ("video",)
+    supports_gradient_checkpointing = False
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        """torchvision's initialisation: truncated-normal linears and positions, unit LayerNorms."""
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.trunc_normal_(module.weight, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv3d):
+            module.reset_parameters()  # PyTorch's default (kaiming-uniform), as torchvision leaves it
+        elif isinstance(module, PositionalEncoding):
+            for parameter in module.parameters(recurse=False):
+                init.trunc_normal_(parameter, std=std)
+        elif isinstance(module, MultiscaleAttention) and module.rel_pos_h is not None:
+            for parameter in (module.rel_pos_h, module.rel_pos_w, module.rel_pos_t):
+                init.trunc_normal_(parameter, std=std)
+
+
+def block_settings(config: MViTv2Config) -> list[MSBlockConfig]:
+    """The config's per-block lists as torchvision `MSBlockConfig`s."""
+    return [
+        MSBlockConfig(
+            num_heads=config.num_heads[i],
+            input_channels=config.input_channels[i],
+            output_channels=config.output_channels[i],
+            kernel_q=list(config.kernel_q[i]),
+            kernel_kv=list(config.kernel_kv[i]),
+            stride_q=list(config.stride_q[i]),
+            stride_kv=list(config.stride_kv[i]),
+        )
+        for i in range(len(config.num_heads))
+    ]
+
+
+class MViTv2Model(MViTv2PreTrainedModel):
+    """MViTv2 trunk: patch embedding -> CLS + positions -> multiscale blocks -> LayerNorm (no classifier)."""
+
+    def __init__(self, config: MViTv2Config):
+        super().__init__(config)
+        self.conv_proj = nn.Conv3d(
+            config.num_channels,
+            config.embed_dim,
+            kernel_size=tuple(config.patch_kernel_size),
+            stride=tuple(config.patch_stride),
+            padding=tuple(config.patch_padding),
+        )
+        grid = config.grid_after_patch_embed
+        self.pos_encoding = PositionalEncoding(
+            embed_size=config.embed_dim,
+            spatial_size=(grid[1], grid[2]),
+            temporal_size=grid[0],
+            rel_pos_embed=config.rel_pos_embed,
+        )
+        norm_layer = partial(nn.LayerNorm, eps=config.layer_norm_eps)
+        self.blocks = nn.ModuleList()
+        self.grids = [tuple(grid)]  # token grid after the embedding and after every block
+        settings = block_settings(config)
+        for index, setting in enumerate(settings):
+            depth = index / (len(settings) - 1.0) if len(settings) > 1 else 0.0
+            self.blocks.append(
+                MultiscaleBlock(
+                    input_size=list(grid),
+                    cnf=setting,
+                    residual_pool=config.residual_pool,
+                    residual_with_cls_embed=config.residual_with_cls_embed,
+                    rel_pos_embed=config.rel_pos_embed,
+                    proj_after_attn=config.proj_after_attn,
+                    dropout=config.attention_dropout,
+                    stochastic_depth_prob=config.stochastic_depth_prob * depth,
+                    norm_layer=norm_layer,
+                )
+            )
+            grid = [size // stride for size, stride in zip(grid, setting.stride_q)]
+            self.grids.append(tuple(grid))
+        self.norm = norm_layer(config.output_channels[-1])
+        self.post_init()
+
+    @property
+    def token_grid_size(self) -> tuple[int, int, int]:
+        """`(T', H', W')` of the final tokens."""
+        return self.grids[-1]
+
+    def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """`(batch, T, C, H, W)` video -> `(batch, 1 + T'H'W', embed_dim)` tokens with CLS and positions."""
+        config = self.config
+        expected = (config.num_frames, config.num_channels, *config.image_size)
+        if pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
+            raise ValueError(
+                f"pixel_values must have shape (batch, {', '.join(map(str, expected))}) = (batch, frames, channels, "
+                f"height, width), got {tuple(pixel_values.shape)}; MViTv2 is built for a fixed clip size (num_frames,"
+                " image_size): resample the clip with the video processor"
+            )
+        x = self.conv_proj(pixel_values.transpose(1, 2))  # torchvision order (batch, C, T, H, W)
+        return self.pos_encoding(x.flatten(2).transpose(1, 2))
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> MViTv2ModelOutput:
+        """`pixel_values` `(batch, num_frames, num_channels, height, width)`, normalised by the video processor."""
+        output_hidden_states = output_hidden_states if output_hidden_states is not None else (
+            self.config.output_hidden_states
+        )
+        x = self.embed(pixel_values)
+        thw = self.grids[0]
+        hidden_states = [x]
+        for block in self.blocks:
+            x, thw = block(x, thw)
+            hidden_states.append(x)
+        x = self.norm(x)
+        output = MViTv2ModelOutput(
+            last_hidden_state=x,
+            pooler_output=x[:, 0],
+            token_grid=tuple(thw),
+            hidden_states=tuple(hidden_states) if output_hidden_states else None,
+        )
+        return output if return_dict is not False else output.to_tuple()
+
+
+class MViTv2Backbone(BackboneMixin, MViTv2PreTrainedModel):
+    """Per-stage feature maps `(batch, C, T', H', W')` (CLS dropped) for detection / localisation heads.
+
+    Stage `k` is the output of its last block; the final stage goes through the model's LayerNorm (it equals the
+    grid of `MViTv2Model.last_hidden_state`), earlier stages are raw block outputs. "stem" is the embedding.
+    """
+
+    has_attentions = False
+
+    def __init__(self, config: MViTv2Config):
+        super().__init__(config)
+        self.mvitv2 = MViTv2Model(config)
+        self.num_features = [config.embed_dim] + [config.output_channels[end] for end in config.stage_ends]
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BackboneOutput:
+        outputs = self.mvitv2(pixel_values, output_hidden_states=True)
+        hidden = list(outputs.hidden_states)
+        hidden[-1] = outputs.last_hidden_state  # the final stage is normalised
+        grids = self.mvitv2.grids
+        positions = [0] + [end + 1 for end in self.config.stage_ends]  # index into hidden (0 = embedding)
+        feature_maps = tuple(
+            tokens_to_grid(hidden[positions[i]], grids[positions[i]])
+            for i, name in enumerate(self.stage_names)
+            if name in self.out_features
+        )
+        keep = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        output = BackboneOutput(feature_maps=feature_maps, hidden_states=outputs.hidden_states if keep else None)
+        return output if return_dict is not False else output.to_tuple()
+
+
+class MViTv2ForVideoClassification(MViTv2PreTrainedModel):
+    """MViTv2 with torchvision's classifier: dropout + linear on the normalised CLS token."""
+
+    def __init__(self, config: MViTv2Config):
+        super().__init__(config)
+        self.mvitv2 = MViTv2Model(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> MViTv2VideoClassifierOutput:
+        """`labels` `(batch,)` class indices in `[0, num_labels)` give a cross-entropy `loss`."""
+        outputs = self.mvitv2(pixel_values, output_hidden_states=output_hidden_states)
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+        loss = None
+        if labels is not None:
+            if labels.shape != logits.shape[:1]:
+                raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
+            loss = nn.functional.cross_entropy(logits, labels.long())
+        output = MViTv2VideoClassifierOutput(
+            loss=loss, logits=logits, pooler_output=outputs.pooler_output, hidden_states=outputs.hidden_states
+        )
+        return output if return_dict is not False else output.to_tuple()
+
+
+__all__ = [
+    "MViTv2Backbone",
+    "MViTv2ForVideoClassification",
+    "MViTv2Model",
+    "MViTv2ModelOutput",
+    "MViTv2PreTrainedModel",
+    "MViTv2VideoClassifierOutput",
+    "block_settings",
+    "tokens_to_grid",
+]

@@ -1,0 +1,252 @@
+"""REST models: a GIT video captioner trained on retrieved pseudo-captions, and its zero-shot classifier.
+
+Both classes reuse transformers' `GitForCausalLM` unchanged: given `pixel_values` of shape `(B, T, 3, H, W)` it
+encodes every frame with its CLIP-style ViT, adds a learnable temporal embedding per frame (zero at start, so the
+video model starts as the image model) and puts the `T * P` frame tokens in front of the text tokens.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from transformers import CLIPModel, GitForCausalLM, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_rest import RESTConfig
+from .retrieval import clip_text_embeddings
+
+
+@dataclass
+class RESTCaptioningOutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, returned when `labels` are given): token-level cross-entropy of
+            the caption tokens (positions labelled -100, i.e. padding and prompt, are ignored).
+        logits (`torch.FloatTensor` of shape `(batch, text_length, vocab_size)`): logits at the text positions;
+            `logits[:, i]` predicts token `i + 1`.
+        sequence_log_likelihood (`torch.FloatTensor` of shape `(batch,)`, returned with `labels`): mean log-prob
+            of each sequence's labelled tokens (the length-normalised score of Rule B).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    sequence_log_likelihood: torch.FloatTensor | None = None
+
+
+@dataclass
+class RESTZeroShotOutput(ModelOutput):
+    """
+    Args:
+        loss (`None`): REST's classifier is zero-shot; it has no classification loss (train the captioner).
+        logits (`torch.FloatTensor` of shape `(batch, num_classes)`): scores of the chosen rule (higher is better).
+        text_similarity_scores (`torch.FloatTensor` of shape `(batch, num_classes)`, *optional*): Rule A, the mean
+            cosine between the CLIP embeddings of each video's captions and of each class prompt.
+        likelihood_scores (`torch.FloatTensor` of shape `(batch, num_classes)`, *optional*): Rule B, the
+            length-normalised log-likelihood of each class prompt under the captioner.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    text_similarity_scores: torch.FloatTensor | None = None
+    likelihood_scores: torch.FloatTensor | None = None
+
+
+def sequence_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean log-probability of the labelled tokens of each row: `logits (N, L, V)` at the text positions (position
+    i predicts token i + 1), `labels (N, L)` with -100 where a token is not scored."""
+    targets = labels[:, 1:]
+    log_probs = logits[:, :-1].float().log_softmax(-1)
+    mask = targets != -100
+    token = log_probs.gather(-1, targets.clamp_min(0)[..., None])[..., 0]
+    return (token * mask).sum(-1) / mask.sum(-1).clamp_min(1)
+
+
+def zscore(scores: torch.Tensor) -> torch.Tensor:
+    """Standardise each row (population std), so rules with different scales can be mixed (Rule C)."""
+    return (scores - scores.mean(-1, keepdim=True)) / scores.std(-1, unbiased=False, keepdim=True).clamp_min(1e-6)
+
+
+class RESTPreTrainedModel(PreTrainedModel):
+    config: RESTConfig
+    config_class = RESTConfig
+    base_model_prefix = "rest"
+    main_input_name = "pixel_values"
+    input_modalities = ("video", "text")
+    supports_gradient_checkpointing = True
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, RESTPreTrainedModel):  # start as the image captioner: temporal embeddings at zero
+            for parameter in module.captioner.git.img_temporal_embedding:
+                init.zeros_(parameter)
+
+    # ------------------------------------------------------------------ shared captioner helpers
+    def _check_video(self, pixel_values: torch.Tensor) -> None:
+        vision = self.config.captioner_config.vision_config
+        size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
+        expected = (self.config.num_frames, 3, size, size)
+        if pixel_values is None or pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
+            shape = None if pixel_values is None else tuple(pixel_values.shape)
+            raise ValueError(
+                f"pixel_values must have shape (batch, num_frames={expected[0]}, 3, {size}, {size}), got {shape}; "
+                "the processor samples (and pads by repetition) exactly num_frames frames per video"
+            )
+
+    def _text_logits(self, pixel_values, input_ids, attention_mask=None) -> torch.Tensor:
+        """Captioner logits at the text positions for `input_ids` (N, L); `pixel_values` has batch N or 1."""
+        if input_ids is None or input_ids.ndim != 2:
+            raise ValueError(f"input_ids must be a (batch, length) tensor, got {getattr(input_ids, 'shape', None)}")
+        logits = self.captioner(pixel_values=pixel_values, input_ids=input_ids, attention_mask=attention_mask).logits
+        return logits[:, logits.shape[1] - input_ids.shape[1]:]
+
+    def score_texts(self, pixel_values, input_ids, attention_mask=None, labels=None) -> torch.Tensor:
+        """Rule B: `(B, K)` length-normalised log-likelihoods of K texts (shared by all videos) per video.
+
+        `input_ids`/`attention_mask` `(K, L)` come from the processor's `tokenize_captions`; `labels` (default:
+        `input_ids` with padding at -100) mark the scored tokens.
+        """
+        self._check_video(pixel_values)
+        if labels is None:
+            labels = input_ids.masked_fill(attention_mask == 0, -100) if attention_mask is not None else input_ids
+        rows = []
+        for video in pixel_values.split(1):  # the captioner encodes the video once and repeats it for the K texts
+            rows.append(sequence_log_likelihood(self._text_logits(video, input_ids, attention_mask), labels))
+        return torch.stack(rows)
+
+    @torch.no_grad()
+    def generate(self, pixel_values, input_ids=None, **generation_kwargs) -> torch.LongTensor:
+        """Caption token ids `(B * num_return_sequences, length)` (config `generation_kwargs` are the defaults)."""
+        self._check_video(pixel_values)
+        kwargs = {**self.config.generation_kwargs, **generation_kwargs}
+        return self.captioner.generate(pixel_values=pixel_values, input_ids=input_ids, **kwargs)
+
+
+class RESTForVideoCaptioning(RESTPreTrainedModel):
+    """The REST video captioner: GIT over T frames, trained with the LM loss on retrieved pseudo-captions."""
+
+    def __init__(self, config: RESTConfig):
+        super().__init__(config)
+        self.captioner = GitForCausalLM(config.captioner_config)
+        self.post_init()
+
+    def forward(self, pixel_values, input_ids=None, attention_mask=None, labels=None, return_dict=None,
+                **kwargs) -> RESTCaptioningOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch, num_frames, 3, H, W)`): frames from the processor.
+            input_ids (`torch.LongTensor` of shape `(batch, length)`): `[CLS] prompt caption [SEP]` token ids.
+            attention_mask (`torch.LongTensor` of shape `(batch, length)`, *optional*): 0 on padding.
+            labels (`torch.LongTensor` of shape `(batch, length)`, *optional*): `input_ids` with padding and prompt
+                tokens at -100.
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from hfvid import RESTConfig, RESTForVideoCaptioning
+        >>> tiny = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37}
+        >>> config = RESTConfig(num_frames=2, captioner_config={**tiny, "vocab_size": 20, "bos_token_id": 2,
+        ...     "eos_token_id": 3, "vision_config": {**tiny, "image_size": 16, "patch_size": 8}})
+        >>> model = RESTForVideoCaptioning(config)
+        >>> ids = torch.tensor([[2, 5, 6, 3]])
+        >>> model(torch.rand(1, 2, 3, 16, 16), input_ids=ids, labels=ids).loss.ndim
+        0
+        ```
+        """
+        self._check_video(pixel_values)
+        if input_ids is None or input_ids.shape[0] != pixel_values.shape[0]:
+            raise ValueError(f"input_ids must be (batch={pixel_values.shape[0]}, length), got "
+                             f"{None if input_ids is None else tuple(input_ids.shape)}")
+        if labels is not None and labels.shape != input_ids.shape:
+            raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}, got "
+                             f"{tuple(labels.shape)}")
+        logits = self._text_logits(pixel_values, input_ids, attention_mask)
+        loss = likelihood = None
+        if labels is not None:
+            targets = labels[:, 1:]
+            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=-100,
+                                   label_smoothing=self.config.label_smoothing)
+            likelihood = sequence_log_likelihood(logits, labels)
+        output = RESTCaptioningOutput(loss=loss, logits=logits, sequence_log_likelihood=likelihood)
+        return output if return_dict is not False else output.to_tuple()
+
+
+class RESTForZeroShotVideoClassification(RESTPreTrainedModel):
+    """Zero-shot action recognition from a REST captioner: captions -> class scores (Rules A, B or C).
+
+    Holds the captioner and the CLIP model (`retriever`): CLIP embeds pseudo-captions for retrieval during
+    training and, here, generated captions and class prompts for Rule A. Captions are generated outside `forward`
+    (see `generate` and the `hfvid-zero-shot-video-classification` pipeline) so `forward` stays free of decoding.
+    """
+
+    def __init__(self, config: RESTConfig):
+        super().__init__(config)
+        self.captioner = GitForCausalLM(config.captioner_config)
+        self.retriever = CLIPModel(config.retriever_config)
+        self.post_init()
+
+    def text_similarity(self, caption_text_input_ids, caption_text_attention_mask, class_text_input_ids,
+                        class_text_attention_mask) -> torch.Tensor:
+        """Rule A: `(B, K)` mean cosine between the `m` captions of each video `(B, m, L)` and K class prompts."""
+        if caption_text_input_ids.ndim != 3:
+            raise ValueError("caption_text_input_ids must be (batch, captions_per_video, length), got shape "
+                             f"{tuple(caption_text_input_ids.shape)}")
+        batch, per_video, length = caption_text_input_ids.shape
+        mask = None if caption_text_attention_mask is None else caption_text_attention_mask.reshape(-1, length)
+        captions = clip_text_embeddings(self.retriever, caption_text_input_ids.reshape(-1, length), mask)
+        classes = clip_text_embeddings(self.retriever, class_text_input_ids, class_text_attention_mask)
+        return (captions @ classes.T).reshape(batch, per_video, -1).mean(1)
+
+    def forward(self, pixel_values, class_input_ids=None, class_attention_mask=None, class_labels=None,
+                class_text_input_ids=None, class_text_attention_mask=None, caption_text_input_ids=None,
+                caption_text_attention_mask=None, scoring=None, return_dict=None, **kwargs) -> RESTZeroShotOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch, num_frames, 3, H, W)`): the videos.
+            class_input_ids, class_attention_mask, class_labels (`(num_classes, length)`): class prompts in the
+                captioner's tokens (Rule B; labels mark the scored tokens).
+            class_text_input_ids, class_text_attention_mask (`(num_classes, length)`): class prompts in CLIP's
+                tokens (Rule A).
+            caption_text_input_ids, caption_text_attention_mask (`(batch, captions_per_video, length)`): the
+                generated captions of each video in CLIP's tokens (Rule A).
+            scoring (`str`, *optional*): `"text_similarity"`, `"likelihood"` or `"combined"` (default: config).
+        """
+        self._check_video(pixel_values)
+        scoring = scoring or self.config.scoring
+        if scoring not in ("text_similarity", "likelihood", "combined"):
+            raise ValueError(f"scoring must be text_similarity, likelihood or combined, got {scoring!r}")
+        similarity = likelihood = None
+        if scoring in ("text_similarity", "combined"):
+            if caption_text_input_ids is None or class_text_input_ids is None:
+                raise ValueError(f"scoring={scoring!r} needs caption_text_input_ids and class_text_input_ids")
+            if caption_text_input_ids.shape[0] != pixel_values.shape[0]:
+                raise ValueError(f"caption_text_input_ids holds captions of {caption_text_input_ids.shape[0]} "
+                                 f"videos, pixel_values {pixel_values.shape[0]}")
+            if class_text_input_ids.shape[0] == 0:
+                raise ValueError("class_text_input_ids is empty: give at least one candidate label")
+            similarity = self.text_similarity(caption_text_input_ids, caption_text_attention_mask,
+                                              class_text_input_ids, class_text_attention_mask)
+        if scoring in ("likelihood", "combined"):
+            if class_input_ids is None or class_input_ids.shape[0] == 0:
+                raise ValueError(f"scoring={scoring!r} needs class_input_ids with at least one candidate label")
+            likelihood = self.score_texts(pixel_values, class_input_ids, class_attention_mask, class_labels)
+        if scoring == "combined":
+            alpha = self.config.combined_alpha
+            logits = alpha * zscore(similarity) + (1 - alpha) * zscore(likelihood)
+        else:
+            logits = similarity if scoring == "text_similarity" else likelihood
+        output = RESTZeroShotOutput(logits=logits, text_similarity_scores=similarity, likelihood_scores=likelihood)
+        return output if return_dict is not False else output.to_tuple()
+
+
+__all__ = [
+    "RESTCaptioningOutput",
+    "RESTForVideoCaptioning",
+    "RESTForZeroShotVideoClassification",
+    "RESTPreTrainedModel",
+    "RESTZeroShotOutput",
+    "sequence_log_likelihood",
+    "zscore",
+]

@@ -1,0 +1,194 @@
+"""`hfvid-affect` and `hfvid-au-intensity`: a face video -> per-frame valence/arousal or AU intensities (0-5).
+
+Streaming with bounded memory: frames are decoded one at a time (``hfvid.data.video.iter_frames``, PyAV), cropped
+and encoded by the backbone in batches of ``batch_size``, and pushed through overlapping windows
+(``SlidingWindowStitcher``); a frame's record is emitted as soon as no later window can change it, so only one
+window of features is ever held. :meth:`stream` yields records one by one; calling the pipeline returns the list.
+Frames where the face detector finds no face get ``success=False`` and NaN values (they are not in any context).
+
+Exports: :func:`to_dataframe` (pandas) and :func:`to_csv` with OpenFace column names (``frame`` 1-based,
+``face_id``, ``timestamp``, ``confidence``, ``success``, ``AU01_r`` ...; valence/arousal keep their names).
+"""
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from transformers.pipelines.base import Pipeline
+
+
+def _openface_name(name: str) -> str:
+    return f"{name}_r" if name.upper().startswith("AU") and name[2:].isdigit() else name
+
+
+def to_dataframe(records: list[dict], format: str = "hfvid"):
+    """Records -> ``pandas.DataFrame``; ``format="openface"`` renames columns as OpenFace 2 writes them."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(records)
+    if format == "hfvid":
+        return frame
+    if format != "openface":
+        raise ValueError(f"format must be 'hfvid' or 'openface', got {format!r}")
+    frame = frame.rename(columns={c: _openface_name(c) for c in frame.columns})
+    frame = frame.rename(columns={"time": "timestamp"})
+    frame["frame"] = frame["frame"] + 1  # OpenFace counts frames from 1
+    frame.insert(3, "confidence", frame["success"].astype(float))
+    frame["success"] = frame["success"].astype(int)
+    return frame
+
+
+def to_csv(records: list[dict], path, format: str = "openface"):
+    """Write records as a CSV (OpenFace column names by default); returns the path."""
+    to_dataframe(records, format).to_csv(path, index=False)
+    return path
+
+
+class _AffectVideoPipeline(Pipeline):
+    """Shared streaming core of the affect and AU-intensity pipelines."""
+
+    _load_image_processor = False
+    _load_video_processor = True
+    _load_processor = False
+    _load_tokenizer = False
+    _load_feature_extractor = False
+
+    def __call__(self, video, **kwargs) -> list[dict]:
+        """
+        Args:
+            video: a video file path, or an iterable of frames (`(H, W, 3)` arrays, `(timestamp, array)` pairs or
+                `VideoFrame`s; a generator is consumed lazily).
+            fps (`float`, *optional*): decode at this rate (default: every frame).
+            boxes (`list`, *optional*): one face box `[x1, y1, x2, y2]` or `None` per decoded frame.
+            face_detector (`Callable[[np.ndarray], box | None]`, *optional*): called per frame when `boxes` is not
+                given; `None` or an empty box means no face in that frame.
+            batch_size (`int`, *optional*, defaults to 32): frames per backbone pass.
+            num_samples (`int`, *optional*): latent samples for the predictive std (0: `z = mu_z`).
+            return_std (`bool`, *optional*, defaults to `False`): add `<name>_std` (model uncertainty).
+            output_format (`str`, *optional*, defaults to `"records"`): `"records"`, `"pandas"` or `"openface"`
+                (a DataFrame with OpenFace column names).
+            progress_bar (`bool`, *optional*, defaults to `False`).
+
+        Returns:
+            one record per decoded frame, in order: `{"frame", "time", "face_id", "success", <outputs>...}`.
+        """
+        output_format = kwargs.pop("output_format", "records")
+        records = list(self.stream(video, **kwargs))
+        if output_format == "records":
+            return records
+        if output_format == "pandas":
+            return to_dataframe(records)
+        if output_format == "openface":
+            return to_dataframe(records, "openface")
+        raise ValueError(f"output_format must be 'records', 'pandas' or 'openface', got {output_format!r}")
+
+    def _sanitize_parameters(self, **kwargs):
+        return {}, kwargs, {}
+
+    def preprocess(self, inputs):
+        return inputs
+
+    def _forward(self, inputs, **kwargs):
+        return {"records": list(self.stream(inputs, **kwargs))}
+
+    def postprocess(self, outputs):
+        return outputs["records"]
+
+    def _processor(self):
+        if self.video_processor is None:
+            from ..models.affective_process import AffectVideoProcessor
+
+            size = self.model.config.image_size
+            self.video_processor = AffectVideoProcessor(size={"height": size, "width": size})
+        return self.video_processor
+
+    def _encode(self, frames, boxes):
+        """Crops of a batch of frames -> (features (n, D), pseudo-labels (n, K), mask (n,)) numpy arrays."""
+        batch = self._processor()(frames, boxes=boxes)
+        pixel_values = batch["pixel_values"].to(self.device, self.model.dtype)
+        mask = batch["frame_mask"].to(self.device)
+        with torch.no_grad():
+            features, pseudo, _, _ = self.model.affective_process.encode_frames(pixel_values=pixel_values,
+                                                                                 frame_mask=mask)
+        return features[0].float().cpu().numpy(), pseudo[0].float().cpu().numpy(), mask[0].cpu().numpy()
+
+    def stream(self, video, fps: float | None = None, boxes=None, face_detector: Callable | None = None,
+               batch_size: int = 32, num_samples: int | None = None, return_std: bool = False,
+               progress_bar: bool = False, generator=None) -> Iterator[dict]:
+        """Yield one record per decoded frame as soon as it is final (bounded memory; see the module doc)."""
+        from tqdm.auto import tqdm
+
+        from ..data.video import iter_frames
+
+        config = self.model.config
+        if self.model.affective_process.frame_encoder is None:
+            raise ValueError("this checkpoint has no backbone (use_backbone=False); it predicts from features, use "
+                             "model.predict_sequence(features, pseudo_labels) instead of the video pipeline")
+        processor = self._processor()
+        box_stream = iter(boxes) if boxes is not None else None
+        stitcher = self.model.window_stitcher(num_samples, generator)
+        pending: list = []  # (index, source frame index, time, image, box) waiting for the backbone
+        meta: dict[int, tuple[int, float, bool]] = {}
+        k = config.num_outputs
+        count = 0
+
+        def records(ready):
+            for index, row in ready:
+                frame_index, time, valid = meta.pop(index)
+                yield from processor.post_process_affect(
+                    row[None, :k], row[None, k:] if return_std else None, frame_mask=[valid],
+                    timestamps=[time], frame_indices=[frame_index], output_names=config.output_names,
+                    output_range=config.output_range)
+
+        def flush_pending():
+            frames = [p[3] for p in pending]
+            frame_boxes = [p[4] for p in pending] if (boxes is not None or face_detector is not None) else None
+            features, pseudo, mask = self._encode(frames, frame_boxes)
+            pending_items = list(pending)
+            pending.clear()
+            ready = []
+            for t, (index, frame_index, time, _, _) in enumerate(pending_items):
+                meta[index] = (frame_index, time, bool(mask[t]))
+                ready += stitcher.push((features[t], pseudo[t], bool(mask[t])))
+            return ready
+
+        self.model.eval()
+        for frame in tqdm(iter_frames(video, fps=fps), disable=not progress_bar, unit="frame"):
+            box = next(box_stream, None) if box_stream is not None else (
+                face_detector(frame.image) if face_detector is not None else None)
+            pending.append((count, frame.index, frame.timestamp, frame.image, box))
+            count += 1
+            if len(pending) >= batch_size:
+                yield from records(flush_pending())
+        if pending:
+            yield from records(flush_pending())
+        if count == 0:
+            raise ValueError(f"the video has no frames: {video if isinstance(video, str) else type(video).__name__}")
+        yield from records(stitcher.flush())
+
+
+class AffectEstimationPipeline(_AffectVideoPipeline):
+    """Per-frame valence and arousal in [-1, 1] of a face video with an Affective-Process model.
+
+    Example:
+
+    ```python
+    >>> import hfvid
+    >>> from transformers import pipeline
+    >>> pipe = pipeline("hfvid-affect", model="path/or/hub-id")  # doctest: +SKIP
+    >>> records = pipe("face_video.mp4")  # doctest: +SKIP
+    >>> records[0]  # doctest: +SKIP
+    {'frame': 0, 'time': 0.0, 'face_id': 0, 'success': True, 'valence': 0.12, 'arousal': -0.05}
+    ```
+    """
+
+
+class AUIntensityPipeline(_AffectVideoPipeline):
+    """Per-frame facial action unit intensities on the FACS 0-5 scale (automatic estimates, not certified coding).
+
+    `pipe(video, output_format="openface")` gives a DataFrame with OpenFace's `AU01_r`-style columns; records keep
+    `AU01` ... names.
+    """
+
+
+__all__ = ["AUIntensityPipeline", "AffectEstimationPipeline", "to_csv", "to_dataframe"]

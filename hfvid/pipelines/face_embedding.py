@@ -1,0 +1,126 @@
+"""`hfvid-face-embedding`: images (+ optional face boxes) -> one embedding vector per face.
+
+Works with any `AutoModel` whose output has a `pooler_output` (FRL's `FaceRepresentationModel`, transformers'
+ResNet/ViT/...) and an image processor; hfvid processors that take `boxes` crop each face, other processors see
+the whole image. The stock `pipeline("image-feature-extraction", model=..., pool=True)` also works on FRL models.
+"""
+
+from collections.abc import Iterator
+from typing import TypedDict
+
+import torch
+import torch.nn.functional as F
+from transformers.pipelines.base import ChunkPipeline
+
+
+class FaceEmbedding(TypedDict):
+    box: list[float] | None
+    embedding: list[float]
+
+
+def _accepts_boxes(processor) -> bool:
+    import inspect
+
+    return "boxes" in inspect.signature(processor.preprocess).parameters
+
+
+class FaceEmbeddingPipeline(ChunkPipeline):
+    """Face embeddings (pooled encoder features), L2-normalised by default.
+
+    Each face is one chunk, so `batch_size` batches faces across images. An image whose box list is empty gives
+    an empty list (no face), not an error.
+
+    Example:
+
+    ```python
+    >>> import hfvid
+    >>> from transformers import pipeline
+    >>> pipe = pipeline("hfvid-face-embedding", model="path/or/hub-id")  # doctest: +SKIP
+    >>> faces = pipe("face.jpg", boxes=[[40, 30, 210, 220]])  # doctest: +SKIP
+    >>> len(faces[0]["embedding"])  # doctest: +SKIP
+    2048
+    ```
+    """
+
+    _load_image_processor = True
+    _load_processor = False
+    _load_tokenizer = False
+    _load_feature_extractor = False
+
+    def __call__(self, images, boxes=None, **kwargs) -> list[FaceEmbedding] | list[list[FaceEmbedding]]:
+        """
+        Args:
+            images: a path, PIL image, numpy array or tensor, a list of them, or a generator (streamed).
+            boxes: face boxes `[x1, y1, x2, y2]`; for one image a list of boxes, for a list of images one list per
+                image. `None`: the whole image is one face.
+            normalize (`bool`, *optional*, defaults to `True`): L2-normalise each embedding.
+            batch_size (`int`, *optional*): faces per forward pass.
+
+        Returns:
+            per image a list of `{"box": [x1, y1, x2, y2] or None, "embedding": [...]}`.
+        """
+        if isinstance(images, (list, tuple)):
+            if boxes is not None and len(boxes) != len(images):
+                raise ValueError(f"got {len(images)} images but boxes for {len(boxes)}; give one list of boxes per image")
+            items = [{"image": image, "boxes": None if boxes is None else boxes[i]} for i, image in enumerate(images)]
+        elif isinstance(images, Iterator):
+            box_stream = iter(boxes) if boxes is not None else None
+            items = ({"image": image, "boxes": None if box_stream is None else next(box_stream)} for image in images)
+        else:
+            items = {"image": images, "boxes": boxes}
+        return super().__call__(items, **kwargs)
+
+    def _sanitize_parameters(self, normalize: bool | None = None, **kwargs):
+        return {}, {}, ({"normalize": normalize} if normalize is not None else {})
+
+    def preprocess(self, item):
+        from transformers.image_utils import load_image
+
+        image = item["image"]
+        image = load_image(image) if isinstance(image, str) else image
+        boxes = item["boxes"]
+        if boxes is not None and len(boxes) == 4 and not hasattr(boxes[0], "__len__"):
+            boxes = [boxes]
+        if boxes is not None and len(boxes) and not _accepts_boxes(self.image_processor):
+            raise ValueError(f"{type(self.image_processor).__name__} cannot crop face boxes; pass whole face images "
+                             "without boxes, or use an hfvid model whose processor takes boxes")
+        if boxes is None or len(boxes) == 0:
+            # whole image; with an empty box list it is only a placeholder chunk that postprocess drops (no face)
+            pixels = self.image_processor(image, return_tensors="pt")["pixel_values"]
+            face_boxes = torch.zeros(1, 4)
+        else:
+            pixels = self.image_processor(image, boxes=boxes, return_tensors="pt")["pixel_values"]
+            face_boxes = torch.as_tensor([list(map(float, box)) for box in boxes])
+        has_face = boxes is None or len(boxes) > 0
+        for face in range(len(face_boxes)):
+            yield {
+                "pixel_values": pixels[face : face + 1].to(self.dtype),
+                "boxes": face_boxes[face : face + 1],
+                "has_face": torch.tensor([has_face]),
+                "has_box": torch.tensor([boxes is not None]),
+                "is_last": face == len(face_boxes) - 1,
+            }
+
+    def _forward(self, model_inputs):
+        outputs = self.model(pixel_values=model_inputs["pixel_values"])
+        pooled = outputs.get("pooler_output") if hasattr(outputs, "get") else None
+        if pooled is None:
+            raise ValueError(f"{type(self.model).__name__} returns no pooler_output; face embeddings need a pooled "
+                             "image feature")
+        return {"embedding": pooled.flatten(1), **{k: model_inputs[k] for k in ("boxes", "has_face", "has_box",
+                                                                                "is_last")}}
+
+    def postprocess(self, all_outputs, normalize: bool = True) -> list[FaceEmbedding]:
+        results = []
+        for output in all_outputs:
+            if not bool(output["has_face"].reshape(-1)[0]):
+                continue
+            embedding = output["embedding"].float().reshape(-1)
+            if normalize:
+                embedding = F.normalize(embedding, dim=0)
+            box = output["boxes"].reshape(-1).tolist() if bool(output["has_box"].reshape(-1)[0]) else None
+            results.append({"box": box, "embedding": embedding.tolist()})
+        return results
+
+
+__all__ = ["FaceEmbedding", "FaceEmbeddingPipeline"]

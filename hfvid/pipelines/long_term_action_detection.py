@@ -1,0 +1,194 @@
+"""`hfvid-long-term-action-detection`: a long video + person boxes -> per-keyframe multi-label actions, streaming.
+
+The video is decoded one frame at a time (``hfvid.data.video.iter_frames``) and processed second by second: the
+actors of each second are encoded by a short-term *actor encoder*, folded into the long-term memory, and, at the
+keyframes, classified with that memory. With MeMSVD the memory is the incremental-SVD state (``U`` d x k and
+``s`` k), so memory use is the same for a one-minute clip and a two-hour film; the attention baseline keeps a
+bounded window of raw features instead. Streaming is causal: a keyframe sees the memory up to its own second, while
+offline training windows also contain future seconds (expect slightly lower scores than the offline protocol).
+
+The actor encoder is pluggable until hfvid has a video backbone: any callable ``(frames, boxes) -> (K, d)``, where
+``frames`` is the list of ``(H, W, C)`` frames of the clip around the second and ``boxes`` are ``(K, 4)`` pixel
+boxes. :class:`RoIAlignActorEncoder` builds one from a backbone that maps a clip to a feature map (e.g. the future
+MViTv2 of hfvid, or a torchvision video model's last stage); with no backbone it treats the frames themselves as
+feature maps (used by the synthetic quickstart).
+"""
+
+from collections import deque
+from collections.abc import Callable
+from typing import TypedDict
+
+import numpy as np
+import torch
+from transformers.pipelines.base import Pipeline
+
+
+class ActionLabel(TypedDict):
+    label: str
+    score: float
+
+
+class ActorActions(TypedDict):
+    box: dict  # {"xmin", "ymin", "xmax", "ymax"} in pixels
+    labels: list[ActionLabel]
+
+
+class KeyframeActions(TypedDict):
+    timestamp: float
+    detections: list[ActorActions]
+
+
+class RoIAlignActorEncoder:
+    """Actor features by RoIAlign over a clip feature map: ``(frames, boxes (K, 4) pixels) -> (K, C)``.
+
+    Args:
+        backbone (`Callable[[Tensor (T, C, H, W)], Tensor (C', H', W')]`, *optional*): maps the clip (frames as a
+            float tensor) to one feature map; `None` averages the frames themselves (frames are feature maps).
+        spatial_scale (`float`): feature-map pixels per input pixel (1 / the backbone's stride).
+        output_size (`int`): RoIAlign grid, average-pooled to one vector per box.
+    """
+
+    def __init__(self, backbone: Callable | None = None, spatial_scale: float = 1.0, output_size: int = 1):
+        self.backbone, self.spatial_scale, self.output_size = backbone, spatial_scale, output_size
+
+    def __call__(self, frames, boxes) -> torch.Tensor:
+        from torchvision.ops import roi_align
+
+        clip = torch.from_numpy(np.stack([np.asarray(f, np.float32) for f in frames])).permute(0, 3, 1, 2)
+        feature_map = clip.mean(0) if self.backbone is None else self.backbone(clip)
+        boxes = torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4)
+        pooled = roi_align(feature_map[None], [boxes], self.output_size, self.spatial_scale, sampling_ratio=-1,
+                           aligned=True)
+        return pooled.mean(dim=(2, 3))
+
+
+class LongTermActionDetectionPipeline(Pipeline):
+    """Spatio-temporal action detection with long-term memory (MeMSVD, or its attention / no-memory baselines).
+
+    Example:
+
+    ```python
+    >>> import hfvid
+    >>> from transformers import pipeline
+    >>> pipe = pipeline("hfvid-long-term-action-detection", model="path/or/hub-id")  # doctest: +SKIP
+    >>> results = pipe("movie.mp4", boxes={902: [[40, 30, 210, 320]]}, actor_encoder=my_encoder)  # doctest: +SKIP
+    >>> results[0]["detections"][0]["labels"][0]  # doctest: +SKIP
+    {'label': 'stand', 'score': 0.91}
+    ```
+    """
+
+    _load_image_processor = False
+    _load_processor = False
+    _load_tokenizer = False
+    _load_feature_extractor = False
+
+    def __call__(self, video, boxes=None, **kwargs) -> list[KeyframeActions] | list[list[KeyframeActions]]:
+        """
+        Args:
+            video: a video path, or an iterable of frames (arrays, `(timestamp, array)` pairs or `VideoFrame`s; a
+                generator is consumed lazily), or a list of paths (one result list each).
+            boxes (`dict[float, list[box]]`, *optional*): person boxes `[x1, y1, x2, y2]` (pixels) per second; those
+                seconds feed the memory and are the keyframes. For a list of videos, a list of such dicts.
+            person_detector (`Callable[[np.ndarray], list[box]]`, *optional*): called on the middle frame of every
+                second when `boxes` is not given.
+            actor_encoder (`Callable[[list[np.ndarray], np.ndarray], Tensor]`, *optional*): `(clip frames, (K, 4)
+                pixel boxes) -> (K, feature_dim)`; default `RoIAlignActorEncoder()` (frames are feature maps).
+            keyframes (`list[float]`, *optional*): seconds to report (default: every second with boxes).
+            clip_duration (`float`, *optional*, defaults to 1.0): seconds of video around each second given to the
+                encoder. fps (`float`, *optional*): decode at this rate (default: every frame).
+            top_k (`int`, *optional*, defaults to 5), threshold (`float`, *optional*): labels kept per actor.
+            progress_bar (`bool`, *optional*, defaults to `False`): show a tqdm bar over seconds.
+
+        Returns:
+            one `{"timestamp": t, "detections": [{"box": {xmin, ymin, xmax, ymax}, "labels": [{"label", "score"}]}]}`
+            per keyframe, in time order (an empty `detections` list when nobody is there).
+        """
+        if isinstance(video, (list, tuple)) and video and all(isinstance(v, str) for v in video):
+            if boxes is not None and len(boxes) != len(video):
+                raise ValueError(f"got {len(video)} videos but boxes for {len(boxes)}; give one dict per video")
+            return [self(v, boxes=None if boxes is None else boxes[i], **kwargs) for i, v in enumerate(video)]
+        kwargs.pop("batch_size", None)  # one video is one sequential stream
+        return super().__call__({"video": video, "boxes": boxes}, **kwargs)
+
+    def _sanitize_parameters(self, person_detector=None, actor_encoder=None, keyframes=None, clip_duration=None,
+                             fps=None, top_k=None, threshold=None, progress_bar=None, **kwargs):
+        forward = {k: v for k, v in dict(person_detector=person_detector, actor_encoder=actor_encoder,
+                                         keyframes=keyframes, clip_duration=clip_duration, fps=fps,
+                                         progress_bar=progress_bar).items() if v is not None}
+        post = {k: v for k, v in dict(top_k=top_k, threshold=threshold).items() if v is not None}
+        return {}, forward, post
+
+    def preprocess(self, inputs):
+        boxes = inputs["boxes"]
+        if boxes is not None and not isinstance(boxes, dict):
+            raise ValueError("boxes must be a dict {second: [[x1, y1, x2, y2], ...]} (pixels)")
+        boxes = None if boxes is None else {float(t): np.asarray(b, np.float32).reshape(-1, 4) for t, b in boxes.items()}
+        return {"video": inputs["video"], "boxes": boxes}
+
+    def _forward(self, inputs, person_detector=None, actor_encoder=None, keyframes=None, clip_duration=1.0,
+                 fps=None, progress_bar=False):
+        from tqdm.auto import tqdm
+
+        from ..data.video import iter_clips, iter_frames
+
+        config, boxes = self.model.config, inputs["boxes"]
+        if boxes is None and person_detector is None:
+            raise ValueError("give person boxes per second (boxes={second: [[x1, y1, x2, y2], ...]}) or a "
+                             "person_detector callable")
+        encoder = actor_encoder or RoIAlignActorEncoder()
+        keyframes = None if keyframes is None else {float(t) for t in keyframes}
+        memsvd = self.model.memsvd
+        per_second = config.max_features_per_second
+        state = memsvd.memory.init_state(1, config.feature_dim, self.device) if config.memory_type == "memsvd" else None
+        window = deque(maxlen=(config.memory_window_seconds // 2 + 1))  # attention baseline: bounded raw window
+        results = []
+        frames = iter_frames(inputs["video"], fps=fps)
+        seconds = sorted(boxes) if boxes is not None else None
+        for second, clip, middle in tqdm(iter_clips(frames, seconds, clip_duration), disable=not progress_bar):
+            actor_boxes = boxes.get(second) if boxes is not None else (
+                np.asarray(person_detector(middle.image), np.float32).reshape(-1, 4)
+            )
+            report = keyframes is None or second in keyframes
+            if actor_boxes is None or len(actor_boxes) == 0 or not clip:
+                if report:
+                    results.append({"timestamp": second, "boxes": np.zeros((0, 4), np.float32), "logits": None})
+                continue
+            features = torch.as_tensor(encoder(clip, actor_boxes), dtype=self.model.dtype, device=self.device)
+            if features.ndim != 2 or features.shape != (len(actor_boxes), config.feature_dim):
+                raise ValueError(f"actor_encoder must return ({len(actor_boxes)}, feature_dim={config.feature_dim}) "
+                                 f"features, got {tuple(features.shape)}")
+            new_memory = features[:per_second]
+            if state is not None:
+                state = memsvd.memory.update(state, new_memory[None])
+            window.append(new_memory)
+            if not report:
+                continue
+            kwargs = {"actor_features": features, "actor_batch_index": torch.zeros(len(features), dtype=torch.long,
+                                                                                     device=self.device)}
+            if config.memory_type == "memsvd":
+                kwargs["memory_basis"] = state
+            elif config.memory_type == "nonlocal":
+                kwargs["memory_features"] = torch.cat(list(window))[None]
+            logits = self.model(**kwargs).logits
+            results.append({"timestamp": second, "boxes": actor_boxes, "logits": logits.float().cpu()})
+        return {"keyframes": results}
+
+    def postprocess(self, outputs, top_k: int = 5, threshold: float | None = None) -> list[KeyframeActions]:
+        id2label = self.model.config.id2label
+        problem = self.model.config.problem_type
+        keyframes = []
+        for frame in outputs["keyframes"]:
+            detections = []
+            if frame["logits"] is not None:
+                scores = frame["logits"].softmax(-1) if problem == "single_label_classification" else frame["logits"].sigmoid()
+                for box, row in zip(frame["boxes"], scores):
+                    values, indices = row.topk(min(top_k, row.numel()))
+                    labels = [{"label": id2label[int(i)], "score": float(v)} for v, i in zip(values, indices)
+                              if threshold is None or float(v) >= threshold]
+                    x1, y1, x2, y2 = (float(v) for v in box)
+                    detections.append({"box": {"xmin": x1, "ymin": y1, "xmax": x2, "ymax": y2}, "labels": labels})
+            keyframes.append({"timestamp": float(frame["timestamp"]), "detections": detections})
+        return keyframes
+
+
+__all__ = ["ActionLabel", "ActorActions", "KeyframeActions", "LongTermActionDetectionPipeline", "RoIAlignActorEncoder"]

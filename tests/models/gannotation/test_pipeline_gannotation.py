@@ -1,0 +1,153 @@
+"""GANnotationPipeline (diffusers): outputs for one target and a trajectory, chaining order, output types,
+save/load round trip (also in a fresh offline process), bad inputs, and that `import hfvid` skips diffusers."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hfvid import GANnotationConfig, GANnotationDiscriminator, GANnotationGenerator, GANnotationPipeline
+
+SIZE = 32
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_pipe(with_critic: bool = False, **overrides) -> GANnotationPipeline:
+    config = GANnotationConfig(**(dict(num_landmarks=66, base_channels=8, num_res_blocks=1, image_size=SIZE,
+                                       critic_num_layers=3, critic_base_channels=8) | overrides))
+    torch.manual_seed(0)
+    pipe = GANnotationPipeline(synthesizer=GANnotationGenerator(config).eval(),
+                               critic=GANnotationDiscriminator(config).eval() if with_critic else None)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def face_and_trajectory(frames: int = 5):
+    from hfvid.data.synthetic_pairs import synthetic_face_video
+
+    video = synthetic_face_video(0, frames + 1, image_size=64)
+    return video["images"][0], video["landmarks"][0], video["landmarks"][1:]  # 68-point shapes
+
+
+def test_one_target_and_sequence_counts_sizes_ranges():
+    pipe = make_pipe()
+    image, source_points, trajectory = face_and_trajectory(5)
+    one = pipe(image, trajectory[0], source_landmarks=source_points)
+    assert len(one.images) == 1 and one.images[0].size == (SIZE, SIZE) and one.landmarks.shape == (1, 66, 2)
+    many = pipe(image, trajectory, source_landmarks=source_points, batch_size=2, output_type="np", return_masks=True)
+    assert many.images.shape == (5, SIZE, SIZE, 3) and many.images.min() >= 0 and many.images.max() <= 1
+    assert many.masks.shape == (5, 1, SIZE, SIZE) and many.landmarks.shape == (5, 66, 2)
+    assert many.landmarks.min() >= 0 and many.landmarks.max() <= SIZE  # normalised into the output crop
+    as_list = pipe(image, list(torch.from_numpy(trajectory)), source_landmarks=source_points, output_type="np")
+    np.testing.assert_allclose(as_list.images, many.images, atol=1e-6)
+
+
+def test_output_types_are_consistent():
+    pipe = make_pipe()
+    image, source_points, trajectory = face_and_trajectory(3)
+    pt = pipe(image, trajectory, source_landmarks=source_points, output_type="pt").images
+    arr = pipe(image, trajectory, source_landmarks=source_points, output_type="np").images
+    pil = pipe(image, trajectory, source_landmarks=source_points, output_type="pil").images
+    assert pt.shape == (3, 3, SIZE, SIZE)
+    np.testing.assert_allclose(pt.permute(0, 2, 3, 1).numpy(), arr, atol=1e-6)
+    np.testing.assert_allclose(np.stack([np.asarray(p) for p in pil]) / 255.0, arr, atol=1 / 255 + 1e-6)
+    images, landmarks, masks = pipe(image, trajectory, source_landmarks=source_points, return_dict=False)
+    assert len(images) == 3 and masks is None and landmarks.shape == (3, 66, 2)
+
+
+def test_progressive_chaining_order_with_a_stub_generator():
+    pipe = make_pipe()
+    pipe.synthesizer.forward = lambda pixel_values, landmark_maps=None, **kw: type(
+        "Out", (), {"sample": pixel_values + 0.1, "mask": None})()
+    source = torch.full((3, SIZE, SIZE), 0.3)
+    targets = np.random.default_rng(0).uniform(5, 25, (4, 66, 2))
+    direct = pipe(source, targets, output_type="pt", normalize_targets=False).images
+    chained = pipe(source, targets, output_type="pt", normalize_targets=False, progressive=True).images
+    for t in range(4):  # +0.1 in [-1, 1] is +0.05 in [0, 1]
+        torch.testing.assert_close(direct[t], torch.full_like(direct[t], 0.35))
+        torch.testing.assert_close(chained[t], torch.full_like(chained[t], 0.3 + 0.05 * (t + 1)))
+
+
+def test_save_load_round_trip(tmp_path):
+    pipe = make_pipe(with_critic=True)
+    image, source_points, trajectory = face_and_trajectory(3)
+    expected = pipe(image, trajectory, source_landmarks=source_points, output_type="pt").images
+    pipe.save_pretrained(tmp_path / "pipe")
+    index = json.loads((tmp_path / "pipe" / "model_index.json").read_text())
+    assert index["synthesizer"] == ["hfvid.models.gannotation.modeling_gannotation", "GANnotationGenerator"]
+    assert index["critic"] == ["hfvid.models.gannotation.modeling_gannotation", "GANnotationDiscriminator"]
+    assert not [p for p in (tmp_path / "pipe").rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
+    loaded = GANnotationPipeline.from_pretrained(tmp_path / "pipe")
+    loaded.set_progress_bar_config(disable=True)
+    assert isinstance(loaded.critic, GANnotationDiscriminator)
+    assert torch.equal(loaded(image, trajectory, source_landmarks=source_points, output_type="pt").images, expected)
+
+    without_critic = make_pipe()
+    without_critic.save_pretrained(tmp_path / "no_critic")
+    assert GANnotationPipeline.from_pretrained(tmp_path / "no_critic").critic is None
+
+
+def test_bad_inputs_raise_clear_errors():
+    pipe = make_pipe()
+    image, source_points, trajectory = face_and_trajectory(2)
+    nan = trajectory.copy()
+    nan[0, 3, 0] = np.nan
+    cases = [
+        (dict(image=image, target_landmarks=np.zeros((2, 5, 2))), "points"),
+        (dict(image=image, target_landmarks=nan), "NaN"),
+        (dict(image=image[..., 0], target_landmarks=trajectory), "3-channel"),
+        (dict(image=np.zeros((SIZE, SIZE, 4), np.uint8), target_landmarks=trajectory), "3-channel"),
+        (dict(image=torch.rand(1, SIZE, SIZE), target_landmarks=trajectory), "(3, H, W)"),
+        (dict(image=image, target_landmarks=[]), "empty"),
+        (dict(image=image, target_landmarks=np.zeros((0, 66, 2))), "empty"),
+        (dict(image=image, target_landmarks=trajectory, output_type="jpeg"), "output_type"),
+        (dict(image=image, target_landmarks=trajectory, source_landmarks=np.full((68, 2), np.inf)), "source_landmarks"),
+    ]
+    for kwargs, fragment in cases:
+        with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+            pipe(**kwargs)
+
+
+def test_import_hfvid_does_not_import_diffusers():
+    code = "import sys, hfvid; hfvid.GANnotationGenerator; print('diffusers' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.slow
+def test_fresh_offline_process_loads_the_pipeline(tmp_path):
+    pipe = make_pipe()
+    image, source_points, trajectory = face_and_trajectory(3)
+    expected = pipe(image, trajectory, source_landmarks=source_points, output_type="pt").images
+    pipe.save_pretrained(tmp_path / "pipe")
+    np.savez(tmp_path / "inputs.npz", image=image, source=source_points, targets=trajectory)
+    script = (
+        "import sys, sys as s, numpy as np, torch, hfvid\n"
+        "assert 'diffusers' not in s.modules, 'import hfvid imported diffusers'\n"
+        "torch.set_num_threads(1)\n"
+        "pipe = hfvid.GANnotationPipeline.from_pretrained(sys.argv[1]); pipe.set_progress_bar_config(disable=True)\n"
+        "d = np.load(sys.argv[2])\n"
+        "out = pipe(d['image'], d['targets'], source_landmarks=d['source'], output_type='np').images\n"
+        "np.save(sys.argv[3], out)\n"
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "pipe"), str(tmp_path / "inputs.npz"),
+                             str(tmp_path / "out.npy")], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected.permute(0, 2, 3, 1).numpy(), atol=1e-5)
+

@@ -1,0 +1,116 @@
+"""MViTv2: conformance, exact parity with torchvision (converter), full-size key set, backbone feature maps, config."""
+
+import pytest
+import torch
+from model_tester import ModelTester
+from torchvision.models.video import MViT, mvit_v2_s
+from torchvision.models.video.mvit import MSBlockConfig
+
+import hfvid  # noqa: F401
+from hfvid.models.mvitv2 import (
+    MViTv2Backbone,
+    MViTv2Config,
+    MViTv2ForVideoClassification,
+    MViTv2Model,
+    config_from_torchvision,
+    convert_torchvision_mvit_state_dict,
+    tokens_to_grid,
+)
+from hfvid.models.mvitv2.convert_torchvision_mvit_to_hfvid import load_converted_model
+
+TINY = dict(image_size=[32, 32], num_frames=4, embed_dim=16, num_heads=[1, 2, 2], output_channels=[16, 32, 32],
+            stride_q=[[1, 1, 1], [1, 2, 2], [1, 1, 1]], stride_kv=[[1, 4, 4], [1, 2, 2], [1, 1, 1]],
+            stochastic_depth_prob=0.0, num_labels=5)
+
+
+def make_inputs(batch_size, seed):
+    return {"pixel_values": torch.randn(batch_size, 4, 3, 32, 32, generator=torch.Generator().manual_seed(seed))}
+
+
+def test_common_model_checks(tmp_path):
+    config = MViTv2Config(**TINY)
+    bad = [({"pixel_values": torch.randn(1, 3, 3, 32, 32)}, "num_frames")]
+    ModelTester(MViTv2Model, config, make_inputs, None,
+                output_keys=("last_hidden_state",)).run_all(tmp_path / "base", bad_inputs=bad, offline=False)
+    # The classifier reads only the CLS token, which never uses the last block's query pooling or relative
+    # positions (torchvision behaves the same), so the "every parameter gets a gradient" check does not apply.
+    classifier = ModelTester(MViTv2ForVideoClassification, config, make_inputs,
+                             lambda inputs: {"labels": torch.arange(inputs["pixel_values"].shape[0]) % 5},
+                             output_keys=("logits",))
+    classifier.check_save_load_round_trip(tmp_path / "cls")
+    classifier.check_loss_decreases()
+    classifier.check_bad_inputs([(make_inputs(2, 0) | {"labels": torch.zeros(3)}, "labels")])
+
+
+def tiny_torchvision_mvit():
+    blocks = [MSBlockConfig(1, 16, 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 4, 4]),
+              MSBlockConfig(2, 16, 32, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 2, 2]),
+              MSBlockConfig(2, 32, 32, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 1, 1])]
+    return MViT(spatial_size=(32, 32), temporal_size=4, block_setting=blocks, residual_pool=True,
+                residual_with_cls_embed=False, rel_pos_embed=True, proj_after_attn=True, stochastic_depth_prob=0.2,
+                num_classes=5).eval()
+
+
+def test_converter_reproduces_torchvision_exactly():
+    reference = tiny_torchvision_mvit()
+    config = config_from_torchvision(reference)
+    assert config.num_heads == [1, 2, 2] and config.stride_q[1] == [1, 2, 2] and config.num_labels == 5
+    config, state_dict = convert_torchvision_mvit_state_dict(reference.state_dict(), config)
+    model = load_converted_model(config, state_dict)
+    captured = {}
+    reference.norm.register_forward_hook(lambda module, args, output: captured.setdefault("tokens", output))
+    video = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        expected = reference(video.transpose(1, 2))  # torchvision takes (B, C, T, H, W)
+        out = model(video)
+        tokens = model.mvitv2(video)
+    assert (out.logits - expected).abs().max() <= 1e-5
+    assert (tokens.last_hidden_state - captured["tokens"]).abs().max() <= 1e-5
+    assert tokens.token_grid == (2, 4, 4) and tokens.last_hidden_state.shape == (2, 1 + 32, 32)
+
+
+def test_full_size_mvit_v2_s_key_set():
+    with torch.device("meta"):  # shapes only: no 34.5 M-parameter initialisation
+        reference = mvit_v2_s(weights=None)
+        config, state_dict = convert_torchvision_mvit_state_dict(reference.state_dict())
+        model = MViTv2ForVideoClassification(config)
+    expected = model.state_dict()
+    assert state_dict.keys() == expected.keys()
+    assert all(state_dict[k].shape == v.shape for k, v in expected.items())
+    assert config_from_torchvision(reference).to_dict() == config.to_dict()
+    assert model.mvitv2.token_grid_size == (8, 7, 7)
+
+
+def test_strict_loading_reports_bad_keys():
+    config, state_dict = convert_torchvision_mvit_state_dict(tiny_torchvision_mvit().state_dict(),
+                                                             MViTv2Config(**TINY))
+    state_dict.pop("mvitv2.norm.weight")
+    with pytest.raises(ValueError, match="missing keys.*norm.weight"):
+        load_converted_model(config, state_dict)
+    with pytest.raises(ValueError, match="conv_proj.weight"):
+        convert_torchvision_mvit_state_dict({"head.1.weight": torch.zeros(2, 2)})
+
+
+def test_backbone_feature_maps():
+    config = MViTv2Config(**TINY, out_features=["stem", "stage1", "stage2"])
+    assert config.stage_names == ["stem", "stage1", "stage2"]
+    backbone = MViTv2Backbone(config).eval()
+    with torch.no_grad():
+        maps = backbone(**make_inputs(2, 0)).feature_maps
+        tokens = backbone.mvitv2(**make_inputs(2, 0))
+    assert [tuple(m.shape) for m in maps] == [(2, 16, 2, 8, 8), (2, 16, 2, 8, 8), (2, 32, 2, 4, 4)]
+    assert backbone.channels == [16, 16, 32]
+    torch.testing.assert_close(maps[-1], tokens_to_grid(tokens.last_hidden_state, tokens.token_grid))
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"image_size": [32]}, "image_size"),
+    ({"output_channels": [16, 32]}, "output_channels"),
+    ({"output_channels": [16, 33, 32]}, "output_channels"),
+    ({"image_size": [4, 4]}, "stride_q"),
+    ({"classifier_dropout": 1.0}, "classifier_dropout"),
+    ({"num_frames": "16"}, "num_frames"),
+])
+def test_config_validation(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        MViTv2Config(**{**TINY, **overrides})

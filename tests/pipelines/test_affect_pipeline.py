@@ -1,0 +1,56 @@
+"""`hfvid-affect` / `hfvid-au-intensity`: video file in, one record per frame out, exports, no-face frames."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import pipeline
+
+from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectVideoProcessor
+from hfvid.data.synthetic_affect import synthetic_affect_videos
+from hfvid.data.video import write_video
+from hfvid.pipelines.affect import to_csv
+
+BACKBONE = {"embedding_size": 8, "hidden_sizes": [16], "depths": [1], "layer_type": "basic"}
+
+
+def _save(tmp_path, **overrides):
+    config = AffectiveProcessConfig(backbone_config=BACKBONE, feature_proj_dim=16, label_embed_dim=8,
+                                    encoder_hidden_sizes=[16, 16], latent_hidden_size=16, latent_dim=4,
+                                    decoder_hidden_sizes=[16], image_size=32, window_size=16, window_stride=8,
+                                    **overrides)
+    torch.manual_seed(0)
+    AffectiveProcessForAffectEstimation(config).save_pretrained(tmp_path)
+    AffectVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    return str(tmp_path)
+
+
+def test_video_file_gives_one_record_per_frame_and_openface_csv(tmp_path):
+    model_dir = _save(tmp_path / "model")
+    video = synthetic_affect_videos(1, 41, "va", image_size=32)[0]
+    path = write_video(tmp_path / "clip.mp4", video["frames"], fps=20)
+    pipe = pipeline("hfvid-affect", model=model_dir)
+    records = pipe(str(path), batch_size=8)
+    assert [r["frame"] for r in records] == list(range(41))
+    assert records[1]["time"] == pytest.approx(0.05) and all(r["success"] for r in records)
+    assert all(-1 <= r["valence"] <= 1 for r in records)
+    frame = pipe(str(path), output_format="pandas")
+    np.testing.assert_allclose(frame["valence"].to_numpy(), [r["valence"] for r in records], atol=1e-6)
+    with pytest.raises(ValueError, match="no frames"):
+        pipe([])
+
+
+def test_au_pipeline_no_face_frames_are_nan_and_csv_has_openface_names(tmp_path):
+    names = ["AU01", "AU06", "AU12"]
+    model_dir = _save(tmp_path / "model", num_outputs=3, output_names=names, output_range=[0.0, 5.0])
+    frames = list(synthetic_affect_videos(1, 20, "au", image_size=32)[0]["frames"])
+    pipe = pipeline("hfvid-au-intensity", model=model_dir)
+    detector = lambda image: None if image.mean() < 0 else [0, 0, 32, 32]  # noqa: E731
+    boxes = [None if t in (3, 4) else [0, 0, 32, 32] for t in range(20)]
+    records = pipe(frames, boxes=boxes, return_std=True)
+    assert len(records) == 20 and not records[3]["success"] and np.isnan(records[4]["AU06"])
+    assert all(0 <= r["AU12"] <= 5 and r["AU12_std"] > 0 for i, r in enumerate(records) if i not in (3, 4))
+    assert len(pipe(frames, face_detector=detector)) == 20
+    csv = to_csv(records, tmp_path / "out.csv")
+    header = csv.read_text().splitlines()[0].split(",")
+    assert header[:5] == ["frame", "timestamp", "face_id", "confidence", "success"] and "AU01_r" in header
+    assert csv.read_text().splitlines()[1].startswith("1,")  # OpenFace frames are 1-based

@@ -1,0 +1,52 @@
+"""`hfvid-face-embedding` and the stock `image-feature-extraction` task on an FRL checkpoint."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import pipeline
+
+from hfvid import FaceRepresentationConfig, FaceRepresentationImageProcessor, FaceRepresentationModel
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("frl")
+    torch.manual_seed(0)
+    config = FaceRepresentationConfig(embedding_size=4, hidden_sizes=[4, 8, 8, 16], depths=[1, 1, 1, 1],
+                                      layer_type="basic", image_size=32)
+    FaceRepresentationModel(config).save_pretrained(path)
+    FaceRepresentationImageProcessor(image_size=32).save_pretrained(path)
+    return path
+
+
+def test_face_embedding_pipeline(checkpoint):
+    pipe = pipeline("hfvid-face-embedding", model=str(checkpoint))
+    image = np.random.default_rng(0).integers(0, 255, (80, 100, 3), dtype=np.uint8)
+    results = pipe([image, image], boxes=[[[10, 10, 50, 60], [30, 20, 90, 70]], []], batch_size=2)
+    assert [len(faces) for faces in results] == [2, 0]  # an empty box list is "no face", not an error
+    first = results[0][0]
+    assert first["box"] == [10.0, 10.0, 50.0, 60.0] and len(first["embedding"]) == 16
+    assert np.linalg.norm(first["embedding"]) == pytest.approx(1.0, abs=1e-5)
+    raw = pipe(image, boxes=[10, 10, 50, 60], normalize=False)[0]["embedding"]
+    assert np.allclose(np.asarray(raw) / np.linalg.norm(raw), first["embedding"], atol=1e-5)
+    whole = pipe(image)
+    assert len(whole) == 1 and whole[0]["box"] is None
+
+
+def test_stock_image_feature_extraction(checkpoint):
+    from PIL import Image
+
+    pipe = pipeline("image-feature-extraction", model=str(checkpoint))
+    features = pipe(Image.fromarray(np.zeros((40, 40, 3), np.uint8)), pool=True)
+    assert np.asarray(features).shape == (1, 16)
+
+
+def test_processor_crop_maps_box_to_crop():
+    processor = FaceRepresentationImageProcessor(image_size=32, margin=1.0, do_normalize=False)
+    image = np.zeros((60, 60, 3), np.uint8)
+    image[20:40, 10:30] = 255
+    batch = processor(image, boxes=[[10, 20, 30, 40]])  # pixel edges [9.5, 29.5] -> the crop
+    assert batch["pixel_values"].shape == (1, 3, 32, 32)
+    assert batch["pixel_values"][0, :, 2:30, 2:30].min() > 0.99
+    with pytest.raises(ValueError, match="x2 > x1"):
+        processor(image, boxes=[[30, 20, 10, 40]])

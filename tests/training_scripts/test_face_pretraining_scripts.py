@@ -1,0 +1,138 @@
+"""Smoke and learning tests of training_scripts/pretrain_face_representation.py and face_benchmark.py."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from hfvid.quickstart import load_training_script
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ("embedding_size=4,hidden_sizes=[4,8,8,16],depths=[1,1,1,1],layer_type=basic,image_size=32,"
+        "crop_sizes=[32,16],num_crops=[2,2],min_scale_crops=[0.5,0.2],max_scale_crops=[1.0,0.5],num_prototypes=8,"
+        "projection_hidden_size=16,projection_dim=8,freeze_prototypes_niters=1")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def pretrain_argv(output_dir, steps, *extra):
+    return ["--dataset_name", "synthetic", "--output_dir", str(output_dir), "--config_overrides", TINY,
+            "--max_train_steps", str(steps), "--per_device_train_batch_size", "8", "--synthetic_train_samples", "16",
+            "--synthetic_image_size", "32", "--probe_samples", "16", "--learning_rate", "1.0", "--cpu", *extra]
+
+
+def test_pretrain_save_resume_and_benchmark_script(tmp_path):
+    script = load_training_script("pretrain_face_representation")
+    run = tmp_path / "run"
+    first = script.main(script.parse_args(pretrain_argv(run, 2, "--checkpointing_steps", "2")))
+    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "all_results.json"):
+        assert (run / name).is_file(), name
+    results = json.loads((run / "all_results.json").read_text())
+    assert {"eval_probe_accuracy", "eval_prototype_entropy"} <= results.keys()
+    assert "SwAV" in (run / "README.md").read_text()
+    resumed = script.main(script.parse_args(pretrain_argv(run, 3, "--resume_from_checkpoint", "latest")))
+    assert [s for s, _ in resumed["history"]["losses"]] == [1, 2, 3]
+    assert resumed["history"]["losses"][:2] == first["history"]["losses"]
+
+    bench = load_training_script("face_benchmark")
+    out = bench.main(bench.parse_args(["--backbone", str(run), "--tasks", "recognition", "--fractions", "1.0",
+                                       "--seeds", "0", "--steps", "3", "--synthetic_train_size", "16",
+                                       "--synthetic_test_size", "12", "--output_dir", str(tmp_path / "bench")]))
+    assert out["runs"][0]["backbone"] == str(run) and "tar@far=1e-02" in out["runs"][0]["metrics"]
+    assert (tmp_path / "bench" / "results.md").is_file()
+
+
+def test_script_arguments_fail_clearly(tmp_path):
+    bench = load_training_script("face_benchmark")
+    with pytest.raises(ValueError, match="known tasks"):
+        bench.parse_args(["--backbone", "x", "--tasks", "landmarks,faces", "--output_dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="fraction"):
+        bench.parse_args(["--backbone", "x", "--fractions", "1.0,2", "--output_dir", str(tmp_path)])
+    script = load_training_script("pretrain_face_representation")
+    with pytest.raises(ValueError, match="crops_for_assign"):
+        script.build_model(script.parse_args(pretrain_argv(tmp_path, 1, "--config_overrides", "crops_for_assign=[9]")))
+
+
+@pytest.mark.slow  # about 1 minute of CPU
+def test_swav_features_beat_random_init_on_a_linear_probe():
+    """Spec section 7: short SwAV run on synthetic faces, then a linear probe (synthetic expressions) is better than
+    the same probe on the randomly initialised network; prototypes stay in use (no collapse)."""
+    import copy
+    import random
+
+    from hfvid import FaceRepresentationConfig, FaceRepresentationForSwAVPreTraining, FaceRepresentationImageProcessor
+    from hfvid.data.synthetic import synthetic_faces
+    from hfvid.data.synthetic_face_tasks import synthetic_expression_faces
+    from hfvid.models.face_pretraining.pretraining import MultiCropDataset, SwAVMultiCrop, linear_probe_accuracy, \
+        prototype_usage_entropy
+
+    config = FaceRepresentationConfig(embedding_size=8, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1],
+                                      layer_type="basic", image_size=32, crop_sizes=[32, 16], num_crops=[2, 2],
+                                      min_scale_crops=[0.5, 0.2], max_scale_crops=[1.0, 0.5], num_prototypes=8,
+                                      projection_hidden_size=64, projection_dim=32, freeze_prototypes_niters=3)
+    random.seed(0)  # the PIL blur draws from Python's RNG
+    model = FaceRepresentationForSwAVPreTraining(config)
+    random_init = copy.deepcopy(model)
+    processor = FaceRepresentationImageProcessor(image_size=32)
+    transform = SwAVMultiCrop(config.crop_sizes, config.num_crops, config.min_scale_crops, config.max_scale_crops,
+                              processor.image_mean, processor.image_std)
+    loader = torch.utils.data.DataLoader(MultiCropDataset([f["image"] for f in synthetic_faces(256, 64)], transform),
+                                         batch_size=32, shuffle=True, drop_last=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses, step = [], 0
+    while step < 60:
+        for batch in loader:
+            model.normalize_prototypes()
+            loss = model(batch["pixel_values"], iteration=step).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+            if step == 60:
+                break
+    assert sum(losses[-5:]) < sum(losses[:5])
+
+    faces = synthetic_expression_faces(256, 64, seed=5)
+    pixels = processor([f["image"] for f in faces])["pixel_values"]
+    labels = [f["label"] for f in faces]
+    accuracies = {}
+    for name, network in (("swav", model), ("random", random_init)):
+        network.eval()
+        with torch.no_grad():
+            features = network.face_repr(pixels).pooler_output
+            codes = network([pixels, pixels.flip(-1)]).assignments
+        accuracies[name] = linear_probe_accuracy(features[:128], labels[:128], features[128:], labels[128:])
+        if name == "swav":
+            assert prototype_usage_entropy(codes) > 0.5
+    assert accuracies["swav"] > accuracies["random"], accuracies  # measured margins: 2-17 points (see report)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.launch
+@pytest.mark.slow  # ~20-40 s: a fresh `accelerate launch` process
+def test_pretrain_under_accelerate_launch(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+               str(_free_port()), str(ROOT / "training_scripts" / "pretrain_face_representation.py"),
+               *pretrain_argv(tmp_path / "run", 2)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "run" / "model.safetensors").is_file()

@@ -1,0 +1,87 @@
+"""REST's three scripts in process (pool -> index -> self-training), their resume, and one `accelerate launch`."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hfvid.quickstart import load_training_script
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMON = ["--dataset_name", "synthetic", "--cpu", "--synthetic_videos", "12", "--seed", "0"]
+
+
+def _pool_and_index(tmp_path):
+    pool = load_training_script("generate_rest_pseudo_captions")
+    first = pool.main(pool.parse_args([*COMMON, "--output_dir", str(tmp_path / "pool"), "--shard_size", "5"]))
+    assert first["shards_written"] == 3
+    again = pool.main(pool.parse_args([*COMMON, "--output_dir", str(tmp_path / "pool"), "--shard_size", "5"]))
+    assert again["shards_written"] == 0  # resumable: complete shards are skipped
+    index = load_training_script("build_rest_caption_index")
+    out = index.main(index.parse_args([*COMMON, "--pool_dir", str(tmp_path / "pool"),
+                                       "--output_dir", str(tmp_path / "retrieved"), "--top_k", "3",
+                                       "--min_sim", "0.75", "--shard_size", "8"]))
+    assert out["shards_written"] == 2
+    from hfvid.models.rest.data import load_shards
+
+    table = load_shards(tmp_path / "retrieved")
+    assert len(table) == 12 and all(1 <= len(c) <= 3 for c in table["captions"])
+    return tmp_path / "retrieved"
+
+
+def test_scripts_end_to_end_and_reload(tmp_path):
+    retrieved = _pool_and_index(tmp_path)
+    train = load_training_script("train_rest")
+    argv = [*COMMON, "--retrieved_dir", str(retrieved), "--output_dir", str(tmp_path / "model"), "--num_frames", "2",
+            "--max_train_steps", "2", "--per_device_train_batch_size", "4", "--synthetic_eval_videos", "4",
+            "--config_overrides", "hidden_size=32,layers=1,image_size=16", "--learning_rate", "1e-3"]
+    result = train.main(train.parse_args(argv))
+    assert result["history"]["global_step"] == 2
+    for name in ("config.json", "model.safetensors", "processor_config.json", "README.md", "all_results.json"):
+        assert (tmp_path / "model" / name).is_file(), name
+    assert "eval_top1" in json.loads((tmp_path / "model" / "all_results.json").read_text())
+    assert "REtrieve" in (tmp_path / "model" / "README.md").read_text()
+    from transformers import pipeline
+
+    pipe = pipeline("hfvid-video-captioning", model=str(tmp_path / "model"))
+    from hfvid.data.synthetic_video import shapes_in_motion
+
+    assert isinstance(pipe(shapes_in_motion(1, image_size=16)[0]["frames"])[0]["generated_text"], str)
+
+
+def test_bad_arguments_fail_clearly(tmp_path):
+    train = load_training_script("train_rest")
+    with pytest.raises(ValueError, match="retrieved_dir"):
+        train.parse_args([*COMMON, "--output_dir", str(tmp_path)])
+    pool = load_training_script("generate_rest_pseudo_captions")
+    with pytest.raises(ValueError, match="captioner_name_or_path"):
+        pool.parse_args(["--train_dir", str(tmp_path), "--output_dir", str(tmp_path)])
+    index = load_training_script("build_rest_caption_index")
+    with pytest.raises(ValueError, match="no complete shard"):
+        index.main(index.parse_args([*COMMON, "--pool_dir", str(tmp_path / "nothing"), "--output_dir", str(tmp_path)]))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.launch
+@pytest.mark.slow
+def test_accelerate_launch_self_training(tmp_path):
+    retrieved = _pool_and_index(tmp_path)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines",
+               "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+               str(ROOT / "training_scripts" / "train_rest.py"), *COMMON, "--retrieved_dir", str(retrieved),
+               "--output_dir", str(tmp_path / "model"), "--num_frames", "2", "--max_train_steps", "2",
+               "--per_device_train_batch_size", "4", "--synthetic_eval_videos", "4",
+               "--config_overrides", "hidden_size=32,layers=1,image_size=16"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "model" / "model.safetensors").is_file()

@@ -1,0 +1,85 @@
+"""Smoke tests of training_scripts/train_bayesian_prompt.py: in-process run + pipeline reload, resume, one launch."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hfvid.quickstart import load_training_script
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "training_scripts" / "train_bayesian_prompt.py"
+
+
+def tiny_argv(output_dir, steps, *extra):
+    return [
+        "--dataset_name", "synthetic", "--output_dir", str(output_dir), "--max_train_steps", str(steps),
+        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8", "--num_shots", "4",
+        "--synthetic_num_classes", "4", "--synthetic_train_per_class", "4", "--synthetic_test_per_class", "2",
+        "--num_samples_train", "2", "--num_samples_eval", "2", "--optimizer", "adamw", "--learning_rate", "1e-2",
+        "--lr_scheduler_type", "constant", "--cpu", *extra,
+    ]
+
+
+def test_train_save_and_reload_with_pipeline(tmp_path):
+    script = load_training_script("train_bayesian_prompt")
+    out = script.main(script.parse_args(tiny_argv(tmp_path / "run", 3)))
+    assert out["history"]["global_step"] == 3
+    run = tmp_path / "run"
+    for name in ("adapter_config.json", "adapter_model.safetensors", "README.md", "all_results.json",
+                 "processor_config.json", "base_model/config.json"):
+        assert (run / name).is_file(), name
+    results = json.loads((run / "all_results.json").read_text())
+    for key in ("eval_acc_base", "eval_acc_new", "eval_harmonic_mean", "eval_zero_shot_acc_base"):
+        assert key in results, key
+    card = (run / "README.md").read_text()
+    assert "CoCoOp | 80.47 | 71.69 | 75.83" in card and "this adapter" in card
+
+    from transformers import pipeline
+
+    from hfvid.data.synthetic_images import render_shape, shape_class_names
+
+    pipe = pipeline("hfvid-zero-shot-image-classification", model=str(run))
+    labels = shape_class_names(4)
+    result = pipe(render_shape(labels[0]), candidate_labels=labels)
+    assert len(result) == 4 and result[0]["score"] >= result[-1]["score"]
+
+
+def test_resume_continues_from_the_saved_step(tmp_path):
+    script = load_training_script("train_bayesian_prompt")
+    run = tmp_path / "run"
+    first = script.main(script.parse_args(tiny_argv(run, 2, "--checkpointing_steps", "2")))
+    assert (run / "checkpoints" / "step_2").is_dir()
+    resumed = script.main(script.parse_args(tiny_argv(run, 3, "--resume_from_checkpoint", "latest")))
+    assert [step for step, _ in resumed["history"]["losses"]] == [1, 2, 3]
+    assert resumed["history"]["losses"][:2] == first["history"]["losses"]
+
+
+def test_bad_arguments_fail_clearly(tmp_path):
+    script = load_training_script("train_bayesian_prompt")
+    with pytest.raises(ValueError, match="model_name_or_path"):
+        script.parse_args(["--train_dir", str(tmp_path), "--output_dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="num_shots"):
+        script.parse_args(tiny_argv(tmp_path, 1, "--num_shots", "0"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.launch
+def test_accelerate_launch_one_process(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(_free_port()), str(SCRIPT), *tiny_argv(tmp_path / "run", 2)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "run" / "adapter_model.safetensors").is_file()
+    assert "Num processes: 1" in result.stdout + result.stderr

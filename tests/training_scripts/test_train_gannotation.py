@@ -1,0 +1,92 @@
+"""Smoke tests of training_scripts/train_gannotation.py: GAN steps + EMA + checkpoint, resume, reload, launch."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hfvid.quickstart import load_training_script
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "training_scripts" / "train_gannotation.py"
+TINY = "num_landmarks=68,base_channels=4,num_res_blocks=1,image_size=32,critic_num_layers=3,critic_base_channels=4"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_argv(output_dir, steps, *extra):
+    return [
+        "--dataset_name", "synthetic", "--output_dir", str(output_dir), "--config_overrides", TINY, "--cpu",
+        "--max_train_steps", str(steps), "--per_device_train_batch_size", "2", "--per_device_eval_batch_size", "4",
+        "--synthetic_videos", "2", "--synthetic_eval_videos", "1", "--synthetic_frames", "4", "--n_critic", "1",
+        "--learning_rate", "1e-3", *extra,
+    ]
+
+
+def test_train_checkpoint_resume_and_reload(tmp_path):
+    script = load_training_script("train_gannotation")
+    run = tmp_path / "run"
+    first = script.main(script.parse_args(tiny_argv(run, 2, "--checkpointing_steps", "2", "--use_ema",
+                                                    "--sample_steps", "2")))
+    assert first["history"]["global_step"] == 2 and first["results"]["adversarial"] is True
+    for name in ("model_index.json", "synthesizer/config.json", "critic/model.safetensors", "README.md",
+                 "all_results.json", "samples/final.png", "samples/step_2.png", "checkpoints/step_2"):
+        assert (run / name).exists(), name
+    results = json.loads((run / "all_results.json").read_text())
+    assert {"eval_l1", "eval_copy_l1", "eval_recurrent_gap", "eval_ssim"} <= results.keys()
+    assert "recurrent cycle" in (run / "README.md").read_text()
+
+    resumed = script.main(script.parse_args(tiny_argv(run, 3, "--resume_from_checkpoint", "latest", "--use_ema")))
+    assert [s for s, _ in resumed["history"]["losses"]] == [1, 2, 3]
+    assert resumed["history"]["losses"][:2] == first["history"]["losses"]
+
+    from hfvid import GANnotationPipeline
+    from hfvid.data.synthetic_pairs import synthetic_face_video
+
+    pipe = GANnotationPipeline.from_pretrained(run)
+    pipe.set_progress_bar_config(disable=True)
+    video = synthetic_face_video(7, 3, 64)
+    out = pipe(video["images"][0], video["landmarks"][1:], source_landmarks=video["landmarks"][0], output_type="np")
+    assert out.images.shape == (2, 32, 32, 3) and np.isfinite(out.images).all()
+
+
+def test_reconstruction_only_run_and_bad_arguments(tmp_path):
+    script = load_training_script("train_gannotation")
+    out = script.main(script.parse_args(tiny_argv(tmp_path / "rec", 1, "--lambda_adv", "0", "--synthetic_kind",
+                                                  "blobs", "--config_overrides", TINY.replace("68", "5"))))
+    assert out["results"]["adversarial"] is False
+    assert json.loads((tmp_path / "rec" / "model_index.json").read_text())["critic"] == [None, None]
+    with pytest.raises(ValueError, match="n_critic"):
+        script.parse_args(tiny_argv(tmp_path, 1, "--n_critic", "0"))
+    with pytest.raises(ValueError, match="num_landmarks"):
+        script.build_models(script.parse_args(tiny_argv(tmp_path, 1, "--config_overrides", "num_landmarks=0")))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.launch
+def test_accelerate_launch_one_process(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines",
+               "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+               str(SCRIPT), *tiny_argv(tmp_path / "run", 1)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Num processes: 1" in result.stdout + result.stderr
+    assert (tmp_path / "run" / "synthesizer" / "model.safetensors").is_file()

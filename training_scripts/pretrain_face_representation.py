@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Pre-train a face representation with SwAV (FRL, Bulat et al., ECCV 2022) using Accelerate.
+
+    accelerate launch training_scripts/pretrain_face_representation.py --dataset_name synthetic --output_dir out/frl
+    accelerate launch training_scripts/pretrain_face_representation.py --train_dir faces/ --output_dir out/frl \
+        --optimizer lars --learning_rate 4.8 --start_warmup_lr 0.3 --final_lr 0.0048 --num_warmup_steps 3130 \
+        --weight_decay 1e-6 --per_device_train_batch_size 64
+
+Data: `--dataset_name synthetic` (built-in synthetic faces, offline), `--train_dir` (a folder of face crops,
+searched recursively; uncurated faces are fine) and/or `--hdf5_files` (FRL's `.h5` layout, needs h5py); all
+sources given are concatenated, like FRL's `--dataset all`. Every image gives `sum(num_crops)` multi-crop views.
+Each step: prototypes re-normalised, SwAV loss (Sinkhorn codes in fp32), prototypes frozen for the first
+`freeze_prototypes_niters` steps, queue from epoch `epoch_queue_starts` when `queue_length > 0`, per-iteration
+warm-up + cosine learning rate, LARS (default) or AdamW, SyncBN on multi-GPU runs. Evaluation: the linear-probe
+accuracy of the pooled features on synthetic expression faces and the prototype-usage entropy.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+
+from hfvid.models.face_pretraining import (
+    FaceRepresentationConfig,
+    FaceRepresentationForSwAVPreTraining,
+    FaceRepresentationImageProcessor,
+)
+from hfvid.models.face_pretraining.pretraining import (
+    LARS,
+    MultiCropDataset,
+    SwAVMultiCrop,
+    linear_probe_accuracy,
+    prototype_usage_entropy,
+    read_hdf5_images,
+    swav_scheduler,
+)
+from hfvid.training import TrainingLoop, add_data_args, add_training_args, finish_training, init_trackers, \
+    make_accelerator, validate_args
+
+logger = get_logger(__name__, log_level="INFO")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    add_training_args(parser)
+    group = parser.add_argument_group("FRL / SwAV")
+    group.add_argument("--model_name_or_path", type=str, default=None, help="Continue from an hfvid FRL checkpoint.")
+    group.add_argument("--config_overrides", type=str, default=None,
+                       help='Config fields, e.g. "embedding_size=8,hidden_sizes=[8,16,32,64],crop_sizes=[64,32]".')
+    group.add_argument("--hdf5_files", type=str, nargs="*", default=None, help="FRL .h5 files (dataset 'images').")
+    group.add_argument("--optimizer", choices=["lars", "adamw"], default="lars")
+    group.add_argument("--lars_trust_coefficient", type=float, default=0.001)
+    group.add_argument("--start_warmup_lr", type=float, default=0.0, help="LR at iteration 0 (FRL: 0.3).")
+    group.add_argument("--final_lr", type=float, default=0.0, help="LR at the end of the cosine (FRL: 0.0048).")
+    group.add_argument("--synthetic_train_samples", type=int, default=256)
+    group.add_argument("--synthetic_image_size", type=int, default=64)
+    group.add_argument("--probe_samples", type=int, default=128, help="Synthetic faces for the linear probe (0: off).")
+    args = parser.parse_args(argv)
+    if args.dataset_name is None and args.train_dir is None and args.hdf5_files:
+        args.dataset_name = "hdf5"
+    return validate_args(args)
+
+
+def parse_overrides(text):
+    """ "a=1,b=[1,2],c=basic" -> {"a": 1, "b": [1, 2], "c": "basic"}; commas inside [...] are kept."""
+    overrides, depth, item = {}, 0, ""
+    for char in (text or "") + ",":
+        depth += char == "["
+        depth -= char == "]"
+        if char == "," and depth == 0:
+            if item.strip():
+                key, _, value = item.partition("=")
+                try:
+                    overrides[key.strip()] = json.loads(value)
+                except json.JSONDecodeError:
+                    overrides[key.strip()] = value.strip()
+            item = ""
+        else:
+            item += char
+    return overrides
+
+
+def load_images(args) -> list:
+    """Concatenate every source given: synthetic faces, an image folder, FRL HDF5 files."""
+    images = []
+    if args.dataset_name == "synthetic":
+        from hfvid.data.synthetic import synthetic_faces
+
+        images += [face["image"] for face in synthetic_faces(args.synthetic_train_samples, args.synthetic_image_size,
+                                                             seed=args.seed)]
+    elif args.dataset_name not in (None, "hdf5"):
+        raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir / --hdf5_files), "
+                         f"got {args.dataset_name!r}")
+    if args.train_dir:
+        files = sorted(str(p) for p in Path(args.train_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"--train_dir {args.train_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        images += files
+    for path in args.hdf5_files or []:
+        images += read_hdf5_images(path)
+    if args.max_train_samples:
+        images = images[: args.max_train_samples]
+    return images
+
+
+def build_model(args):
+    if args.model_name_or_path:
+        model = FaceRepresentationForSwAVPreTraining.from_pretrained(args.model_name_or_path)
+    else:
+        model = FaceRepresentationForSwAVPreTraining(FaceRepresentationConfig(**parse_overrides(args.config_overrides)))
+    config = model.config
+    processor = FaceRepresentationImageProcessor(image_size=config.crop_sizes[0])
+    return model, processor
+
+
+def main(args):
+    accelerator = make_accelerator(args, find_unused_parameters=True)  # frozen prototypes get no gradient
+    set_seed(args.seed)
+    model, processor = build_model(args)
+    config = model.config
+    if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+    with accelerator.main_process_first():
+        images = load_images(args)
+    transform = SwAVMultiCrop(config.crop_sizes, config.num_crops, config.min_scale_crops, config.max_scale_crops,
+                              processor.image_mean, processor.image_std)
+    train_loader = torch.utils.data.DataLoader(
+        MultiCropDataset(images, transform), batch_size=args.per_device_train_batch_size, shuffle=True,
+        drop_last=True, num_workers=args.dataloader_num_workers,
+    )
+    if args.optimizer == "lars":
+        optimizer = LARS(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay,
+                         trust_coefficient=args.lars_trust_coefficient)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    total = args.max_train_steps or args.num_train_epochs * len(train_loader) // args.gradient_accumulation_steps
+    lr_scheduler = accelerator.prepare(swav_scheduler(optimizer.optimizer, total, args.num_warmup_steps,
+                                                      args.start_warmup_lr, args.final_lr, accelerator.num_processes))
+    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader)
+    init_trackers(accelerator, "face_pretraining", args)
+    unwrapped = accelerator.unwrap_model(model)
+
+    def compute_loss(m, batch):
+        unwrapped.normalize_prototypes()
+        use_queue = config.queue_length > 0 and loop.epoch >= config.epoch_queue_starts
+        return m(pixel_values=batch["pixel_values"], iteration=loop.global_step, use_queue=use_queue).loss
+
+    probe = None
+    if args.probe_samples:
+        from hfvid.data.synthetic_face_tasks import synthetic_expression_faces
+
+        faces = synthetic_expression_faces(args.probe_samples, args.synthetic_image_size, seed=args.seed + 1)
+        pixels = processor([f["image"] for f in faces], return_tensors="pt")["pixel_values"]
+        probe = (pixels, [f["label"] for f in faces])
+
+    def evaluate():
+        if probe is None or not accelerator.is_main_process:
+            return None
+        unwrapped.eval()
+        with torch.no_grad():
+            pixels = probe[0].to(accelerator.device)
+            features = unwrapped.face_repr(pixels).pooler_output.cpu()
+            codes = unwrapped(pixel_values=[pixels, pixels.flip(-1)]).assignments
+        half = len(features) // 2
+        accuracy = linear_probe_accuracy(features[:half], probe[1][:half], features[half:], probe[1][half:])
+        return {"probe_accuracy": accuracy, "prototype_entropy": prototype_usage_entropy(codes)}
+
+    history = loop.run(compute_loss, evaluate=evaluate)
+    results = dict(history["eval"][-1][1]) if history["eval"] else {}
+    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
+                   train_steps=history["global_step"], dataset=args.dataset_name or args.train_dir)
+    finish_training(accelerator, args, model, processor, results)
+    return {"history": history, "results": results}
+
+
+if __name__ == "__main__":
+    main(parse_args())

@@ -1,0 +1,389 @@
+#!/usr/bin/env python
+"""Train Affective Processes (AP) with Accelerate, in the spec's stages.
+
+    accelerate launch training_scripts/train_affective_process.py --dataset_name synthetic --output_dir out/ap
+    accelerate launch training_scripts/train_affective_process.py --dataset_name synthetic --task au ...
+    accelerate launch training_scripts/train_affective_process.py --dataset_format affwild2 \
+        --annotations VA_Set/Train_Set --train_dir cropped_aligned \
+        --validation_annotations VA_Set/Validation_Set --validation_dir cropped_aligned ...
+
+Stages (each skipped when its output already exists in `--output_dir`, so a re-run resumes):
+1. **backbone**: the per-frame CNN regresses the labels from single frames (MSE, + (1 - CCC) for valence/arousal),
+   `--backbone_steps` steps; saved to `<output_dir>/stage1_backbone`.
+2. **cache**: the frozen backbone encodes every frame once; features (float16) and pseudo-labels go to a `datasets`
+   Arrow table keyed by (video_id, frame) in `<output_dir>/feature_cache/{train,eval}`.
+3. **temporal model** (`--temporal_model ap` by default; `none`, `gru`, `transformer`, `np` are the ablations):
+   trained on windows of cached features with the shared training loop (checkpoints, `--resume_from_checkpoint`).
+Evaluation: windowed inference over whole validation sequences; CCC (valence/arousal) or ICC(3,1)/MAE (AUs) per
+output and averaged, invalid frames excluded. Real data: `--dataset_format` {affwild2, disfa, bp4d, sewa} label files
+(`--annotations`) and face crops `<train_dir>/<video_id>/<n>.jpg` (n = 1-based frame number, any zero padding).
+"""
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+
+from hfvid.metrics.affect import affect_metrics
+from hfvid.models.affective_process import (
+    AffectiveProcessConfig,
+    AffectiveProcessForAffectEstimation,
+    AffectVideoProcessor,
+)
+from hfvid.models.affective_process.modeling_affective_process import frame_regression_loss, label_validity
+from hfvid.training import (
+    TrainingLoop,
+    add_data_args,
+    add_training_args,
+    compute_max_train_steps,
+    finish_training,
+    init_trackers,
+    make_accelerator,
+    make_lr_scheduler,
+    validate_args,
+)
+
+logger = get_logger(__name__, log_level="INFO")
+TINY_BACKBONE = {"embedding_size": 8, "hidden_sizes": [16, 32], "depths": [1, 1], "layer_type": "basic"}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    add_training_args(parser)
+    group = parser.add_argument_group("Affective Processes")
+    group.add_argument("--task", choices=["va", "au"], default="va", help="valence/arousal or AU intensity.")
+    group.add_argument("--dataset_format", choices=["affwild2", "disfa", "bp4d", "sewa"], default=None)
+    group.add_argument("--model_name_or_path", type=str, default=None, help="Start from an hfvid AP checkpoint.")
+    group.add_argument("--config_overrides", type=str, default=None,
+                       help='JSON object of config fields, e.g. \'{"latent_dim": 8, "window_size": 32}\'.')
+    group.add_argument("--temporal_model", choices=["ap", "np", "none", "gru", "transformer"], default=None)
+    group.add_argument("--backbone_steps", type=int, default=200, help="Stage-1 steps (0: keep the backbone).")
+    group.add_argument("--backbone_learning_rate", type=float, default=1e-3)
+    group.add_argument("--backbone_batch_size", type=int, default=64, help="Frames per stage-1 batch.")
+    group.add_argument("--pseudo_label_noise", type=float, default=0.0,
+                       help="Std of noise added to cached *training* pseudo-labels (pseudo-label leakage pitfall).")
+    group.add_argument("--synthetic_train_videos", type=int, default=64)
+    group.add_argument("--synthetic_eval_videos", type=int, default=16)
+    group.add_argument("--synthetic_length", type=int, default=64)
+    group.add_argument("--synthetic_image_size", type=int, default=32)
+    args = parser.parse_args(argv)
+    if args.dataset_name not in (None, "synthetic"):
+        raise ValueError(f"--dataset_name must be 'synthetic' (or give --dataset_format), got {args.dataset_name!r}")
+    if args.dataset_name is None and args.dataset_format is None:
+        raise ValueError("real data needs --dataset_format {affwild2, disfa, bp4d, sewa} with --annotations")
+    if args.backbone_steps < 0:
+        raise ValueError(f"--backbone_steps must be >= 0, got {args.backbone_steps}")
+    return validate_args(args)
+
+
+# ---------------------------------------------------------------------------------------------- data
+def _frame_folder(folder: Path) -> dict[int, Path]:
+    """``{0-based frame: image path}`` of a folder of frames named by their 1-based number."""
+    found = {}
+    for path in folder.glob("*"):
+        match = re.search(r"(\d+)$", path.stem)
+        if match and path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"):
+            found[int(match.group(1)) - 1] = path
+    return found
+
+
+def load_sequences(args, split: str) -> list[dict]:
+    """Sequences ``{"video_id", "frames" (list of arrays or paths | None), "labels" (T, K) NaN = missing}``."""
+    train = split == "train"
+    limit = args.max_train_samples if train else args.max_eval_samples
+    if args.dataset_name == "synthetic":
+        from hfvid.data.synthetic_affect import synthetic_affect_videos
+
+        count = args.synthetic_train_videos if train else args.synthetic_eval_videos
+        videos = synthetic_affect_videos(count, args.synthetic_length, args.task, args.synthetic_image_size,
+                                         seed=args.seed + (0 if train else 10_000))
+        sequences = [{"video_id": v["video_id"], "frames": list(v["frames"]), "labels": v["labels"]} for v in videos]
+        return sequences[:limit] if limit else sequences
+    from hfvid.data.formats.affect_labels import group_sequences
+
+    annotations = args.annotations if train else args.validation_annotations
+    image_root = args.train_dir if train else (args.validation_dir or args.train_dir)
+    if annotations is None:
+        return None
+    if args.dataset_format == "affwild2":
+        from hfvid.data.formats.affwild2 import load_affwild2_va as reader
+    elif args.dataset_format == "disfa":
+        from hfvid.data.formats.disfa import load_disfa_labels as reader
+    elif args.dataset_format == "bp4d":
+        from hfvid.data.formats.bp4d import load_bp4d_labels as reader
+    else:
+        from hfvid.data.formats.sewa import load_sewa_manifest as reader
+    sequences = []
+    for video_id, seq in group_sequences(reader(annotations)).items():
+        images = _frame_folder(Path(image_root) / video_id) if image_root else {}
+        sequences.append({"video_id": video_id, "frames": [images.get(int(f)) for f in seq["frames"]],
+                          "labels": seq["labels"]})
+    return sequences[:limit] if limit else sequences
+
+
+def _load_frame(frame):
+    if frame is None or isinstance(frame, np.ndarray):
+        return frame
+    from PIL import Image
+
+    return np.asarray(Image.open(frame).convert("RGB"))
+
+
+class FrameDataset(torch.utils.data.Dataset):
+    """Stage 1: every frame with at least one valid label and an image."""
+
+    def __init__(self, sequences):
+        self.items = [(s, t) for s in sequences for t in range(len(s["labels"]))
+                      if s["frames"][t] is not None and not np.isnan(s["labels"][t]).all()]
+        if not self.items:
+            raise ValueError("no labelled frame with an image to train the backbone on")
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        sequence, t = self.items[i]
+        return _load_frame(sequence["frames"][t]), sequence["labels"][t]
+
+
+def frame_collate(processor, augment: bool):
+    def collate(items):
+        frames = [f[:, ::-1] if augment and np.random.rand() < 0.5 else f for f, _ in items]  # horizontal flip
+        pixel_values = processor([np.ascontiguousarray(f) for f in frames])["pixel_values"][0]
+        return {"pixel_values": pixel_values, "labels": torch.from_numpy(np.stack([l for _, l in items]))}
+
+    return collate
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Stage 3: windows of ``window_size`` cached frames (stride ``window_size // 2``), padded with masked frames."""
+
+    def __init__(self, sequences, window_size: int):
+        self.sequences, self.window_size = sequences, window_size
+        self.windows = []
+        for i, seq in enumerate(sequences):
+            length = len(seq["labels"])
+            starts = range(0, max(length - window_size, 0) + 1, max(window_size // 2, 1))
+            self.windows += [(i, s) for s in starts]
+
+    def __len__(self):
+        return len(self.windows)
+
+    def __getitem__(self, index):
+        i, start = self.windows[index]
+        seq, w = self.sequences[i], self.window_size
+        n = min(w, len(seq["labels"]) - start)
+
+        def pad(array, fill):
+            out = np.full((w, *array.shape[1:]), fill, dtype=np.float32 if array.dtype != bool else bool)
+            out[:n] = array[start : start + n]
+            return torch.from_numpy(out)
+
+        return {"features": pad(seq["features"], 0.0), "pseudo_labels": pad(seq["pseudo_labels"], 0.0),
+                "labels": pad(seq["labels"], np.nan), "frame_mask": pad(seq["frame_mask"], False)}
+
+
+# ---------------------------------------------------------------------------------------------- model
+def build_model(args):
+    if args.model_name_or_path:
+        model = AffectiveProcessForAffectEstimation.from_pretrained(args.model_name_or_path)
+        processor = AffectVideoProcessor.from_pretrained(args.model_name_or_path)
+        return model, processor
+    overrides = json.loads(args.config_overrides) if args.config_overrides else {}
+    if args.temporal_model:
+        overrides["temporal_model"] = args.temporal_model
+    if args.task == "au":
+        overrides.setdefault("output_range", [0.0, 5.0])
+        if args.dataset_name == "synthetic":
+            from hfvid.data.synthetic_affect import AU_NAMES
+
+            overrides.setdefault("num_outputs", len(AU_NAMES))
+            overrides.setdefault("output_names", list(AU_NAMES))
+        elif args.dataset_format == "bp4d":
+            from hfvid.data.formats.bp4d import FERA2015_AU_NAMES
+
+            overrides.setdefault("num_outputs", 5)
+            overrides.setdefault("output_names", FERA2015_AU_NAMES)
+        else:
+            overrides.setdefault("num_outputs", 12)
+    if args.dataset_name == "synthetic":
+        overrides.setdefault("backbone_config", TINY_BACKBONE)
+        overrides.setdefault("image_size", args.synthetic_image_size)
+    config = AffectiveProcessConfig(**overrides)
+    size = config.image_size
+    return AffectiveProcessForAffectEstimation(config), AffectVideoProcessor(size={"height": size, "width": size})
+
+
+def train_backbone(accelerator, args, model, processor, sequences):
+    """Stage 1: per-frame regression with the backbone's own head."""
+    encoder = model.affective_process.frame_encoder
+    loader = torch.utils.data.DataLoader(FrameDataset(sequences), batch_size=args.backbone_batch_size, shuffle=True,
+                                         drop_last=False, collate_fn=frame_collate(processor, augment=True))
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=args.backbone_learning_rate)
+    encoder_p, optimizer, loader = accelerator.prepare(encoder, optimizer, loader)
+    encoder_p.train()
+    step, losses = 0, []
+    while step < args.backbone_steps:
+        for batch in loader:
+            _, predictions = encoder_p(batch["pixel_values"][None])
+            labels = batch["labels"][None]
+            valid = ~torch.isnan(labels)
+            loss = frame_regression_loss(predictions, torch.nan_to_num(labels), valid, ccc=args.task == "va")
+            accelerator.backward(loss)
+            optimizer.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+            step += 1
+            if step % args.logging_steps == 0:
+                logger.info(f"backbone step {step}: loss {np.mean(losses[-args.logging_steps:]):.4g}")
+            if step >= args.backbone_steps:
+                break
+    accelerator.free_memory()  # stage 3 prepares its own objects; checkpoints must not hold stage-1 state
+    return losses
+
+
+@torch.no_grad()
+def cache_features(model, processor, sequences, batch_size: int) -> list[dict]:
+    """Stage 2: features (float16) and pseudo-labels of every frame; frames without an image are masked."""
+    model.eval()
+    device, dim, k = model.device, model.config.feature_dim, model.config.num_outputs
+    cached = []
+    for seq in sequences:
+        length = len(seq["labels"])
+        features, pseudo = np.zeros((length, dim), np.float16), np.zeros((length, k), np.float32)
+        mask = np.array([f is not None for f in seq["frames"]])
+        indices = np.flatnonzero(mask)
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            pixel_values = processor([_load_frame(seq["frames"][t]) for t in chunk])["pixel_values"].to(device)
+            x, y, _, _ = model.affective_process.encode_frames(pixel_values=pixel_values.to(model.dtype))
+            features[chunk], pseudo[chunk] = x[0].float().cpu().numpy(), y[0].float().cpu().numpy()
+        cached.append({"video_id": seq["video_id"], "features": features, "pseudo_labels": pseudo,
+                       "labels": seq["labels"].astype(np.float32), "frame_mask": mask})
+    return cached
+
+
+def save_cache(cached, path: Path) -> None:
+    from datasets import Dataset
+
+    rows = {"video_id": [], "frame": [], "features": [], "pseudo_labels": [], "labels": [], "frame_mask": []}
+    for seq in cached:
+        for t in range(len(seq["labels"])):
+            rows["video_id"].append(seq["video_id"])
+            rows["frame"].append(t)
+            for key in ("features", "pseudo_labels", "labels", "frame_mask"):
+                rows[key].append(seq[key][t])
+    Dataset.from_dict(rows).save_to_disk(str(path))
+
+
+def load_cache(path: Path) -> list[dict]:
+    from datasets import load_from_disk
+
+    table = load_from_disk(str(path)).with_format("numpy")
+    video_ids = np.asarray(table["video_id"])
+    columns = {key: np.asarray(table[key]) for key in ("features", "pseudo_labels", "labels", "frame_mask")}
+    cached = []
+    for video in dict.fromkeys(video_ids.tolist()):
+        rows = np.flatnonzero(video_ids == video)
+        cached.append({"video_id": video, **{key: value[rows] for key, value in columns.items()}})
+    return cached
+
+
+def evaluate_sequences(model, cached, task: str, use_backbone_predictions: bool = False) -> dict:
+    """Windowed inference over whole sequences; metrics on the valid frames of all sequences concatenated."""
+    predictions, references, masks = [], [], []
+    for seq in cached:
+        if use_backbone_predictions:
+            mean = seq["pseudo_labels"]
+        else:
+            mean, _ = model.predict_sequence(seq["features"].astype(np.float32), seq["pseudo_labels"],
+                                             seq["frame_mask"])
+        predictions.append(np.clip(mean, *model.config.output_range))
+        references.append(seq["labels"])
+        masks.append(seq["frame_mask"])
+    metrics = ("ccc", "pcc", "mae", "rmse") if task == "va" else ("icc", "mae", "ccc")
+    return affect_metrics(np.concatenate(predictions), np.concatenate(references), np.concatenate(masks),
+                          model.config.output_names, metrics=metrics)
+
+
+def main(args):
+    accelerator = make_accelerator(args)
+    set_seed(args.seed)
+    model, processor = build_model(args)
+    output_dir = Path(args.output_dir)
+    cache_dir = output_dir / "feature_cache"
+    stage1_dir = output_dir / "stage1_backbone"
+    results = {"dataset": args.dataset_name or args.dataset_format, "task": args.task,
+               "temporal_model": model.config.temporal_model}
+
+    # ---- stages 1 + 2 (skipped when their outputs exist: a re-run resumes at stage 3)
+    if not (cache_dir / "train").is_dir():
+        with accelerator.main_process_first():
+            train_sequences = load_sequences(args, "train")
+            eval_sequences = load_sequences(args, "eval")
+        if model.affective_process.frame_encoder is None:
+            raise ValueError("stages 1-2 need a backbone (use_backbone=True)")
+        if stage1_dir.is_dir():
+            model = AffectiveProcessForAffectEstimation.from_pretrained(stage1_dir, config=model.config)
+        elif args.backbone_steps:
+            stage1 = train_backbone(accelerator, args, model, processor, train_sequences)
+            results.update(backbone_loss_first=stage1[0], backbone_loss_last=stage1[-1])
+            if accelerator.is_main_process:
+                model.save_pretrained(stage1_dir)
+        model.to(accelerator.device)
+        if accelerator.is_main_process:
+            train_cache = cache_features(model, processor, train_sequences, args.backbone_batch_size)
+            if args.pseudo_label_noise > 0:
+                rng = np.random.default_rng(args.seed)
+                for seq in train_cache:
+                    seq["pseudo_labels"] += rng.normal(0, args.pseudo_label_noise, seq["pseudo_labels"].shape)
+            save_cache(train_cache, cache_dir / "train")
+            if eval_sequences:
+                save_cache(cache_features(model, processor, eval_sequences, args.backbone_batch_size),
+                           cache_dir / "eval")
+        accelerator.wait_for_everyone()
+    elif stage1_dir.is_dir() and args.model_name_or_path is None:
+        model = AffectiveProcessForAffectEstimation.from_pretrained(stage1_dir, config=model.config)
+    train_cache = load_cache(cache_dir / "train")
+    eval_cache = load_cache(cache_dir / "eval") if (cache_dir / "eval").is_dir() else None
+
+    # ---- stage 3: the temporal model on cached features
+    if model.affective_process.frame_encoder is not None:
+        model.affective_process.frame_encoder.requires_grad_(False)
+    train_set = WindowDataset(train_cache, model.config.window_size)
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
+                                               drop_last=len(train_set) > args.per_device_train_batch_size,
+                                               num_workers=args.dataloader_num_workers)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader)))
+    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader)
+    init_trackers(accelerator, "affective_process", args)
+
+    def evaluate():
+        if eval_cache is None:
+            return None
+        return evaluate_sequences(accelerator.unwrap_model(model), eval_cache, args.task)
+
+    history = loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
+    if history["eval"]:
+        results.update(history["eval"][-1][1])
+        backbone = evaluate_sequences(accelerator.unwrap_model(model), eval_cache, args.task, True)
+        results.update({f"backbone_{k}": v for k, v in backbone.items() if not k.startswith("num_frames")})
+    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
+                   train_steps=history["global_step"])
+    if model.config.use_backbone:
+        accelerator.unwrap_model(model).affective_process.frame_encoder.requires_grad_(True)
+    finish_training(accelerator, args, model, processor, results)
+    return {"history": history, "results": results}
+
+
+if __name__ == "__main__":
+    main(parse_args())

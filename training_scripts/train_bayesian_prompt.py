@@ -1,0 +1,225 @@
+#!/usr/bin/env python
+"""Train Bayesian Prompt Learning (BPL) on a frozen CLIP with Accelerate: few-shot, base classes, then base/new eval.
+
+    accelerate launch training_scripts/train_bayesian_prompt.py --dataset_name synthetic --output_dir out/bpl
+    accelerate launch training_scripts/train_bayesian_prompt.py --model_name_or_path openai/clip-vit-base-patch16 \
+        --train_dir eurosat/train --validation_dir eurosat/test --num_shots 16 --num_samples_train 20 \
+        --num_train_epochs 60 --output_dir out/bpl-eurosat
+
+Data: `--dataset_name synthetic` (coloured shapes and a tiny random CLIP built and saved to `<output_dir>/base_model`,
+fully offline), image folders `<dir>/<class name>/<image>` (`--train_dir`, `--validation_dir`), or a `datasets` table
+(`--dataset_name <hub id or local dir>` with `--image_column`, `--label_column`). Protocol (CoOp/CoCoOp): sample
+`--num_shots` images per class with `--seed`, train on the base half of the classes (`--subsample_classes base`),
+evaluate on base-class and new-class test images with their own class names, and report H. The hand-written-prompt
+zero-shot accuracy of the same CLIP is measured first. The output folder is a PEFT adapter (adapter_config.json +
+adapter_model.safetensors) plus the processor, `all_results.json` and a model card.
+"""
+
+import argparse
+
+import torch
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+from peft import get_peft_model
+
+import hfvid  # noqa: F401  (registers the adapter with PEFT)
+from hfvid.data.few_shot import (
+    class_names_of,
+    classification_table,
+    few_shot_subset,
+    load_image_folder,
+    subsample_classes,
+)
+from hfvid.metrics.classification import harmonic_mean, top_k_accuracy
+from hfvid.models.bayesian_prompt import BayesianPromptConfig, build_class_prompts, resolve_ctx_init
+from hfvid.models.bayesian_prompt.evaluation import ImageClassificationCollator
+from hfvid.training import (
+    TrainingLoop,
+    add_data_args,
+    add_training_args,
+    compute_max_train_steps,
+    evaluate_predictions,
+    finish_training,
+    init_trackers,
+    make_accelerator,
+    make_lr_scheduler,
+    validate_args,
+)
+
+logger = get_logger(__name__, log_level="INFO")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    add_training_args(parser)
+    # Released recipe (Dassl defaults): SGD lr 0.002, momentum 0.9, weight decay 5e-4, cosine, batch 1.
+    parser.set_defaults(learning_rate=2e-3, weight_decay=5e-4, per_device_train_batch_size=1, max_grad_norm=0.0)
+    group = parser.add_argument_group("Bayesian prompt learning")
+    group.add_argument("--model_name_or_path", type=str, default=None,
+                       help="Base CLIPModel (hub id or folder); synthetic data builds a tiny random CLIP instead.")
+    group.add_argument("--image_column", type=str, default="image")
+    group.add_argument("--label_column", type=str, default="label")
+    group.add_argument("--train_split", type=str, default="train")
+    group.add_argument("--eval_split", type=str, default="test")
+    group.add_argument("--num_shots", type=int, default=16, help="Training images per class (seeded).")
+    group.add_argument("--subsample_classes", type=str, default="base", choices=["base", "all"],
+                       help="Train on the base half of the classes (base-to-new) or on all of them.")
+    group.add_argument("--n_ctx", type=int, default=4)
+    group.add_argument("--ctx_init", type=str, default="a photo of a", help='"" for a random context.')
+    group.add_argument("--variant", type=str, default="unconditional", choices=["unconditional", "conditional"])
+    group.add_argument("--num_samples_train", type=int, default=10)
+    group.add_argument("--num_samples_eval", type=int, default=10)
+    group.add_argument("--kl_weight", type=float, default=1e-3)
+    group.add_argument("--logvar_init", type=str, default="uniform",
+                       help='"uniform" (U[0,1), released) or a number, e.g. -6 for a small initial spread.')
+    group.add_argument("--likelihood", type=str, default="logmeanexp", choices=["logmeanexp", "elbo"])
+    group.add_argument("--kl_reduction", type=str, default="mean", choices=["mean", "sum"])
+    group.add_argument("--optimizer", type=str, default="sgd", choices=["sgd", "adamw"])
+    group.add_argument("--eval_deterministic", action="store_true", help="Evaluate with the posterior mean only.")
+    group.add_argument("--synthetic_num_classes", type=int, default=8)
+    group.add_argument("--synthetic_train_per_class", type=int, default=16)
+    group.add_argument("--synthetic_test_per_class", type=int, default=16)
+    group.add_argument("--synthetic_image_size", type=int, default=32)
+    args = parser.parse_args(argv)
+    if args.num_shots < 1:
+        raise ValueError(f"--num_shots must be >= 1, got {args.num_shots}")
+    if args.dataset_name != "synthetic" and args.model_name_or_path is None:
+        raise ValueError("--model_name_or_path (a CLIPModel) is required unless --dataset_name synthetic")
+    return validate_args(args)
+
+
+def load_tables(args):
+    """(train, test) tables with `image` and a ClassLabel `label` column, from the chosen source."""
+    if args.dataset_name == "synthetic":
+        from hfvid.data.synthetic_images import shape_class_names, synthetic_shape_images
+
+        names = shape_class_names(args.synthetic_num_classes)
+        size = args.synthetic_image_size
+        return (synthetic_shape_images(names, args.synthetic_train_per_class, size, seed=args.seed),
+                synthetic_shape_images(names, args.synthetic_test_per_class, size, seed=args.seed + 1))
+    if args.train_dir is not None:
+        if args.validation_dir is None:
+            raise ValueError("--train_dir needs --validation_dir (the test images, same class folders)")
+        train, test = load_image_folder(args.train_dir), load_image_folder(args.validation_dir)
+        if class_names_of(train) != class_names_of(test):
+            raise ValueError("--train_dir and --validation_dir must hold the same class folders")
+        return train, test
+    from datasets import load_dataset
+
+    tables = load_dataset(args.dataset_name)
+    return tuple(classification_table(tables[split], args.image_column, args.label_column)
+                 for split in (args.train_split, args.eval_split))
+
+
+def build_base(args, accelerator):
+    """The frozen CLIPModel, its CLIPProcessor, and the path recorded as the adapter's base model."""
+    from transformers import CLIPModel, CLIPProcessor
+
+    if args.model_name_or_path is not None:
+        path = args.model_name_or_path
+        return CLIPModel.from_pretrained(path), CLIPProcessor.from_pretrained(path), path
+    from pathlib import Path
+
+    from hfvid.data.synthetic_images import tiny_clip
+
+    clip, processor = tiny_clip(image_size=args.synthetic_image_size, seed=args.seed)
+    path = str(Path(args.output_dir, "base_model").resolve())
+    clip.name_or_path = path  # what get_peft_model records as the adapter's base model
+    if accelerator.is_main_process:
+        clip.save_pretrained(path)
+        processor.save_pretrained(path)
+    accelerator.wait_for_everyone()
+    return clip, processor, path
+
+
+class PromptLearner(torch.nn.Module):
+    """What Accelerate prepares: a PEFT model plus the fixed training prompts; ``forward`` goes through DDP."""
+
+    def __init__(self, peft_model, prompts):
+        super().__init__()
+        self.peft_model = peft_model
+        self.register_buffer("class_input_ids", prompts["input_ids"], persistent=False)
+        self.register_buffer("class_attention_mask", prompts["attention_mask"], persistent=False)
+
+    def forward(self, pixel_values, labels=None, class_input_ids=None, class_attention_mask=None, **kwargs):
+        ids = self.class_input_ids if class_input_ids is None else class_input_ids
+        mask = self.class_attention_mask if class_attention_mask is None else class_attention_mask
+        return self.peft_model.classify(pixel_values, ids, mask, labels=labels, **kwargs)
+
+
+def main(args):
+    accelerator = make_accelerator(args)
+    set_seed(args.seed)
+    clip, processor, base_path = build_base(args, accelerator)
+    with accelerator.main_process_first():
+        train_table, test_table = load_tables(args)
+        train_set = few_shot_subset(subsample_classes(train_table, args.subsample_classes), args.num_shots, args.seed)
+        test_sets = {"base": subsample_classes(test_table, "base"), "new": subsample_classes(test_table, "new")}
+        if args.subsample_classes == "all":
+            test_sets = {"all": test_table, **test_sets}
+        if args.max_eval_samples:
+            test_sets = {k: v.select(range(min(args.max_eval_samples, len(v)))) for k, v in test_sets.items()}
+
+    config = BayesianPromptConfig(
+        n_ctx=args.n_ctx, ctx_init=args.ctx_init or None, variant=args.variant,
+        num_samples_train=args.num_samples_train, num_samples_eval=args.num_samples_eval, kl_weight=args.kl_weight,
+        likelihood=args.likelihood, kl_reduction=args.kl_reduction, base_model_name_or_path=base_path,
+        logvar_init=args.logvar_init if args.logvar_init == "uniform" else float(args.logvar_init),
+    )
+    resolve_ctx_init(config, processor.tokenizer)
+    peft_model = get_peft_model(clip, config)
+    peft_model.peft_config["default"].base_model_name_or_path = base_path
+    prompts = {name: build_class_prompts(processor.tokenizer, class_names_of(table), config)
+               for name, table in {"train": train_set, **test_sets}.items()}
+    learner = PromptLearner(peft_model, prompts["train"])
+
+    collate = ImageClassificationCollator(processor.image_processor)
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
+                                               drop_last=True, collate_fn=collate,
+                                               num_workers=args.dataloader_num_workers)
+    eval_loaders = {name: torch.utils.data.DataLoader(table, batch_size=args.per_device_eval_batch_size,
+                                                      collate_fn=collate) for name, table in test_sets.items()}
+    trainable = [p for p in learner.parameters() if p.requires_grad]
+    if args.optimizer == "sgd":
+        optimizer = torch.optim.SGD(trainable, lr=args.learning_rate, momentum=0.9, weight_decay=args.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=args.weight_decay)
+    learner, optimizer, train_loader = accelerator.prepare(learner, optimizer, train_loader)
+    eval_loaders = {name: accelerator.prepare(loader) for name, loader in eval_loaders.items()}
+    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader)))
+    loop = TrainingLoop(accelerator, args, learner, optimizer, lr_scheduler, train_loader)
+    init_trackers(accelerator, "bayesian_prompt", args)
+
+    def evaluate(deterministic: bool = args.eval_deterministic) -> dict:
+        metrics = {}
+        for name, loader in eval_loaders.items():
+            ids, mask = prompts[name]["input_ids"], prompts[name]["attention_mask"]
+            scores, labels = evaluate_predictions(accelerator, learner, loader, lambda m, batch: (
+                m(batch["pixel_values"], class_input_ids=ids.to(batch["pixel_values"].device),
+                  class_attention_mask=mask.to(batch["pixel_values"].device), deterministic=deterministic).logits,
+                batch["labels"]))
+            metrics[f"acc_{name}"] = top_k_accuracy(scores, labels, 1)
+        metrics["harmonic_mean"] = harmonic_mean(metrics["acc_base"], metrics["acc_new"])
+        return metrics
+
+    with peft_model.disable_adapter():  # the hand-written prompt ("a photo of a <class>.") on the same CLIP
+        zero_shot = {f"zero_shot_{k}": v for k, v in evaluate(deterministic=True).items()}
+    logger.info(f"zero-shot CLIP with the hand-written prompt: {zero_shot}")
+    history = loop.run(lambda model, batch: model(**batch).loss, evaluate=evaluate)
+    results = dict(history["eval"][-1][1]) if history["eval"] else {}
+    results.update(zero_shot)
+    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
+                   train_steps=history["global_step"], num_train_images=len(train_set),
+                   dataset=args.dataset_name or args.train_dir)
+    card = {"template_name": "bayesian_prompt",
+            "extra": {"bpl": peft_model.peft_config["default"].to_dict(), "base_model_path": base_path,
+                      "base_classes": class_names_of(test_sets["base"]), "new_classes": class_names_of(test_sets["new"])}}
+    if args.model_name_or_path:
+        card["base_model"] = args.model_name_or_path
+    finish_training(accelerator, args, peft_model, processor, results, card_kwargs=card)
+    return {"history": history, "results": results}
+
+
+if __name__ == "__main__":
+    main(parse_args())

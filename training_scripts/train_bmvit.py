@@ -1,0 +1,293 @@
+#!/usr/bin/env python
+"""Train BMViT (single-stage action localisation by bipartite matching on video transformer tokens) with Accelerate.
+
+    accelerate launch training_scripts/train_bmvit.py --dataset_name synthetic --output_dir out/bmvit \
+        --backbone_config '{"image_size": [32, 32], "num_frames": 4, "embed_dim": 32, "num_heads": [1, 2, 2],
+        "output_channels": [32, 64, 64], "stride_q": [[1,1,1],[1,2,2],[1,1,1]], "stride_kv": [[1,4,4],[1,2,2],[1,1,1]]}'
+    accelerate launch training_scripts/train_bmvit.py --train_dir ava/videos --annotations ava_train_v2.2.csv \
+        --validation_dir ava/videos --validation_annotations ava_val_v2.2.csv \
+        --excluded_timestamps ava_val_excluded_timestamps_v2.2.csv \
+        --label_map ava_action_list_v2.2.pbtxt --model_name_or_path <hfvid MViTv2-S K400 or BMViT checkpoint>
+
+Data: `--dataset_name synthetic` (moving coloured squares with exact boxes and 4 actions, offline) or AVA v2.2:
+annotation CSVs plus a folder of videos named `<video_id>.<ext>`; each keyframe's clip is decoded from its
+timestamp window only (PyAV seek). Evaluation: AVA frame-mAP@0.5 (60 classes for AVA, top 50 rows per keyframe)
+and the class-agnostic person AP@0.5.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+
+from hfvid.metrics.detection import ava_frame_map
+from hfvid.models.bmvit import BMViTConfig, BMViTForActionLocalization, BMViTVideoProcessor
+from hfvid.training import (
+    TrainingLoop,
+    add_data_args,
+    add_training_args,
+    compute_max_train_steps,
+    evaluate_predictions,
+    finish_training,
+    init_trackers,
+    make_accelerator,
+    make_lr_scheduler,
+    validate_args,
+)
+
+logger = get_logger(__name__, log_level="INFO")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    add_training_args(parser)
+    group = parser.add_argument_group("BMViT")
+    group.add_argument("--model_name_or_path", type=str, default=None,
+                       help="A BMViT checkpoint, or an hfvid MViTv2 checkpoint to initialise the backbone from.")
+    group.add_argument("--backbone_config", type=str, default=None,
+                       help="JSON (or a .json file) of backbone config fields for a new model (default: MViTv2-S).")
+    group.add_argument("--config_overrides", type=str, default=None,
+                       help='BMViT config fields, e.g. "token_pooling=none,box_reference=grid".')
+    group.add_argument("--backbone_learning_rate", type=float, default=None,
+                       help="Learning rate of the backbone (default: --learning_rate).")
+    group.add_argument("--detection_warmup_steps", type=int, default=0,
+                       help="First steps train the actor and box losses only (no action loss).")
+    group.add_argument("--frame_stride", type=int, default=None, help="Clip frame spacing (default 4; synthetic 1).")
+    group.add_argument("--base_fps", type=float, default=None, help="Rate frame_stride counts in (default 30).")
+    group.add_argument("--label_map", type=str, default=None, help="AVA .pbtxt label map (action names).")
+    group.add_argument("--excluded_timestamps", type=str, default=None, help="AVA excluded keyframes (validation).")
+    group.add_argument("--eval_person_threshold", type=float, default=0.0)
+    group.add_argument("--synthetic_train_samples", type=int, default=512)
+    group.add_argument("--synthetic_eval_samples", type=int, default=64)
+    args = parser.parse_args(argv)
+    if args.detection_warmup_steps < 0:
+        raise ValueError(f"--detection_warmup_steps must be >= 0, got {args.detection_warmup_steps}")
+    return validate_args(args)
+
+
+def parse_overrides(text: str | None) -> dict:
+    """ "a=1,b=grid" -> {"a": 1, "b": "grid"} (JSON values, bare strings allowed)."""
+    overrides = {}
+    for item in filter(None, (text or "").split(",")):
+        key, _, value = item.partition("=")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def _load_json(text: str | None) -> dict:
+    if not text:
+        return {}
+    return json.loads(Path(text).read_text() if text.endswith(".json") else text)
+
+
+def build_model(args, num_action_labels: int, id2label: dict):
+    """A new BMViT from flags, a BMViT checkpoint, or a new BMViT whose backbone loads an MViTv2 checkpoint."""
+    from transformers import AutoConfig
+
+    synthetic = args.dataset_name == "synthetic"
+    if args.model_name_or_path and AutoConfig.from_pretrained(args.model_name_or_path).model_type == "hfvid-bmvit":
+        model = BMViTForActionLocalization.from_pretrained(args.model_name_or_path)
+        return model, BMViTVideoProcessor.from_pretrained(args.model_name_or_path)
+    backbone = _load_json(args.backbone_config)
+    if args.model_name_or_path:  # a backbone checkpoint, e.g. MViTv2-S converted from torchvision (K400)
+        backbone = {**AutoConfig.from_pretrained(args.model_name_or_path).to_dict(), **backbone}
+    config = BMViTConfig(backbone_config=backbone or None, num_action_labels=num_action_labels, id2label=id2label,
+                         **parse_overrides(args.config_overrides))
+    model = BMViTForActionLocalization(config)
+    if args.model_name_or_path:
+        from transformers import AutoModel
+
+        source = AutoModel.from_pretrained(args.model_name_or_path)
+        state = {k.removeprefix(f"{source.base_model_prefix}."): v for k, v in source.state_dict().items()
+                 if not k.startswith("classifier.")}
+        model.bmvit.backbone.load_state_dict(state, strict=True)
+    height, width = config.image_size
+    processor = BMViTVideoProcessor(
+        size={"height": height, "width": width}, num_frames=config.num_frames, num_action_labels=num_action_labels,
+        frame_stride=args.frame_stride or (1 if synthetic else 4), base_fps=args.base_fps or (8.0 if synthetic else 30.0),
+    )
+    return model, processor
+
+
+class SyntheticActorDataset(torch.utils.data.Dataset):
+    """Moving-actor clips, processed once: items `{"pixel_values", "labels", "index"}`."""
+
+    def __init__(self, count: int, seed: int, processor, image_size: int):
+        from hfvid.data.synthetic_actors import synthetic_actor_clips
+
+        self.clips = synthetic_actor_clips(count, seed=seed, num_frames=processor.num_frames, image_size=image_size)
+        batch = processor([c["frames"] for c in self.clips],
+                          annotations=[{"boxes": c["boxes"], "action_labels": c["action_labels"]} for c in self.clips])
+        self.pixel_values, self.labels = batch["pixel_values"], batch["labels"]
+        self.records = [{"video_id": "synthetic", "timestamp": i, "boxes": c["boxes"], "labels": c["action_labels"]}
+                        for i, c in enumerate(self.clips)]
+
+    def __len__(self):
+        return len(self.clips)
+
+    def __getitem__(self, index):
+        return {"pixel_values": self.pixel_values[index], "labels": self.labels[index], "index": index}
+
+
+class AVAKeyframeClips(torch.utils.data.Dataset):
+    """AVA keyframes: the clip around each `(video_id, timestamp)`, decoded from its time window only."""
+
+    def __init__(self, annotations, video_dir, processor, num_classes: int, limit: int | None = None):
+        from hfvid.data.formats.ava import group_keyframes, read_ava_csv
+
+        self.records = group_keyframes(read_ava_csv(annotations), num_classes)[:limit]
+        self.video_dir, self.processor = Path(video_dir), processor
+        self._paths = {}
+
+    def __len__(self):
+        return len(self.records)
+
+    def _path(self, video_id: str) -> Path:
+        if video_id not in self._paths:
+            found = sorted(self.video_dir.glob(f"{video_id}.*"))
+            if not found:
+                raise ValueError(f"no video file {video_id}.* in {self.video_dir}")
+            self._paths[video_id] = found[0]
+        return self._paths[video_id]
+
+    def __getitem__(self, index):
+        from hfvid.data.video import iter_frames
+
+        record = self.records[index]
+        before, after = self.processor.clip_span
+        time = float(record["timestamp"])
+        frames = list(iter_frames(self._path(record["video_id"]), start=max(0.0, time - before - 0.1),
+                                  end=time + after + 0.1))
+        if not frames:
+            raise ValueError(f"no frames around {record['video_id']} at {time} s")
+        clip = self.processor.sample_clip([f.timestamp for f in frames], [f.image for f in frames], time)
+        batch = self.processor(clip, annotations={"boxes": record["boxes"], "action_labels": record["labels"]})
+        return {"pixel_values": batch["pixel_values"][0], "labels": batch["labels"][0], "index": index}
+
+
+def collate(items):
+    """Stack clips; keep the per-clip target dicts as a list (people counts differ)."""
+    return {"pixel_values": torch.stack([item["pixel_values"] for item in items]),
+            "labels": [item["labels"] for item in items],
+            "index": torch.tensor([item["index"] for item in items])}
+
+
+def load_datasets(args, processor, num_classes: int, image_size: int):
+    if args.dataset_name == "synthetic":
+        train = SyntheticActorDataset(args.synthetic_train_samples, args.seed, processor, image_size)
+        evaluation = SyntheticActorDataset(args.synthetic_eval_samples, args.seed + 1, processor, image_size)
+        return train, evaluation
+    if args.dataset_name is not None:
+        raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
+    if not args.annotations:
+        raise ValueError("AVA training needs --annotations (ava_train_v2.2.csv) with --train_dir (videos)")
+    train = AVAKeyframeClips(args.annotations, args.train_dir, processor, num_classes, args.max_train_samples)
+    evaluation = None
+    if args.validation_annotations:
+        evaluation = AVAKeyframeClips(args.validation_annotations, args.validation_dir or args.train_dir, processor,
+                                      num_classes, args.max_eval_samples)
+    return train, evaluation
+
+
+def frame_map_results(records, logits, boxes, actions, indices, processor, config, threshold, excluded=None):
+    """AVA frame-mAP@0.5 over `eval_label_ids` and the class-agnostic person AP@0.5 of gathered predictions."""
+    outputs = {"logits": torch.as_tensor(logits), "pred_boxes": torch.as_tensor(boxes),
+               "action_logits": torch.as_tensor(actions)}
+    results = processor.post_process_action_localization(outputs, person_threshold=threshold, top_k=config.top_k_eval)
+    detections, people, truth, truth_people = [], [], [], []
+    for result, index in zip(results, indices.tolist()):
+        record = records[index]
+        key = dict(video_id=record["video_id"], timestamp=int(record["timestamp"]))
+        detections += processor.to_ava_rows(result, key["video_id"], key["timestamp"], config.eval_label_ids)
+        people += [dict(key, box=tuple(b), action_id=1, score=float(s))
+                   for b, s in zip(result["boxes"].tolist(), result["scores"].tolist())]
+        for box, labels in zip(np.asarray(record["boxes"]).tolist(), np.asarray(record["labels"])):
+            truth_people.append(dict(key, box=tuple(box), action_id=1))
+            truth += [dict(key, box=tuple(box), action_id=int(c) + 1) for c in np.nonzero(labels)[0]]
+    actions_map = ava_frame_map(truth, detections, class_whitelist=config.eval_label_ids, excluded_keys=excluded)
+    person_map = ava_frame_map(truth_people, people, excluded_keys=excluded, max_detections_per_keyframe=None)
+    return {"frame_mAP": actions_map["mAP"], "person_AP": person_map["mAP"]}
+
+
+def main(args):
+    accelerator = make_accelerator(args)
+    set_seed(args.seed)
+    if args.dataset_name == "synthetic":
+        from hfvid.data.synthetic_actors import ACTION_NAMES
+
+        id2label = dict(enumerate(ACTION_NAMES))
+    elif args.label_map:
+        from hfvid.data.formats.ava import read_ava_label_map
+
+        names = read_ava_label_map(args.label_map)
+        id2label = {i: names.get(i + 1, f"action_{i + 1}") for i in range(max(max(names), 80))}
+    else:
+        id2label = {i: f"action_{i + 1}" for i in range(80)}
+    model, processor = build_model(args, len(id2label), id2label)
+    config = model.config
+
+    with accelerator.main_process_first():
+        train_set, eval_set = load_datasets(args, processor, config.num_action_labels, config.image_size[0])
+    loader_kwargs = dict(num_workers=args.dataloader_num_workers, collate_fn=collate)
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
+                                               drop_last=True, **loader_kwargs)
+    eval_loader = None
+    if eval_set is not None:
+        eval_loader = torch.utils.data.DataLoader(eval_set, batch_size=args.per_device_eval_batch_size, **loader_kwargs)
+
+    backbone_params = list(model.bmvit.parameters())
+    backbone_ids = {id(p) for p in backbone_params}
+    groups = [{"params": backbone_params, "lr": args.backbone_learning_rate or args.learning_rate},
+              {"params": [p for p in model.parameters() if id(p) not in backbone_ids]}]
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, weight_decay=args.weight_decay)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    if eval_loader is not None:
+        eval_loader = accelerator.prepare(eval_loader)
+    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader)))
+    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader)
+    init_trackers(accelerator, "bmvit", args)
+    excluded = None
+    if args.excluded_timestamps:
+        from hfvid.data.formats.ava import read_excluded_timestamps
+
+        excluded = read_excluded_timestamps(args.excluded_timestamps)
+
+    def compute_loss(m, batch):
+        output = m(pixel_values=batch["pixel_values"], labels=batch["labels"])
+        if loop.global_step < args.detection_warmup_steps:  # detection warm-up: actor + box losses only
+            return output.loss - config.action_loss_coefficient * output.loss_dict["loss_action"]
+        return output.loss
+
+    def evaluate():
+        if eval_loader is None:
+            return None
+
+        def predict(m, batch):
+            out = m(pixel_values=batch["pixel_values"])
+            return out.logits, out.pred_boxes, out.action_logits, batch["index"]
+
+        logits, boxes, actions, indices = evaluate_predictions(accelerator, model, eval_loader, predict)
+        if not accelerator.is_main_process:
+            return None
+        return frame_map_results(eval_set.records, logits, boxes, actions, torch.as_tensor(indices), processor,
+                                 config, args.eval_person_threshold, excluded)
+
+    history = loop.run(compute_loss, evaluate=evaluate)
+    results = dict(history["eval"][-1][1]) if history["eval"] else {}
+    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
+                   train_steps=history["global_step"],
+                   dataset=args.dataset_name or args.annotations or args.train_dir)
+    finish_training(accelerator, args, model, processor, results)
+    return {"history": history, "results": results}
+
+
+if __name__ == "__main__":
+    main(parse_args())

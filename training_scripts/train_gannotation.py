@@ -1,0 +1,393 @@
+#!/usr/bin/env python
+"""Train GANnotation (landmark-guided face-to-face synthesis, recurrent cycle consistency loss) with Accelerate.
+
+    accelerate launch training_scripts/train_gannotation.py --dataset_name synthetic --output_dir out/gannotation
+    accelerate launch training_scripts/train_gannotation.py --train_dir 300VW_frames --validation_dir 300VW_test \
+        --min_frame_gap 50 --max_frame_gap 200 --per_device_train_batch_size 64 --output_dir out/gannotation
+
+Data: `--dataset_name synthetic` (built-in one-identity clips whose geometry follows the landmarks), a
+`frames + landmarks` folder (`--train_dir`: one sub-folder per video with frames and `landmarks.npy` or per-frame
+`.pts`), or a saved `datasets` table (`--dataset_name <dir>`, columns `video_id, frame_idx, image, landmarks`).
+Each generator step sees triplets (A, B, C) of one video and minimises `lambda_rec L_rec + lambda_cyc L_cyc +
+lambda_rcc L_rcc + lambda_perc L_perc + lambda_tv L_tv + lambda_adv L_adv`; with `lambda_adv > 0` every generator
+step is preceded by `--n_critic` critic steps (WGAN-GP or hinge). Two optimisers (Adam, betas 0.5/0.9) prepared by
+one Accelerator; optional EMA of the generator; sample grids under `<output_dir>/samples/`. The output folder is a
+`GANnotationPipeline` (`synthesizer/`, and `critic/` for resuming) with `README.md` and `all_results.json`.
+"""
+
+import argparse
+import copy
+import json
+import math
+from pathlib import Path
+
+import torch
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from hfvid.metrics.synthesis import cycle_error, l1_error, psnr, recurrent_consistency_gap, ssim
+from hfvid.models.gannotation import GANnotationConfig, GANnotationDiscriminator, GANnotationGenerator
+from hfvid.models.gannotation.data_gannotation import TripletDataset, load_video_folder, videos_from_table
+from hfvid.models.gannotation.losses import PerceptualLoss, generator_loss, gradient_penalty
+from hfvid.models.gannotation.modeling_gannotation import critic_loss
+from hfvid.training import (
+    add_data_args,
+    add_training_args,
+    find_resume_checkpoint,
+    init_trackers,
+    make_accelerator,
+    make_lr_scheduler,
+    register_pretrained_hooks,
+    save_checkpoint,
+    validate_args,
+)
+from hfvid.training.checkpointing import load_trainer_state
+
+logger = get_logger(__name__, log_level="INFO")
+LOSS_FIELDS = ("lambda_adv", "lambda_rec", "lambda_cyc", "lambda_rcc", "lambda_perc", "lambda_tv", "gp_weight")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    add_training_args(parser)
+    parser.set_defaults(lr_scheduler_type="constant")
+    group = parser.add_argument_group("GANnotation")
+    group.add_argument("--model_name_or_path", type=str, default=None,
+                       help="Continue from a saved GANnotation pipeline folder (synthesizer/, optional critic/).")
+    group.add_argument("--config_overrides", type=str, default=None,
+                       help='Config fields of a new model, e.g. "num_landmarks=68,base_channels=16,image_size=64".')
+    for name in LOSS_FIELDS:
+        group.add_argument(f"--{name}", type=float, default=None, help=f"Override the config's {name}.")
+    group.add_argument("--gan_type", type=str, default=None, choices=["wgan-gp", "hinge"])
+    group.add_argument("--n_critic", type=int, default=4, help="Critic steps per generator step (code: 4).")
+    group.add_argument("--critic_learning_rate", type=float, default=None, help="Default: --learning_rate.")
+    group.add_argument("--adam_beta1", type=float, default=0.5)
+    group.add_argument("--adam_beta2", type=float, default=0.9)
+    group.add_argument("--use_ema", action="store_true", help="Keep an EMA of the generator; it is what is saved.")
+    group.add_argument("--ema_decay", type=float, default=0.999)
+    group.add_argument("--perceptual_weights", type=str, default=None,
+                       help="VGG16 ImageNet .pth (default: torch hub cache); the term is off when none is on disk.")
+    group.add_argument("--sample_steps", type=int, default=None, help="Sample grid every N steps (and at the end).")
+    group.add_argument("--crop_margin", type=float, default=16.0, help="Crop margin (tight), % of face size.")
+    group.add_argument("--crop_margin_jitter", type=float, default=None,
+                       help="Std of the margin jitter (code: 4; default 4 for real data, 0 for synthetic).")
+    group.add_argument("--min_frame_gap", type=int, default=None, help="Default 50 (real data) / 1 (synthetic).")
+    group.add_argument("--max_frame_gap", type=int, default=None, help="Default 200 (real data) / unlimited.")
+    group.add_argument("--synthetic_kind", type=str, default="faces", choices=["faces", "blobs"])
+    group.add_argument("--synthetic_videos", type=int, default=32)
+    group.add_argument("--synthetic_eval_videos", type=int, default=8)
+    group.add_argument("--synthetic_frames", type=int, default=8)
+    group.add_argument("--synthetic_image_size", type=int, default=None, help="Default: the model's image_size.")
+    args = validate_args(parser.parse_args(argv))
+    if args.n_critic < 1:
+        raise ValueError(f"--n_critic must be >= 1, got {args.n_critic}")
+    if args.gradient_accumulation_steps != 1:
+        raise ValueError("--gradient_accumulation_steps > 1 is not supported by the GAN loop (two optimisers)")
+    return args
+
+
+def parse_overrides(text: str | None) -> dict:
+    """ "a=1,b=edge" -> {"a": 1, "b": "edge"} (JSON values, bare strings allowed)."""
+    overrides = {}
+    for item in filter(None, (text or "").split(",")):
+        key, _, value = item.partition("=")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def build_models(args) -> tuple[GANnotationGenerator, GANnotationDiscriminator]:
+    """A new generator + critic from the config (overrides and loss flags applied), or a saved pipeline's."""
+    if args.model_name_or_path:
+        generator = GANnotationGenerator.from_pretrained(args.model_name_or_path, subfolder="synthesizer")
+        critic_dir = Path(args.model_name_or_path) / "critic"
+        config = generator.config
+    else:
+        config = GANnotationConfig(**parse_overrides(args.config_overrides))
+        generator, critic_dir = GANnotationGenerator(config), None
+    for name in (*LOSS_FIELDS, "gan_type"):
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
+    if critic_dir is not None and critic_dir.is_dir():
+        critic = GANnotationDiscriminator.from_pretrained(critic_dir)
+    else:
+        critic = GANnotationDiscriminator(config)
+    critic.config = config
+    return generator, critic
+
+
+def load_videos(args, split: str, image_size: int):
+    """The train or eval videos from the chosen source (None when the split has none)."""
+    train = split == "train"
+    if args.dataset_name == "synthetic":
+        from hfvid.data.synthetic_pairs import synthetic_videos
+
+        count = args.synthetic_videos if train else args.synthetic_eval_videos
+        return synthetic_videos(count, args.synthetic_frames, args.synthetic_image_size or image_size,
+                                seed=args.seed + (0 if train else 10_000), kind=args.synthetic_kind)
+    if args.dataset_name is not None:
+        import datasets
+
+        table = (datasets.load_from_disk(args.dataset_name) if Path(args.dataset_name).is_dir()
+                 else datasets.load_dataset(args.dataset_name))
+        if isinstance(table, datasets.DatasetDict):
+            name = "train" if train else next((s for s in ("validation", "test") if s in table), None)
+            table = table[name] if name else None
+        elif not train:
+            table = None
+        return None if table is None else videos_from_table(table)
+    folder = args.train_dir if train else args.validation_dir
+    return load_video_folder(folder) if folder else None
+
+
+def make_dataset(args, videos, config, train: bool) -> TripletDataset:
+    synthetic = args.dataset_name == "synthetic"
+    jitter = args.crop_margin_jitter if args.crop_margin_jitter is not None else (0.0 if synthetic else 4.0)
+    return TripletDataset(
+        videos, config.image_size, config.num_landmarks, margin=args.crop_margin,
+        margin_jitter=jitter if train else 0.0,
+        min_gap=args.min_frame_gap if args.min_frame_gap is not None else (1 if synthetic else 50),
+        max_gap=args.max_frame_gap if args.max_frame_gap is not None else (None if synthetic else 200),
+        seed=args.seed + (0 if train else 1),
+    )
+
+
+def with_maps(batch: dict, render) -> dict:
+    """Add ``maps_source/target/third`` rendered from the batch's landmarks."""
+    return batch | {f"maps_{name}": render(batch[f"landmarks_{name}"]) for name in ("source", "target", "third")}
+
+
+@torch.no_grad()
+def update_ema(ema, model, decay: float) -> None:
+    for ema_param, param in zip(ema.parameters(), model.parameters()):
+        ema_param.lerp_(param.detach(), 1.0 - decay)
+
+
+def evaluate(accelerator, model, loader) -> dict:
+    """Mean L1/PSNR/SSIM of G(A, h_B) vs B, the copy-input baseline |A - B|, recurrent gap and cycle error."""
+    model.eval()
+    render = accelerator.unwrap_model(model).render_landmarks
+    generate = lambda x, maps: model(x, landmark_maps=maps).sample  # noqa: E731
+    sums, count = {}, 0
+    with torch.no_grad():
+        for batch in loader:
+            batch = with_maps(batch, render)
+            generated = generate(batch["source"], batch["maps_target"])
+            gathered = accelerator.gather_for_metrics((generated, batch["target"], batch["source"]))
+            values = {
+                "l1": l1_error(gathered[0], gathered[1]),
+                "copy_l1": l1_error(gathered[2], gathered[1]),
+                "psnr": psnr(gathered[0], gathered[1]),
+                "ssim": ssim(gathered[0], gathered[1]),
+                "recurrent_gap": recurrent_consistency_gap(generate, batch["source"], batch["maps_target"],
+                                                           batch["maps_third"]),
+                "cycle_error": cycle_error(generate, batch["source"], batch["maps_source"], batch["maps_target"]),
+            }
+            size = gathered[0].shape[0]
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + value * size
+            count += size
+    model.train()
+    return {key: value / max(count, 1) for key, value in sums.items()}
+
+
+def save_samples(accelerator, model, batch: dict, path: Path) -> None:
+    """A grid: rows of source A | target frame B | G(A, h_B) | mask (first 8 triplets), in [0, 1]."""
+    from torchvision.utils import save_image
+
+    unwrapped = accelerator.unwrap_model(model)
+    was_training = unwrapped.training
+    unwrapped.eval()
+    with torch.no_grad():
+        batch = {k: v[:8] for k, v in batch.items()}
+        out = unwrapped(batch["source"], target_landmarks=batch["landmarks_target"])
+    unwrapped.train(was_training)
+    mask = out.mask.expand(-1, 3, -1, -1) * 2 - 1 if out.mask is not None else torch.zeros_like(out.sample)
+    rows = torch.stack([batch["source"], batch["target"], out.sample, mask], 1).flatten(0, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image((rows.float().cpu() + 1) / 2, path, nrow=4)
+
+
+def batch_stream(accelerator, loader, state: dict):
+    """Endless batches; ``state`` holds (epoch, batches_in_epoch) so a resumed run skips what it consumed."""
+    while True:
+        loader.set_epoch(state["epoch"])
+        loader.dataset.set_epoch(state["epoch"])
+        batches = (accelerator.skip_first_batches(loader, state["batches_in_epoch"])
+                   if state["batches_in_epoch"] else loader)
+        for batch in batches:
+            state["batches_in_epoch"] += 1
+            yield batch
+        state["epoch"], state["batches_in_epoch"] = state["epoch"] + 1, 0
+
+
+def main(args):
+    accelerator = make_accelerator(args, find_unused_parameters=True)
+    set_seed(args.seed)
+    generator, critic = build_models(args)
+    config = generator.config
+    use_critic = config.lambda_adv > 0
+    perceptual = PerceptualLoss.vgg16(args.perceptual_weights) if config.lambda_perc > 0 else None
+    if config.lambda_perc > 0 and perceptual is None:
+        logger.warning("No VGG16 ImageNet weights on disk: the perceptual term is disabled (lambda_perc ignored)")
+
+    with accelerator.main_process_first():
+        train_videos = load_videos(args, "train", config.image_size)
+        eval_videos = load_videos(args, "eval", config.image_size)
+    train_set = make_dataset(args, train_videos, config, train=True)
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
+                                               drop_last=True, num_workers=args.dataloader_num_workers)
+    eval_loader = None
+    if eval_videos:
+        eval_set = make_dataset(args, eval_videos, config, train=False)
+        eval_loader = torch.utils.data.DataLoader(eval_set, batch_size=args.per_device_eval_batch_size)
+
+    betas = (args.adam_beta1, args.adam_beta2)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=args.learning_rate, betas=betas, weight_decay=args.weight_decay)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=args.critic_learning_rate or args.learning_rate, betas=betas,
+                             weight_decay=args.weight_decay)
+    generator, critic, opt_g, opt_d, train_loader = accelerator.prepare(generator, critic, opt_g, opt_d, train_loader)
+    if len(train_loader) == 0:
+        raise ValueError("The training dataloader is empty (fewer triplets than one batch).")
+    if eval_loader is not None:
+        eval_loader = accelerator.prepare(eval_loader)
+    max_steps = args.max_train_steps or args.num_train_epochs * math.ceil(
+        len(train_loader) / ((args.n_critic + 1) if use_critic else 1))
+    sched_g = accelerator.prepare(make_lr_scheduler(args, opt_g, max_steps))
+    sched_d = accelerator.prepare(make_lr_scheduler(args, opt_d, max_steps))
+    if perceptual is not None:
+        perceptual = perceptual.to(accelerator.device)
+    ema = None
+    if args.use_ema:
+        ema = copy.deepcopy(accelerator.unwrap_model(generator)).eval().requires_grad_(False)
+        accelerator.register_for_checkpointing(ema)
+    register_pretrained_hooks(accelerator)
+    init_trackers(accelerator, "gannotation", args)
+
+    state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "losses": [], "eval": []}
+    resume = find_resume_checkpoint(args)
+    if resume is not None:
+        accelerator.load_state(str(resume))
+        saved = load_trainer_state(resume)
+        state.update({k: saved[k] for k in state})
+        state["losses"] = [tuple(x) for x in state["losses"]]
+        logger.info(f"Resumed from {resume} at step {state['global_step']}")
+
+    render = accelerator.unwrap_model(generator).render_landmarks
+    generate = lambda x, maps: generator(x, landmark_maps=maps).sample  # noqa: E731
+    score = lambda x, maps: critic(x, landmark_maps=maps).logits  # noqa: E731
+    stream = batch_stream(accelerator, train_loader, state)
+    sample_batch = next(iter(eval_loader if eval_loader is not None else train_loader))
+    critic_steps = args.n_critic if use_critic else 0
+    logger.info(f"***** Running training ***** {max_steps} generator steps, n_critic {critic_steps}"
+                f", {accelerator.num_processes} processes, starting at {state['global_step']}")
+    progress = tqdm(total=max_steps, initial=state["global_step"], disable=not accelerator.is_local_main_process)
+    generator.train()
+    critic.train()
+    while state["global_step"] < max_steps:
+        logs = {}
+        for _ in range(args.n_critic if use_critic else 0):
+            batch = with_maps(next(stream), render)
+            with torch.no_grad():
+                fake = generate(batch["source"], batch["maps_target"])
+            real_fake = torch.cat([batch["target"], fake])
+            maps = torch.cat([batch["maps_target"], batch["maps_target"]])
+            labels = torch.cat([torch.ones(len(fake)), torch.zeros(len(fake))]).to(fake.device)
+            d_loss = critic_loss(score(real_fake, maps), labels, config.gan_type) * 2  # -mean D(B) + mean D(AB)
+            if config.gan_type == "wgan-gp":
+                gp = gradient_penalty(lambda x, m=batch["maps_target"]: score(x, m), batch["target"], fake)
+                d_loss = d_loss + config.gp_weight * gp
+                logs["gp"] = gp.item()
+            opt_d.zero_grad()
+            accelerator.backward(d_loss)
+            if args.max_grad_norm:
+                accelerator.clip_grad_norm_(critic.parameters(), args.max_grad_norm)
+            opt_d.step()
+            sched_d.step()
+            logs["critic_loss"] = d_loss.item()
+
+        batch = with_maps(next(stream), render)
+        total, parts = generator_loss(config, generate, batch, critic=score if use_critic else None,
+                                      perceptual=perceptual)
+        opt_g.zero_grad()
+        accelerator.backward(total)
+        if args.max_grad_norm:
+            accelerator.clip_grad_norm_(generator.parameters(), args.max_grad_norm)
+        opt_g.step()
+        sched_g.step()
+        opt_d.zero_grad()  # the adversarial term left gradients on the critic
+        if ema is not None:
+            update_ema(ema, accelerator.unwrap_model(generator), args.ema_decay)
+
+        state["global_step"] += 1
+        loss = accelerator.reduce(total.detach(), reduction="mean").item()
+        state["losses"].append((state["global_step"], loss))
+        logs.update({f"loss_{k}": v.item() for k, v in parts.items() if k != "generated"}, loss=loss)
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss:.4g}")
+        if state["global_step"] % args.logging_steps == 0:
+            if accelerator.unwrap_model(generator).mask_layer is not None:  # mask collapse (M -> 1) shows here
+                with torch.no_grad():
+                    mask = generator(batch["source"], landmark_maps=batch["maps_target"]).mask
+                    logs["mean_mask"] = mask.mean().item()
+            accelerator.log(logs, step=state["global_step"])
+        if eval_loader is not None and args.eval_steps and state["global_step"] % args.eval_steps == 0:
+            state["eval"].append((state["global_step"], evaluate(accelerator, generator, eval_loader)))
+        if args.sample_steps and state["global_step"] % args.sample_steps == 0 and accelerator.is_main_process:
+            save_samples(accelerator, generator, sample_batch, Path(args.output_dir) / "samples" /
+                         f"step_{state['global_step']}.png")
+        every = args.checkpointing_steps
+        if isinstance(every, int) and state["global_step"] % every == 0:
+            save_checkpoint(accelerator, args, dict(state, max_train_steps=max_steps,
+                                                    num_processes=accelerator.num_processes))
+    progress.close()
+
+    final_model = ema if ema is not None else generator
+    results = {}
+    if eval_loader is not None:
+        results = evaluate(accelerator, final_model, eval_loader)
+        state["eval"].append((state["global_step"], results))
+        accelerator.log({f"eval_{k}": v for k, v in results.items()}, step=state["global_step"])
+        logger.info(f"eval: {results}")
+    losses = state["losses"]
+    history = {"losses": losses, "eval": state["eval"], "global_step": state["global_step"],
+               "first_loss": losses[0][1] if losses else None, "last_loss": losses[-1][1] if losses else None}
+    results = dict(results, train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
+                   train_steps=state["global_step"], adversarial=use_critic, perceptual=perceptual is not None,
+                   dataset=args.dataset_name or args.train_dir)
+    finish(accelerator, args, final_model, critic if use_critic else None, results, sample_batch)
+    return {"history": history, "results": results}
+
+
+def finish(accelerator, args, generator, critic, results: dict, sample_batch) -> Path:
+    """Save the pipeline (synthesizer + critic for resuming), samples, all_results.json and the card; push if asked."""
+    from hfvid import hub
+    from hfvid.models.gannotation.pipeline_gannotation import GANnotationPipeline
+
+    output_dir = Path(args.output_dir)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        synthesizer = accelerator.unwrap_model(generator)
+        pipeline = GANnotationPipeline(synthesizer=synthesizer,
+                                       critic=accelerator.unwrap_model(critic) if critic is not None else None)
+        pipeline.save_pretrained(output_dir)
+        save_samples(accelerator, synthesizer, sample_batch, output_dir / "samples" / "final.png")
+        all_results = {f"eval_{k}": v for k, v in results.items() if isinstance(v, (int, float, str, bool))}
+        (output_dir / "all_results.json").write_text(json.dumps(all_results, indent=2))
+        card = hub.render_model_card(synthesizer.config, results, args)
+        card.save(output_dir / "README.md")
+        if args.push_to_hub:
+            url = hub.publish(output_dir, args.hub_model_id or output_dir.name, token=args.hub_token,
+                              private=args.hub_private_repo)
+            logger.info(f"Pushed {output_dir} to {url}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return output_dir
+
+
+if __name__ == "__main__":
+    main(parse_args())

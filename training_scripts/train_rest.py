@@ -1,0 +1,227 @@
+#!/usr/bin/env python
+"""REST step C: self-train a video captioner on retrieved pseudo-captions (no action labels), with Accelerate.
+
+    accelerate launch training_scripts/train_rest.py --dataset_name synthetic --retrieved_dir out/retrieved \
+        --output_dir out/rest
+    accelerate launch training_scripts/train_rest.py --train_dir kinetics400/train --retrieved_dir out/retrieved \
+        --model_name_or_path microsoft/git-base-vatex --retriever_name_or_path openai/clip-vit-base-patch32 \
+        --learning_rate 1e-5 --output_dir out/rest
+
+Targets (`--target_mode`, the paper's ablations): `retrieved` (REST: a caption drawn uniformly from the video's
+retrieved set, resampled every epoch), `own_frames` (the video's own frame pseudo-captions: self-training without
+retrieval) or `class_names` (the negative baseline: `class_template` over the label; needs labels). Self-training
+rounds: rerun steps A-C with `--captioner_name_or_path` / `--model_name_or_path` set to this output.
+Evaluation: zero-shot top-1/top-5 on held-out synthetic videos (`--dataset_name synthetic`). With
+`--retriever_name_or_path` the saved checkpoint also carries that CLIP model (Rule A scoring); both REST pipelines
+load the output folder.
+"""
+
+import argparse
+import csv
+import json
+
+import torch
+from accelerate.logging import get_logger
+
+from hfvid.metrics.classification import top_k_accuracy
+from hfvid.models.rest import RESTConfig, RESTForVideoCaptioning, RESTForZeroShotVideoClassification
+from hfvid.models.rest.data import (
+    load_shards,
+    load_unlabelled_videos,
+    synthetic_classes,
+    synthetic_videos,
+    tiny_synthetic_components,
+)
+from hfvid.models.rest.self_training import RetrievedCaptionDataset, caption_collator
+from hfvid.training import (
+    TrainingLoop,
+    add_data_args,
+    add_training_args,
+    compute_max_train_steps,
+    finish_training,
+    init_trackers,
+    make_accelerator,
+    make_lr_scheduler,
+    validate_args,
+)
+
+logger = get_logger(__name__, log_level="INFO")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    add_training_args(parser)
+    group = parser.add_argument_group("REST")
+    group.add_argument("--retrieved_dir", type=str, default=None, help="Shards of build_rest_caption_index.")
+    group.add_argument("--pool_dir", type=str, default=None, help="Pseudo-caption shards (--target_mode own_frames).")
+    group.add_argument("--target_mode", choices=["retrieved", "own_frames", "class_names"], default="retrieved")
+    group.add_argument("--model_name_or_path", type=str, default=None,
+                       help="An hfvid-rest checkpoint, or a GIT captioner to adapt (with its processor).")
+    group.add_argument("--retriever_name_or_path", type=str, default=None, help="CLIP to bundle for Rule A scoring.")
+    group.add_argument("--num_frames", type=int, default=None, help="Frames per video (new models; default 8).")
+    group.add_argument("--config_overrides", type=str, default=None,
+                       help='Tiny synthetic model sizes, e.g. "hidden_size=32,layers=2" (synthetic data only).')
+    group.add_argument("--scoring", choices=["likelihood", "text_similarity", "combined"], default=None,
+                       help="Zero-shot rule for evaluation and the saved config.")
+    group.add_argument("--class_template", type=str, default=None)
+    group.add_argument("--synthetic_videos", type=int, default=144)
+    group.add_argument("--synthetic_eval_videos", type=int, default=48)
+    args = parser.parse_args(argv)
+    args = validate_args(args)
+    if args.target_mode == "retrieved" and args.retrieved_dir is None:
+        raise ValueError("--target_mode retrieved needs --retrieved_dir (run build_rest_caption_index.py first)")
+    if args.target_mode == "own_frames" and args.pool_dir is None:
+        raise ValueError("--target_mode own_frames needs --pool_dir (run generate_rest_pseudo_captions.py first)")
+    if args.target_mode == "class_names" and args.dataset_name != "synthetic" and args.annotations is None:
+        raise ValueError("--target_mode class_names needs labels: --annotations with video_id,label rows")
+    return args
+
+
+def parse_overrides(text):
+    pairs = (item.partition("=") for item in filter(None, (text or "").split(",")))
+    return {key.strip(): json.loads(value) for key, _, value in pairs}
+
+
+def build_model(args):
+    """A REST captioner and its processor: from a REST checkpoint, from a GIT captioner, or tiny and synthetic."""
+    from transformers import AutoConfig, AutoProcessor
+
+    if args.model_name_or_path:
+        source = AutoConfig.from_pretrained(args.model_name_or_path)
+        processor = AutoProcessor.from_pretrained(args.model_name_or_path)
+        if source.model_type == "hfvid-rest":
+            return RESTForVideoCaptioning.from_pretrained(args.model_name_or_path), processor
+        return adapt_git_captioner(args, source, processor)
+    if args.dataset_name != "synthetic":
+        raise ValueError("real videos need --model_name_or_path (a GIT captioner, e.g. microsoft/git-base-vatex)")
+    config, processor = tiny_synthetic_components(num_frames=args.num_frames or 4,
+                                                  **parse_overrides(args.config_overrides))
+    return RESTForVideoCaptioning(config), processor
+
+
+def adapt_git_captioner(args, git_config, git_processor):
+    """Initialise REST from a pretrained GIT image/video captioner (temporal embeddings start at zero)."""
+    from transformers import CLIPTokenizer, GitForCausalLM
+
+    from hfvid.models.rest import RESTProcessor, RESTVideoProcessor
+
+    num_frames = args.num_frames or git_config.num_image_with_embedding or 8
+    captioner = git_config.to_dict() | {"num_image_with_embedding": num_frames}
+    retriever = None
+    if args.retriever_name_or_path:
+        retriever = AutoConfigCLIP(args.retriever_name_or_path)
+    config = RESTConfig(num_frames=num_frames, captioner_config=captioner, retriever_config=retriever)
+    model = RESTForVideoCaptioning(config)
+    git = GitForCausalLM.from_pretrained(args.model_name_or_path)
+    state = {k: v for k, v in git.state_dict().items() if "img_temporal_embedding" not in k}
+    missing, unexpected = model.captioner.load_state_dict(state, strict=False)
+    if unexpected or any("img_temporal_embedding" not in k for k in missing):
+        raise ValueError(f"GIT weights do not fit: missing {missing}, unexpected {unexpected}")
+    size = git_processor.image_processor.crop_size
+    video_processor = RESTVideoProcessor(num_frames=num_frames, crop_size=size,
+                                         size={"shortest_edge": size["height"]})
+    clip_tokenizer = CLIPTokenizer.from_pretrained(args.retriever_name_or_path) if args.retriever_name_or_path \
+        else git_processor.tokenizer
+    return model, RESTProcessor(video_processor, git_processor.tokenizer, clip_tokenizer)
+
+
+def AutoConfigCLIP(path):  # noqa: N802 - a CLIP config dict for RESTConfig.retriever_config
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(path).to_dict()
+
+
+def training_targets(args, video_ids) -> list[list[str]]:
+    """Per video its caption targets for `--target_mode` (videos without any are an error)."""
+    if args.target_mode == "retrieved":
+        table = load_shards(args.retrieved_dir)
+        lookup = dict(zip(table["video_id"], table["captions"]))
+    elif args.target_mode == "own_frames":
+        lookup = {}
+        for row in load_shards(args.pool_dir):
+            lookup.setdefault(row["video_id"], []).append(row["caption"])
+    else:
+        template = args.class_template or "a person {}"
+        if args.dataset_name == "synthetic":
+            lookup = {v["video_id"]: [template.format(v["label_name"])]
+                      for v in synthetic_videos(args.synthetic_videos, args.seed)}
+        else:
+            with open(args.annotations, newline="") as handle:
+                lookup = {row["video_id"]: [template.format(row["label"].replace("_", " "))]
+                          for row in csv.DictReader(handle)}
+    missing = [v for v in video_ids if not lookup.get(v)]
+    if missing:
+        raise ValueError(f"{len(missing)} videos have no {args.target_mode} caption (e.g. {missing[:3]})")
+    return [list(lookup[v]) for v in video_ids]
+
+
+@torch.no_grad()
+def zero_shot_scores(model, processor, pixel_values, class_names, template, batch_size: int = 16):
+    """Rule B scores `(N, K)` of the class prompts for videos `(N, T, 3, H, W)` (likelihood needs no CLIP)."""
+    prompts = processor.tokenize_captions([template.format(c) for c in class_names], prompt=model.config.prompt)
+    device = next(model.parameters()).device
+    rows = [model.score_texts(pixel_values[i:i + batch_size].to(device), prompts["input_ids"].to(device),
+                              prompts["attention_mask"].to(device), prompts["labels"].to(device))
+            for i in range(0, len(pixel_values), batch_size)]
+    return torch.cat(rows).cpu()
+
+
+def main(args):
+    accelerator = make_accelerator(args)
+    model, processor = build_model(args)
+    if args.scoring:
+        model.config.scoring = args.scoring
+    if args.class_template:
+        model.config.class_template = args.class_template
+    videos = load_unlabelled_videos(args.dataset_name, args.train_dir, args.seed, args.synthetic_videos,
+                                    args.max_train_samples)
+    with accelerator.main_process_first():
+        targets = training_targets(args, [video_id for video_id, _ in videos])
+    train_set = RetrievedCaptionDataset([v for _, v in videos], targets, processor.video_processor, seed=args.seed)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
+                                         drop_last=len(train_set) >= args.per_device_train_batch_size,
+                                         collate_fn=caption_collator(processor, model.config.prompt),
+                                         num_workers=args.dataloader_num_workers)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, loader)))
+    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, loader)
+    init_trackers(accelerator, "rest", args)
+
+    evaluate = None
+    if args.dataset_name == "synthetic":
+        held_out = synthetic_videos(args.synthetic_eval_videos, args.seed + 1)
+        eval_pixels = processor.video_processor([v["frames"] for v in held_out], return_tensors="pt")["pixel_values"]
+        eval_labels = torch.tensor([v["label"] for v in held_out])
+        classes, template = synthetic_classes(), "a {}"
+
+        def evaluate():
+            unwrapped = accelerator.unwrap_model(model)
+            was_training = unwrapped.training
+            unwrapped.eval()
+            scores = zero_shot_scores(unwrapped, processor, eval_pixels, classes, template)
+            unwrapped.train(was_training)
+            return {"top1": top_k_accuracy(scores, eval_labels, 1), "top5": top_k_accuracy(scores, eval_labels, 5),
+                    "chance": 100.0 / len(classes)}
+
+    history = loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
+    results = dict(history["eval"][-1][1]) if history["eval"] else {}
+    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
+                   train_steps=history["global_step"], dataset=args.dataset_name or args.train_dir,
+                   scoring="likelihood", target_mode=args.target_mode, num_videos=len(videos))
+    final = model
+    if args.retriever_name_or_path:  # bundle CLIP so the folder also serves Rule A zero-shot classification
+        from transformers import CLIPModel
+
+        unwrapped = accelerator.unwrap_model(model)
+        final = RESTForZeroShotVideoClassification(unwrapped.config)
+        final.captioner.load_state_dict(unwrapped.captioner.state_dict())
+        final.retriever.load_state_dict(CLIPModel.from_pretrained(args.retriever_name_or_path).state_dict())
+    card = {"extra": {"num_targets": sum(len(t) for t in targets), "target_mode": args.target_mode}}
+    finish_training(accelerator, args, final, processor, results, card_kwargs=card)
+    return {"history": history, "results": results}
+
+
+if __name__ == "__main__":
+    main(parse_args())
