@@ -24,7 +24,7 @@ KMEANS_BACKENDS = ("torch", "sklearn")
 
 
 def _as_tensor(x) -> torch.Tensor:
-    return (x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))).float()
+    return x.float() if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x, dtype=np.float32))
 
 
 def l2_normalize(descriptors) -> torch.Tensor:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from hfvid.quickstart import load_training_script
 
@@ -16,6 +17,16 @@ SCRIPT = ROOT / "training_scripts" / "train_bmvit.py"
 BACKBONE = json.dumps({"image_size": [32, 32], "num_frames": 4, "embed_dim": 16, "num_heads": [1, 2],
                        "output_channels": [16, 32], "stride_q": [[1, 1, 1], [1, 2, 2]],
                        "stride_kv": [[1, 4, 4], [1, 2, 2]]})
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    """Tiny models gain nothing from a second intra-op thread, and on a shared CPU its spin-waits cost a lot."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # also for the subprocesses (offline load, accelerate launch)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_argv(output_dir, steps, *extra):

@@ -27,6 +27,16 @@ TINY_BACKBONE = {
 CLASSES = 4
 
 
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    """Tiny models gain nothing from a second intra-op thread, and on a shared CPU its spin-waits cost a lot."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # also for the subprocesses (offline load, accelerate launch)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_config(**overrides) -> BMViTConfig:
     return BMViTConfig(num_action_labels=CLASSES, backbone_config=dict(TINY_BACKBONE), **overrides)
 
@@ -284,16 +294,7 @@ def test_videomae_backbone():
 
 
 # ---------------------------------------------------------------- CPU learning run on moving actors
-@pytest.fixture
-def one_thread():
-    """Tiny models gain nothing from a second intra-op thread, and on a shared CPU its spin-waits cost a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_learns_moving_actors(one_thread):
+def test_learns_moving_actors():
     from hfvid.data.synthetic_actors import synthetic_actor_clips
     from hfvid.metrics.detection import ava_frame_map
 

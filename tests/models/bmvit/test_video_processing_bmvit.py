@@ -10,6 +10,15 @@ from hfvid.data.synthetic_actors import ACTION_NAMES, synthetic_actor_clip, synt
 from hfvid.models.bmvit import BMViTVideoProcessor
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from a second intra-op thread, and on a shared CPU its spin-waits cost a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def processor(**kwargs):
     defaults = dict(size={"height": 16, "width": 24}, num_frames=4, frame_stride=1, base_fps=8.0,
                     num_action_labels=4)

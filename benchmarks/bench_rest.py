@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""REST speed: captioning and zero-shot videos/s (batched vs one by one), retrieval index build/query time.
+
+    python benchmarks/bench_rest.py [--hidden_size 64 --image_size 64 --num_frames 4 --videos 16]
+
+Models are tiny and random (no downloads); the retrieval part uses random 512-d embeddings for 10k and 100k
+captions (exact cosine top-k with `retrieve_topk`, chunked over videos).
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+
+def timed(fn, repeat: int = 1) -> float:
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--hidden_size", type=int, default=64)
+    parser.add_argument("--image_size", type=int, default=64)
+    parser.add_argument("--num_frames", type=int, default=4)
+    parser.add_argument("--videos", type=int, default=16)
+    parser.add_argument("--pool_sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--query_videos", type=int, default=256)
+    args = parser.parse_args(argv)
+
+    import hfvid  # noqa: F401
+    from transformers import pipeline
+
+    from hfvid.data.synthetic_video import shapes_in_motion
+    from hfvid.models.rest import RESTForZeroShotVideoClassification, retrieve_topk
+    from hfvid.models.rest.data import synthetic_classes, tiny_synthetic_components
+
+    import tempfile
+
+    config, processor = tiny_synthetic_components(num_frames=args.num_frames, image_size=args.image_size,
+                                                  hidden_size=args.hidden_size)
+    folder = tempfile.mkdtemp()
+    RESTForZeroShotVideoClassification(config).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    videos = [v["frames"] for v in shapes_in_motion(args.videos, num_frames=8, image_size=args.image_size)]
+    captioner = pipeline("hfvid-video-captioning", model=folder)
+    classifier = pipeline("hfvid-zero-shot-video-classification", model=folder)
+    labels = synthetic_classes()
+    rows = []
+    for name, run in (
+        ("captioning", lambda b: captioner(videos, batch_size=b, max_new_tokens=8)),
+        ("zero-shot likelihood (12 labels)", lambda b: classifier(videos, candidate_labels=labels,
+                                                                   scoring="likelihood", batch_size=b)),
+        ("zero-shot text similarity (12 labels, 5 captions)",
+         lambda b: classifier(videos, candidate_labels=labels, scoring="text_similarity", batch_size=b)),
+    ):
+        one = timed(lambda: run(1))
+        batched = timed(lambda: run(8))
+        rows.append((name, args.videos / one, args.videos / batched))
+    print(f"| task | videos/s one by one | videos/s batch 8 |  (hidden {args.hidden_size}, {args.num_frames} frames "
+          f"of {args.image_size} px, {torch.get_num_threads()} threads)")
+    print("|---|---|---|")
+    for name, one, batched in rows:
+        print(f"| {name} | {one:.1f} | {batched:.1f} |")
+
+    print("\n| captions | index build (embed-free: normalise) s | query s / video |")
+    print("|---|---|---|")
+    generator = torch.Generator().manual_seed(0)
+    for size in args.pool_sizes:
+        pool = torch.randn(size, 512, generator=generator)
+        queries = torch.randn(args.query_videos, 512, generator=generator)
+        build = timed(lambda: torch.nn.functional.normalize(pool, dim=-1))
+        query = timed(lambda: retrieve_topk(queries, pool, k=8, min_sim=0.0, dedup_threshold=0.95, chunk_size=64))
+        print(f"| {size:,} | {build:.3f} | {query / args.query_videos * 1000:.2f} ms |")
+    return rows
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    main()
