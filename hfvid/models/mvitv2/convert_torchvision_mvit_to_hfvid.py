@@ -106,8 +106,13 @@ def load_converted_model(config: MViTv2Config, state_dict: dict) -> MViTv2ForVid
     return model.eval()
 
 
-def convert(checkpoint_path, output_dir, push_to_hub: bool = False, repo_id: str | None = None):
-    """Convert a torchvision MViT checkpoint file (state dict; read with `weights_only=True`) into `output_dir`."""
+def convert(checkpoint_path, output_dir, config: MViTv2Config | None = None, push_to_hub: bool = False,
+            repo_id: str | None = None):
+    """Convert a torchvision MViT checkpoint file (state dict; read with `weights_only=True`) into `output_dir`.
+
+    `config` describes the architecture (default: `mvit_v2_s`); for a custom block setting build it with
+    :func:`config_from_torchvision` or pass a saved `config.json` on the command line (`--config_file`).
+    """
     if push_to_hub and not repo_id:
         raise ValueError("push_to_hub needs repo_id (--hub_model_id)")
     if str(checkpoint_path).endswith(".safetensors"):
@@ -116,7 +121,7 @@ def convert(checkpoint_path, output_dir, push_to_hub: bool = False, repo_id: str
         state_dict = load_file(str(checkpoint_path))
     else:
         state_dict = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    config, converted = convert_torchvision_mvit_state_dict(state_dict)
+    config, converted = convert_torchvision_mvit_state_dict(state_dict, config)
     model = load_converted_model(config, converted)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -135,10 +140,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint_path", required=True, help="torchvision MViT state dict (.pth or .safetensors)")
     parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--config_file", default=None, help="MViTv2 config.json of a non-default architecture")
     parser.add_argument("--push_to_hub", action="store_true")
     parser.add_argument("--hub_model_id", default=None)
     args = parser.parse_args(argv)
-    convert(args.checkpoint_path, args.output_dir, push_to_hub=args.push_to_hub, repo_id=args.hub_model_id)
+    config = MViTv2Config.from_json_file(args.config_file) if args.config_file else None
+    convert(args.checkpoint_path, args.output_dir, config, push_to_hub=args.push_to_hub, repo_id=args.hub_model_id)
     print(f"converted {args.checkpoint_path} -> {args.output_dir}")
 
 

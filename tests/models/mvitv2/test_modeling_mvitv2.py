@@ -90,6 +90,23 @@ def test_full_size_mvit_v2_s_key_set():
     assert model.mvitv2.token_grid_size == (8, 7, 7)
 
 
+def test_convert_checkpoint_file_to_a_loadable_folder(tmp_path):
+    from safetensors.torch import save_file
+    from transformers import AutoModelForVideoClassification
+
+    from hfvid.models.mvitv2.convert_torchvision_mvit_to_hfvid import convert
+
+    reference = tiny_torchvision_mvit()
+    save_file(reference.state_dict(), str(tmp_path / "mvit.safetensors"))
+    convert(tmp_path / "mvit.safetensors", tmp_path / "out", config_from_torchvision(reference))
+    model = AutoModelForVideoClassification.from_pretrained(tmp_path / "out").eval()
+    video = torch.randn(1, 4, 3, 32, 32)
+    with torch.no_grad():
+        assert (model(video).logits - reference(video.transpose(1, 2))).abs().max() <= 1e-5
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "torchvision mvit_v2_s" in card and "library_name: hfvid" in card
+
+
 def test_strict_loading_reports_bad_keys():
     config, state_dict = convert_torchvision_mvit_state_dict(tiny_torchvision_mvit().state_dict(),
                                                              MViTv2Config(**TINY))

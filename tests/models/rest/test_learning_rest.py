@@ -4,11 +4,12 @@ Synthetic shapes videos (12 colour x motion classes, chance 8.3%). The pool hold
 ("a red square", no motion) for every video and the clip teacher's ("a red square moves left") for 30% of them;
 retrieval with the pixel-measured bag-of-words embedder gives each video action captions written for *other*
 videos. Zero-shot accuracy: likelihood rule over the 12 class prompts on held-out videos. Thresholds were
-calibrated once (REST 31%, teacher-only 15% at 300 steps) with a safety margin.
+calibrated once (REST 19-31% at 150-300 steps, untrained 8%) with a safety margin. REST beat training on the
+video's own frame captions by 31% to 15% with one caption-sampling seed but not with another (17% vs 19%), so
+that comparison is not asserted here.
 """
 
 import numpy as np
-import pytest
 import torch
 
 from hfvid.data.synthetic_video import synthetic_caption_pool, text_bow_embedding, video_bow_embedding
@@ -20,6 +21,7 @@ from hfvid.models.rest.self_training import RetrievedCaptionDataset, caption_col
 
 
 def _setup():
+    """Tiny model, 96 training / 48 held-out videos, retrieved and own-frame caption sets."""
     config, processor = tiny_synthetic_components(num_frames=2)
     train, test = synthetic_videos(96, seed=0), synthetic_videos(48, seed=1)
     rows = synthetic_caption_pool(train, seed=0)
@@ -77,11 +79,3 @@ def test_self_training_on_retrieved_captions_learns_actions():
     accuracy = _accuracy(model, processor, test_pixels, labels)
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5]), "caption loss did not halve"
     assert accuracy > 100 / 12 + 5 and accuracy > untrained + 5, (accuracy, untrained)
-
-
-@pytest.mark.slow
-def test_retrieval_beats_own_frame_captions():
-    config, processor, train_pixels, retrieved, own, test_pixels, labels = _setup()
-    rest = _accuracy(_train(config, processor, train_pixels, retrieved, steps=300)[0], processor, test_pixels, labels)
-    teacher = _accuracy(_train(config, processor, train_pixels, own, steps=300)[0], processor, test_pixels, labels)
-    assert rest > teacher + 8, (rest, teacher)  # teacher-only captions carry no motion: capped near 25%
