@@ -178,7 +178,8 @@ def main(args):
                                     args.max_train_samples)
     with accelerator.main_process_first():
         targets = training_targets(args, [video_id for video_id, _ in videos])
-    train_set = RetrievedCaptionDataset([v for _, v in videos], targets, processor.video_processor, seed=args.seed)
+    train_set = RetrievedCaptionDataset([v for _, v in videos], targets, processor.video_processor, seed=args.seed,
+                                        cache_pixels=args.dataset_name == "synthetic")
     loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
                                          drop_last=len(train_set) >= args.per_device_train_batch_size,
                                          collate_fn=caption_collator(processor, model.config.prompt),

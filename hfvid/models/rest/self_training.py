@@ -16,9 +16,11 @@ class RetrievedCaptionDataset(torch.utils.data.Dataset):
         videos: per video a path, a `(frames, H, W, 3)` array or a list of frames (decoded lazily per item).
         captions: per video a non-empty list of captions.
         video_processor: a `RESTVideoProcessor` (samples and normalises the frames).
+        cache_pixels: keep each processed video in memory after its first use (small in-memory datasets such as
+            the synthetic one; leave off for real video collections).
     """
 
-    def __init__(self, videos, captions, video_processor, seed: int = 0):
+    def __init__(self, videos, captions, video_processor, seed: int = 0, cache_pixels: bool = False):
         if len(videos) != len(captions):
             raise ValueError(f"got {len(videos)} videos but {len(captions)} caption lists")
         empty = [i for i, c in enumerate(captions) if not c]
@@ -26,6 +28,7 @@ class RetrievedCaptionDataset(torch.utils.data.Dataset):
             raise ValueError(f"videos {empty[:5]} have no retrieved caption; drop them or lower retrieval_min_sim")
         self.videos, self.captions = list(videos), [list(c) for c in captions]
         self.video_processor, self.seed, self.epoch = video_processor, seed, 0
+        self.cache = {} if cache_pixels else None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -39,7 +42,11 @@ class RetrievedCaptionDataset(torch.utils.data.Dataset):
         return options[int(rng.integers(len(options)))]
 
     def __getitem__(self, index: int) -> dict:
-        pixel_values = self.video_processor(self.videos[index], return_tensors="pt")["pixel_values"][0]
+        pixel_values = None if self.cache is None else self.cache.get(index)
+        if pixel_values is None:
+            pixel_values = self.video_processor(self.videos[index], return_tensors="pt")["pixel_values"][0]
+            if self.cache is not None:
+                self.cache[index] = pixel_values
         return {"pixel_values": pixel_values, "caption": self.caption_for(index)}
 
 
