@@ -50,7 +50,10 @@ def model_card_template_path(name: str) -> Path:
     """Return the path of ``model_cards/<name>.md``, looking in the wheel layout first, then in the source tree.
 
     The wheel force-includes ``model_cards/`` inside the package; an editable/source checkout keeps it beside it.
+    A ``name`` that is the path of an existing ``.md`` file is used as it is (a template of one's own).
     """
+    if name.endswith(".md") and Path(name).is_file():
+        return Path(name)
     package_dir = Path(__file__).resolve().parent  # the hfvid package folder (same as hfvid.__file__'s)
     candidates = [package_dir / "model_cards" / f"{name}.md", package_dir.parent / "model_cards" / f"{name}.md"]
     for path in candidates:
