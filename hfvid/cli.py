@@ -46,7 +46,11 @@ def _convert(args) -> int:
         from .models.subpixel_fan.convert_face_alignment_to_hfvid import convert
 
         convert(args.checkpoint_path, args.output_dir, push_to_hub=args.push_to_hub, repo_id=args.hub_model_id)
-        print(f"converted {args.checkpoint_path} -> {args.output_dir}")
+    elif args.source == "torchvision-mvit":
+        from .models.mvitv2.convert_torchvision_mvit_to_hfvid import convert
+
+        convert(args.checkpoint_path, args.output_dir, push_to_hub=args.push_to_hub, repo_id=args.hub_model_id)
+    print(f"converted {args.checkpoint_path} -> {args.output_dir}")
     return 0
 
 
@@ -61,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("methods", help="list the methods and their pipeline tasks").set_defaults(func=_methods)
     commands.add_parser("env", help="print versions for bug reports").set_defaults(func=_env)
     convert = commands.add_parser("convert", help="convert an original checkpoint to an hfvid folder")
-    convert.add_argument("source", choices=["face-alignment"])
+    convert.add_argument("source", choices=["face-alignment", "torchvision-mvit"])
     convert.add_argument("--checkpoint_path", required=True)
     convert.add_argument("--output_dir", required=True)
     convert.add_argument("--push_to_hub", action="store_true")

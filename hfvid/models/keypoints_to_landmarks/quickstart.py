@@ -52,3 +52,6 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     return QuickstartRow("keypoints_to_landmarks", history["global_step"], history["first_loss"],
                          history["last_loss"], f"fwd NME(box) {nme:.2f}% (mean shape {mean_shape:.2f}%)", str(out),
                          time.time() - start)
+
+
+__all__ = ["run"]
