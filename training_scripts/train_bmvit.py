@@ -27,6 +27,7 @@ from accelerate.utils import set_seed
 from hfvid.metrics.detection import ava_frame_map
 from hfvid.models.bmvit import BMViTConfig, BMViTForActionLocalization, BMViTVideoProcessor
 from hfvid.training import (
+    parse_config_overrides,
     TrainingLoop,
     add_data_args,
     add_training_args,
@@ -70,18 +71,6 @@ def parse_args(argv=None):
     return validate_args(args)
 
 
-def parse_overrides(text: str | None) -> dict:
-    """ "a=1,b=grid" -> {"a": 1, "b": "grid"} (JSON values, bare strings allowed)."""
-    overrides = {}
-    for item in filter(None, (text or "").split(",")):
-        key, _, value = item.partition("=")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value.strip()
-    return overrides
-
-
 def _load_json(text: str | None) -> dict:
     if not text:
         return {}
@@ -100,7 +89,7 @@ def build_model(args, num_action_labels: int, id2label: dict):
     if args.model_name_or_path:  # a backbone checkpoint, e.g. MViTv2-S converted from torchvision (K400)
         backbone = {**AutoConfig.from_pretrained(args.model_name_or_path).to_dict(), **backbone}
     config = BMViTConfig(backbone_config=backbone or None, num_action_labels=num_action_labels, id2label=id2label,
-                         **parse_overrides(args.config_overrides))
+                         **parse_config_overrides(args.config_overrides))
     model = BMViTForActionLocalization(config)
     if args.model_name_or_path:
         from transformers import AutoModel

@@ -32,6 +32,7 @@ from hfvid.models.gannotation.data_gannotation import TripletDataset, load_video
 from hfvid.models.gannotation.losses import PerceptualLoss, generator_loss, gradient_penalty
 from hfvid.models.gannotation.modeling_gannotation import critic_loss
 from hfvid.training import (
+    parse_config_overrides,
     add_data_args,
     add_training_args,
     find_resume_checkpoint,
@@ -88,18 +89,6 @@ def parse_args(argv=None):
     return args
 
 
-def parse_overrides(text: str | None) -> dict:
-    """ "a=1,b=edge" -> {"a": 1, "b": "edge"} (JSON values, bare strings allowed)."""
-    overrides = {}
-    for item in filter(None, (text or "").split(",")):
-        key, _, value = item.partition("=")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value.strip()
-    return overrides
-
-
 def build_models(args) -> tuple[GANnotationGenerator, GANnotationDiscriminator]:
     """A new generator + critic from the config (overrides and loss flags applied), or a saved pipeline's."""
     if args.model_name_or_path:
@@ -107,7 +96,7 @@ def build_models(args) -> tuple[GANnotationGenerator, GANnotationDiscriminator]:
         critic_dir = Path(args.model_name_or_path) / "critic"
         config = generator.config
     else:
-        config = GANnotationConfig(**parse_overrides(args.config_overrides))
+        config = GANnotationConfig(**parse_config_overrides(args.config_overrides))
         generator, critic_dir = GANnotationGenerator(config), None
     for name in (*LOSS_FIELDS, "gan_type"):
         if getattr(args, name) is not None:

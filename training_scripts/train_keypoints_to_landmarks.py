@@ -51,6 +51,7 @@ from hfvid.models.keypoints_to_landmarks.self_training import (
 )
 from hfvid.modules.heatmaps import apply_affine, invert_affine
 from hfvid.training import (
+    parse_config_overrides,
     TrainingLoop,
     add_data_args,
     add_training_args,
@@ -115,18 +116,6 @@ def parse_args(argv=None):
     if args.warmup_steps < 0 or args.round_steps < 1:
         raise ValueError("--warmup_steps must be >= 0 and --round_steps >= 1")
     return args
-
-
-def parse_overrides(text: str | None) -> dict:
-    """ "a=1,b=x" -> {"a": 1, "b": "x"} (JSON values, bare strings allowed)."""
-    overrides = {}
-    for item in filter(None, (text or "").split(",")):
-        key, _, value = item.partition("=")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value.strip()
-    return overrides
 
 
 def read_annotations(path) -> dict:
@@ -194,7 +183,7 @@ def load_records(args, split: str) -> list[dict] | None:
 
 
 def build_config(args) -> KeypointsToLandmarksConfig:
-    return KeypointsToLandmarksConfig(**parse_overrides(args.config_overrides))
+    return KeypointsToLandmarksConfig(**parse_config_overrides(args.config_overrides))
 
 
 def make_initializer(args, config):

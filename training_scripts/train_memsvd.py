@@ -16,7 +16,6 @@ of +-w seconds around the keyframe is the memory. `--dataset_name synthetic` is 
 """
 
 import argparse
-import json
 
 import numpy as np
 import torch
@@ -30,6 +29,7 @@ from hfvid.models.memsvd import (
     synthetic_memory_task,
 )
 from hfvid.training import (
+    parse_config_overrides,
     TrainingLoop,
     add_data_args,
     add_training_args,
@@ -68,18 +68,6 @@ def parse_args(argv=None):
     if args.dataset_name is None and args.train_dir and not args.annotations:
         raise ValueError("--train_dir (a saved feature bank) needs --annotations (the AVA CSV of its keyframes)")
     return validate_args(args)
-
-
-def parse_overrides(text: str | None) -> dict:
-    """ "a=1,b=concat,c=[1,2]" -> {"a": 1, "b": "concat", "c": [1, 2]} (JSON values, bare strings allowed)."""
-    overrides = {}
-    for item in filter(None, (text or "").split(",")):
-        key, _, value = item.partition("=")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value.strip()
-    return overrides
 
 
 class KeyframeDataset(torch.utils.data.Dataset):
@@ -159,7 +147,7 @@ def build_model(args):
     if args.model_name_or_path:
         model = MeMSVDForActionDetection.from_pretrained(args.model_name_or_path)
     else:
-        overrides = parse_overrides(args.config_overrides)
+        overrides = parse_config_overrides(args.config_overrides)
         if args.dataset_name == "synthetic":
             overrides = {"feature_dim": args.synthetic_feature_dim, "num_labels": args.synthetic_num_classes,
                          "problem_type": "single_label_classification", "num_components": 1, "max_rank": 8,

@@ -14,7 +14,6 @@ supervised heatmap loss plus `consistency_weight` times the Siamese consistency 
 """
 
 import argparse
-import json
 
 import torch
 from accelerate.logging import get_logger
@@ -28,6 +27,7 @@ from hfvid.models.subpixel_fan import (
     SubpixelFANForFacialLandmarkDetection,
 )
 from hfvid.training import (
+    parse_config_overrides,
     TrainingLoop,
     add_data_args,
     add_training_args,
@@ -73,18 +73,6 @@ def parse_args(argv=None):
     return validate_args(args)
 
 
-def parse_overrides(text: str | None) -> dict:
-    """ "a=1,b=group,c=[1,2]" -> {"a": 1, "b": "group", "c": [1, 2]} (JSON values, bare strings allowed)."""
-    overrides = {}
-    for item in filter(None, (text or "").split(",")):
-        key, _, value = item.partition("=")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value.strip()
-    return overrides
-
-
 def load_records(args, split: str):
     """Records `{"image", "landmarks", "box"}` of the train or eval split from the chosen source."""
     train = split == "train"
@@ -118,7 +106,7 @@ def build_model(args):
         model = SubpixelFANForFacialLandmarkDetection.from_pretrained(args.model_name_or_path)
         processor = FaceAlignmentImageProcessor.from_pretrained(args.model_name_or_path)
     else:
-        overrides = parse_overrides(args.config_overrides)
+        overrides = parse_config_overrides(args.config_overrides)
         if args.landmark_indices and "num_landmarks" not in overrides:
             overrides.update(num_landmarks=len(args.landmark_indices), landmark_scheme="custom")
         config = SubpixelFANConfig(**overrides)

@@ -1,7 +1,7 @@
 """What every hfvid training script shares: flags, Accelerator set-up, the loop with checkpoint/resume,
 gathered evaluation, and the final save + model card + publish. See ``training_scripts/`` for users."""
 
-from .args import add_data_args, add_training_args, report_to_trackers, validate_args
+from .args import add_data_args, add_training_args, parse_config_overrides, report_to_trackers, validate_args
 from .checkpointing import find_resume_checkpoint, list_checkpoints, register_pretrained_hooks, save_checkpoint
 from .finish import finish_training
 from .loop import (
@@ -26,6 +26,7 @@ __all__ = [
     "list_checkpoints",
     "make_accelerator",
     "make_lr_scheduler",
+    "parse_config_overrides",
     "register_pretrained_hooks",
     "report_to_trackers",
     "save_checkpoint",

@@ -7,7 +7,9 @@ Scripts build their parser as ``add_data_args(parser); add_training_args(parser)
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import re
 from pathlib import Path
 
 
@@ -68,6 +70,26 @@ def add_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     group.add_argument("--hub_token", type=str, default=None)
     group.add_argument("--hub_private_repo", action="store_true")
     return parser
+
+
+def parse_config_overrides(text: str | None) -> dict:
+    """``--config_overrides`` -> config kwargs: "a=1,b=group,c=[1,2]" -> {"a": 1, "b": "group", "c": [1, 2]}.
+
+    Values are JSON where they parse (numbers, booleans, lists), bare strings otherwise; commas inside a value
+    are kept (items split only before ``key=``).
+    """
+    overrides = {}
+    for item in re.split(r",(?=\s*[A-Za-z_]\w*\s*=)", text or ""):
+        if not item.strip():
+            continue
+        key, separator, value = item.partition("=")
+        if not separator:
+            raise ValueError(f"--config_overrides items must look like key=value, got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value.strip()
+    return overrides
 
 
 def report_to_trackers(report_to: str | None) -> str | list[str] | None:
