@@ -15,6 +15,7 @@ supervised heatmap loss plus `consistency_weight` times the Siamese consistency 
 
 import argparse
 
+import numpy as np
 import torch
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed
@@ -165,7 +166,7 @@ def main(args):
         metrics = landmark_metrics(predictions, references, normalization=normalization,
                                    eye_indices=config.eye_indices if normalization == "inter_ocular" else None)
         metrics.pop("per_image_nme")
-        metrics["mean_error_px"] = float(((predictions - references) ** 2).sum(-1).__pow__(0.5).mean())
+        metrics["mean_error_px"] = float(np.linalg.norm(predictions - references, axis=-1).mean())
         return metrics
 
     history = loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)

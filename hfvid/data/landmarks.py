@@ -9,6 +9,7 @@ import math
 import numpy as np
 import torch
 
+from ..models.subpixel_fan.image_processing_subpixel_fan import crop_faces, image_to_tensor
 from ..modules.heatmaps import apply_affine, compose_affine
 
 
@@ -88,8 +89,6 @@ class LandmarkTrainingViews(torch.utils.data.Dataset):
         return (crop * brightness).clamp(0, 1)
 
     def __getitem__(self, index: int) -> dict:
-        from ..models.subpixel_fan.image_processing_subpixel_fan import crop_faces, image_to_tensor
-
         record = self.records[index]
         image = image_to_tensor(record["image"])
         landmarks = torch.as_tensor(np.asarray(record["landmarks"], dtype=np.float32))
