@@ -2,8 +2,9 @@
 
 A checkpoint is ``<output_dir>/checkpoints/step_<n>/`` holding what ``accelerator.save_state`` writes (optimizer,
 scheduler, RNG states, ...), one ``save_pretrained`` folder per prepared ``PreTrainedModel`` (``<ClassName>/``,
-thanks to :func:`register_pretrained_hooks`) and ``trainer_state.json`` (step, epoch, history). The JSON file is
-written last, so a folder without it is an interrupted save and is never resumed from.
+thanks to :func:`register_pretrained_hooks`; a model holding a PEFT adapter is stored without its frozen base) and
+``trainer_state.json`` (step, epoch, history). The JSON file is written last, so a folder without it is an
+interrupted save and is never resumed from.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from accelerate.logging import get_logger
@@ -19,6 +21,7 @@ from accelerate.logging import get_logger
 logger = get_logger(__name__, log_level="INFO")
 
 TRAINER_STATE_NAME = "trainer_state.json"
+TRAINABLE_STATE_PREFIX = "trainable_state"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
@@ -36,14 +39,41 @@ def _pretrained_folder_names(accelerator, models) -> dict[int, str]:
     return names
 
 
-def register_pretrained_hooks(accelerator) -> None:
-    """Make ``save_state``/``load_state`` store every prepared ``PreTrainedModel`` as a ``save_pretrained`` folder.
+def _frozen_peft_parameters(model) -> set[str]:
+    """State-dict names of the frozen base-model parameters inside any ``PeftModel`` within ``model``.
 
-    Saving writes ``<dir>/<ClassName>/`` (config.json + model.safetensors) and pops those weights so accelerate does
-    not write them a second time; loading copies the folder's weights into the existing model object (so prepared
-    wrappers and optimizer references stay valid) and pops the model so accelerate does not look for its file.
-    Other models keep accelerate's own format. FSDP/DeepSpeed hand accelerate no weights list; the hooks then do
-    nothing. Calling this twice on one accelerator registers the hooks once.
+    They are the pretrained base weights, which the PEFT model reloads from its base checkpoint, so a training
+    checkpoint need not copy them (for prompt learning on CLIP that is megabytes of frozen weights per checkpoint).
+    """
+    peft = sys.modules.get("peft")  # never imported: no model can hold a PeftModel (and importing peft is slow)
+    if peft is None:
+        return set()
+    frozen = set()
+    for prefix, module in model.named_modules():
+        if isinstance(module, peft.PeftModel):
+            for name, parameter in module.named_parameters(remove_duplicate=False):
+                if not parameter.requires_grad:
+                    frozen.add(f"{prefix}.{name}" if prefix else name)
+    return frozen
+
+
+def _trainable_state_file(output_dir, index: int) -> Path:
+    return Path(output_dir) / f"{TRAINABLE_STATE_PREFIX}_{index}.safetensors"
+
+
+def register_pretrained_hooks(accelerator) -> None:
+    """Make ``save_state``/``load_state`` store models in the forms a user can reload, without redundant weights.
+
+    - Every prepared ``PreTrainedModel`` goes to ``<dir>/<ClassName>/`` (config.json + model.safetensors), loadable
+      with ``from_pretrained``; loading copies those weights into the existing model object, so prepared wrappers
+      and optimizer references stay valid.
+    - A model holding a ``PeftModel`` is stored without the PEFT model's frozen base parameters, as
+      ``<dir>/trainable_state_<i>.safetensors``; loading restores everything else and checks that only those frozen
+      parameters were absent.
+    - Other models keep accelerate's own format.
+
+    Handled models are popped from accelerate's lists so it neither writes nor looks for them a second time.
+    FSDP/DeepSpeed hand accelerate no weights list; the hooks then do nothing. Registering twice registers once.
     """
     if getattr(accelerator, "_hfvid_pretrained_hooks", False):
         return
@@ -52,18 +82,41 @@ def register_pretrained_hooks(accelerator) -> None:
         if len(weights) != len(models):  # FSDP / DeepSpeed save the models themselves
             return
         names = _pretrained_folder_names(accelerator, models)
-        for index in sorted(names, reverse=True):
-            if accelerator.is_main_process:
-                accelerator.unwrap_model(models[index]).save_pretrained(Path(output_dir) / names[index])
+        for index in range(len(models) - 1, -1, -1):
+            if index in names:
+                if accelerator.is_main_process:
+                    accelerator.unwrap_model(models[index]).save_pretrained(Path(output_dir) / names[index])
+            elif frozen := _frozen_peft_parameters(models[index]):
+                if accelerator.is_main_process:
+                    from safetensors.torch import save_file
+
+                    state = {k: v.detach().cpu().clone() for k, v in weights[index].items() if k not in frozen}
+                    save_file(state, _trainable_state_file(output_dir, index))
+            else:
+                continue
             weights.pop(index)
 
     def load_hook(models, input_dir):
         names = _pretrained_folder_names(accelerator, models)
-        for index in sorted(names, reverse=True):
-            model = accelerator.unwrap_model(models[index])
-            loaded = type(model).from_pretrained(Path(input_dir) / names[index])
-            model.load_state_dict(loaded.state_dict())
-            del loaded
+        for index in range(len(models) - 1, -1, -1):
+            model = models[index]
+            if index in names:
+                model = accelerator.unwrap_model(model)
+                loaded = type(model).from_pretrained(Path(input_dir) / names[index])
+                model.load_state_dict(loaded.state_dict())
+                del loaded
+            elif (path := _trainable_state_file(input_dir, index)).is_file():
+                from safetensors.torch import load_file
+
+                missing, unexpected = model.load_state_dict(load_file(path), strict=False)
+                not_frozen = set(missing) - _frozen_peft_parameters(model)
+                if unexpected or not_frozen:
+                    raise ValueError(
+                        f"{path} does not match the model: unexpected keys {sorted(unexpected)[:5]}, missing "
+                        f"trainable keys {sorted(not_frozen)[:5]}."
+                    )
+            else:
+                continue
             models.pop(index)
 
     accelerator.register_save_state_pre_hook(save_hook)

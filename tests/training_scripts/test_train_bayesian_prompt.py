@@ -53,7 +53,9 @@ def test_resume_continues_from_the_saved_step(tmp_path):
     script = load_training_script("train_bayesian_prompt")
     run = tmp_path / "run"
     first = script.main(script.parse_args(tiny_argv(run, 2, "--checkpointing_steps", "2")))
-    assert (run / "checkpoints" / "step_2").is_dir()
+    checkpoint = run / "checkpoints" / "step_2"
+    assert not (checkpoint / "model.safetensors").exists()  # the frozen CLIP is not copied into every checkpoint
+    assert (checkpoint / "trainable_state_0.safetensors").stat().st_size < 64 * 1024
     resumed = script.main(script.parse_args(tiny_argv(run, 3, "--resume_from_checkpoint", "latest")))
     assert [step for step, _ in resumed["history"]["losses"]] == [1, 2, 3]
     assert resumed["history"]["losses"][:2] == first["history"]["losses"]
