@@ -45,6 +45,7 @@ _LAZY_ATTRIBUTES = {
     "MViTv2Model": "hfvid.models.mvitv2",
     "MViTv2Backbone": "hfvid.models.mvitv2",
     "MViTv2ForVideoClassification": "hfvid.models.mvitv2",
+    "MViTv2VideoProcessor": "hfvid.models.mvitv2",
     # GANnotation (diffusers pipeline; diffusers is imported only when GANnotationPipeline is used)
     "GANnotationConfig": "hfvid.models.gannotation",
     "GANnotationGenerator": "hfvid.models.gannotation",

@@ -143,7 +143,9 @@ METHODS: tuple[Method, ...] = (
             "AutoBackbone": "hfvid.models.mvitv2:MViTv2Backbone",
             "AutoModelForVideoClassification": "hfvid.models.mvitv2:MViTv2ForVideoClassification",
         },
-        quickstart=None,
+        video_processor="hfvid.models.mvitv2:MViTv2VideoProcessor",  # serves the stock "video-classification" task
+        training_script="training_scripts/train_mvitv2.py",
+        quickstart="hfvid.models.mvitv2.quickstart:run",
         status="implemented",
     ),
     Method(

@@ -6,10 +6,8 @@ from transformers.image_utils import PILImageResampling
 from transformers.processing_utils import Unpack, VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
+from ..mvitv2.video_processing_mvitv2 import KINETICS_MEAN, KINETICS_STD
 from .loss_bmvit import cxcywh_to_xyxy, xyxy_to_cxcywh
-
-KINETICS_MEAN = [0.45, 0.45, 0.45]  # PySlowFast's Kinetics statistics
-KINETICS_STD = [0.225, 0.225, 0.225]
 
 
 class BMViTVideoProcessorKwargs(VideosKwargs, total=False):

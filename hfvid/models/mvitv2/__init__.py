@@ -11,6 +11,7 @@ from .modeling_mvitv2 import (
     MViTv2VideoClassifierOutput,
     tokens_to_grid,
 )
+from .video_processing_mvitv2 import MViTv2VideoProcessor
 
 __all__ = [
     "MViTv2Backbone",
@@ -20,6 +21,7 @@ __all__ = [
     "MViTv2ModelOutput",
     "MViTv2PreTrainedModel",
     "MViTv2VideoClassifierOutput",
+    "MViTv2VideoProcessor",
     "config_from_torchvision",
     "convert_torchvision_mvit_state_dict",
     "tokens_to_grid",
