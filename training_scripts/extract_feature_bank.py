@@ -2,7 +2,7 @@
 """Stage 2 of MeMSVD/LFB: extract the long-term feature bank (resumable), one shard per video.
 
     python training_scripts/extract_feature_bank.py --video_dir ava/videos --boxes ava_train_v2.2.csv \
-        --actor_encoder my_package.encoders:make_encoder --output_dir bank/train
+        --backbone <hfvid MViTv2 checkpoint, e.g. converted from torchvision mvit_v2_s> --output_dir bank/train
 
 For every video and every second that has person boxes in `--boxes` (an AVA annotation or results CSV, boxes
 normalised to [0, 1]; results rows below `--min_score` are dropped), the frames of the clip around that second are
@@ -11,9 +11,10 @@ the order of `hfvid.data.formats.ava.group_keyframes` (so a bank extracted on gr
 features `train_memsvd.py` expects). Run the short-term model in test mode (no augmentation), ideally one that did
 not overfit these clips.
 
-`--actor_encoder module:factory` names a callable returning an encoder `(frames, (K, 4) pixel boxes) -> (K, d)`;
-the default is `RoIAlignActorEncoder()` of the pipeline (frames are feature maps), which is what tests use until
-hfvid ships a video backbone. Each finished video is written to `<output_dir>/shards/<video_id>` and marked done;
+`--backbone` names a video `AutoBackbone` checkpoint (path or Hub id; hfvid MViTv2): actor features are RoIAligned
+on its last feature map (`VideoBackboneActorEncoder`). `--actor_encoder module:factory` names any other callable
+returning an encoder `(frames, (K, 4) pixel boxes) -> (K, d)`. With neither, `RoIAlignActorEncoder()` treats the
+frames themselves as feature maps (synthetic data only). Each finished video is written to `<output_dir>/shards/<video_id>` and marked done;
 a rerun skips finished videos (resume after interruption), then `<output_dir>/bank` is rebuilt from all shards.
 """
 
@@ -32,6 +33,7 @@ def parse_args(argv=None):
     parser.add_argument("--video_dir", type=str, required=True, help="Folder of <video_id>.<ext> files.")
     parser.add_argument("--boxes", type=str, required=True, help="AVA CSV with the person boxes per second.")
     parser.add_argument("--output_dir", type=str, required=True)
+    parser.add_argument("--backbone", type=str, default=None, help="Video AutoBackbone checkpoint (hfvid MViTv2).")
     parser.add_argument("--actor_encoder", type=str, default=None, help="module:factory of the actor encoder.")
     parser.add_argument("--video_ext", type=str, default="mp4")
     parser.add_argument("--clip_duration", type=float, default=1.0, help="Seconds of video around each second.")
@@ -39,7 +41,10 @@ def parse_args(argv=None):
     parser.add_argument("--time_offset", type=float, default=0.0,
                         help="Subtract from CSV timestamps to get video time (e.g. 900 for 15-minute AVA cuts).")
     parser.add_argument("--min_score", type=float, default=0.0, help="Results CSV: drop boxes scored below this.")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.backbone and args.actor_encoder:
+        raise ValueError("give --backbone or --actor_encoder, not both")
+    return args
 
 
 def boxes_per_second(path, min_score: float) -> dict[str, dict[int, np.ndarray]]:
@@ -58,14 +63,16 @@ def boxes_per_second(path, min_score: float) -> dict[str, dict[int, np.ndarray]]
     return per_video
 
 
-def load_encoder(spec: str | None):
-    if spec is None:
-        from hfvid.pipelines.long_term_action_detection import RoIAlignActorEncoder
+def load_encoder(args):
+    from hfvid.pipelines import long_term_action_detection as pipeline_module
 
-        return RoIAlignActorEncoder()
+    if args.backbone:
+        return pipeline_module.VideoBackboneActorEncoder.from_pretrained(args.backbone)
+    if args.actor_encoder is None:
+        return pipeline_module.RoIAlignActorEncoder()
     from hfvid.registration import load_object
 
-    return load_object(spec)()
+    return load_object(args.actor_encoder)()
 
 
 def extract_video(path, seconds: dict[int, np.ndarray], encoder, args) -> dict:
@@ -98,7 +105,7 @@ def main(args):
     output = Path(args.output_dir)
     shards = output / "shards"
     shards.mkdir(parents=True, exist_ok=True)
-    encoder = load_encoder(args.actor_encoder)
+    encoder = load_encoder(args)
     done, extracted = [], []
     for video_id, seconds in sorted(boxes_per_second(args.boxes, args.min_score).items()):
         shard = shards / video_id

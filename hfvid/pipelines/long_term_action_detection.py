@@ -7,11 +7,11 @@ keyframes, classified with that memory. With MeMSVD the memory is the incrementa
 bounded window of raw features instead. Streaming is causal: a keyframe sees the memory up to its own second, while
 offline training windows also contain future seconds (expect slightly lower scores than the offline protocol).
 
-The actor encoder is pluggable until hfvid has a video backbone: any callable ``(frames, boxes) -> (K, d)``, where
-``frames`` is the list of ``(H, W, C)`` frames of the clip around the second and ``boxes`` are ``(K, 4)`` pixel
-boxes. :class:`RoIAlignActorEncoder` builds one from a backbone that maps a clip to a feature map (e.g. the future
-MViTv2 of hfvid, or a torchvision video model's last stage); with no backbone it treats the frames themselves as
-feature maps (used by the synthetic quickstart).
+The actor encoder is pluggable: any callable ``(frames, boxes) -> (K, d)``, where ``frames`` is the list of
+``(H, W, C)`` frames of the clip around the second and ``boxes`` are ``(K, 4)`` pixel boxes.
+:class:`VideoBackboneActorEncoder` builds one from a video ``AutoBackbone`` checkpoint (e.g. hfvid's MViTv2);
+:class:`RoIAlignActorEncoder` from any callable mapping a clip to a feature map, and with no backbone it treats the
+frames themselves as feature maps (used by the synthetic quickstart).
 """
 
 from collections import deque
@@ -60,6 +60,58 @@ class RoIAlignActorEncoder:
         pooled = roi_align(feature_map[None], [boxes], self.output_size, self.spatial_scale, sampling_ratio=-1,
                            aligned=True)
         return pooled.mean(dim=(2, 3))
+
+
+class VideoBackboneActorEncoder:
+    """Actor features from a video backbone (``AutoBackbone``, e.g. hfvid MViTv2): ``(frames, boxes (K, 4)) -> (K, C)``.
+
+    The clip is sampled to the backbone's ``num_frames`` (evenly, repeating frames of a shorter clip) and resized to its input size without cropping (so pixel
+    boxes map exactly onto the feature map), the last feature map ``(C, T', H', W')`` is averaged over time, and each
+    box is RoIAligned on it and average-pooled, as in the LFB/MeMSVD short-term models. ``C`` must equal the MeMSVD
+    model's ``feature_dim``.
+    """
+
+    def __init__(self, backbone, video_processor, output_size: int = 7):
+        self.backbone, self.video_processor, self.output_size = backbone.eval(), video_processor, output_size
+
+    @classmethod
+    def from_pretrained(cls, name_or_path, output_size: int = 7, **kwargs):
+        """Backbone and video processor from one checkpoint (a Kinetics-style MViTv2 processor if none is saved)."""
+        from transformers import AutoBackbone, AutoConfig, AutoVideoProcessor
+
+        name_or_path = str(name_or_path)
+        # AutoBackbone.from_pretrained asks the Hub whether the repo exists before anything else (transformers 5.24),
+        # which rejects local folders and fails offline; resolve the backbone class from the config instead.
+        config = AutoConfig.from_pretrained(name_or_path)
+        backbone = AutoBackbone._model_mapping[type(config)].from_pretrained(name_or_path, config=config, **kwargs)
+        try:
+            processor = AutoVideoProcessor.from_pretrained(name_or_path)
+        except (OSError, ValueError):
+            from ..models.mvitv2 import MViTv2VideoProcessor
+
+            processor = MViTv2VideoProcessor()
+        return cls(backbone, processor, output_size)
+
+    @torch.no_grad()
+    def __call__(self, frames, boxes) -> torch.Tensor:
+        from torchvision.ops import roi_align
+
+        clip = np.stack([np.asarray(f) for f in frames])
+        if clip.ndim != 4 or clip.shape[-1] != 3 or clip.dtype != np.uint8:
+            raise ValueError(f"frames must be (H, W, 3) uint8 images, got {clip.shape[1:]} {clip.dtype}")
+        config = self.backbone.config
+        height, width = config.image_size
+        sampled = clip[np.linspace(0, len(clip) - 1, config.num_frames).round().astype(int)]
+        pixel_values = self.video_processor(
+            [sampled], size={"height": height, "width": width}, do_center_crop=False, do_sample_frames=False,
+            return_tensors="pt",
+        )["pixel_values"].to(self.backbone.device, self.backbone.dtype)
+        feature_map = self.backbone(pixel_values).feature_maps[-1][0].mean(1)  # (C, H', W')
+        scale = torch.tensor([feature_map.shape[2] / clip.shape[2], feature_map.shape[1] / clip.shape[1]] * 2)
+        boxes = torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4) * scale
+        pooled = roi_align(feature_map[None].float(), [boxes.to(feature_map.device)], self.output_size, 1.0,
+                           sampling_ratio=-1, aligned=True)
+        return pooled.mean(dim=(2, 3)).cpu()
 
 
 class LongTermActionDetectionPipeline(Pipeline):
@@ -191,4 +243,5 @@ class LongTermActionDetectionPipeline(Pipeline):
         return keyframes
 
 
-__all__ = ["ActionLabel", "ActorActions", "KeyframeActions", "LongTermActionDetectionPipeline", "RoIAlignActorEncoder"]
+__all__ = ["ActionLabel", "ActorActions", "KeyframeActions", "LongTermActionDetectionPipeline", "RoIAlignActorEncoder",
+           "VideoBackboneActorEncoder"]
