@@ -6,9 +6,14 @@
         --train_dir eurosat/train --validation_dir eurosat/test --num_shots 16 --num_samples_train 20 \
         --num_train_epochs 60 --output_dir out/bpl-eurosat
 
+    accelerate launch training_scripts/train_bayesian_prompt.py --model_name_or_path openai/clip-vit-base-patch16 \
+        --coop_split split_zhou_EuroSAT.json --train_dir eurosat/2750 --seed 1 --output_dir out/bpl-eurosat-seed1
+
 Data: `--dataset_name synthetic` (coloured shapes and a tiny random CLIP built and saved to `<output_dir>/base_model`,
-fully offline), image folders `<dir>/<class name>/<image>` (`--train_dir`, `--validation_dir`), or a `datasets` table
-(`--dataset_name <hub id or local dir>` with `--image_column`, `--label_column`). Protocol (CoOp/CoCoOp): sample
+fully offline), the CoOp benchmark splits (`--coop_split split_zhou_<Dataset>.json` with the image folder as
+`--train_dir`, or `--coop_split fgvc_aircraft|imagenet` with the dataset root as `--train_dir`; train on "train",
+evaluate on "test"), image folders `<dir>/<class name>/<image>` (`--train_dir`, `--validation_dir`), or a `datasets`
+table (`--dataset_name <hub id or local dir>` with `--image_column`, `--label_column`). Protocol (CoOp/CoCoOp): sample
 `--num_shots` images per class with `--seed`, train on the base half of the classes (`--subsample_classes base`),
 evaluate on base-class and new-class test images with their own class names, and report H. The hand-written-prompt
 zero-shot accuracy of the same CLIP is measured first. The output folder is a PEFT adapter (adapter_config.json +
@@ -58,6 +63,8 @@ def parse_args(argv=None):
     group = parser.add_argument_group("Bayesian prompt learning")
     group.add_argument("--model_name_or_path", type=str, default=None,
                        help="Base CLIPModel (hub id or folder); synthetic data builds a tiny random CLIP instead.")
+    group.add_argument("--coop_split", type=str, default=None,
+                       help="CoOp benchmark split: a split_zhou_*.json, or fgvc_aircraft / imagenet (root: --train_dir).")
     group.add_argument("--image_column", type=str, default="image")
     group.add_argument("--label_column", type=str, default="label")
     group.add_argument("--train_split", type=str, default="train")
@@ -98,6 +105,17 @@ def load_tables(args):
         size = args.synthetic_image_size
         return (synthetic_shape_images(names, args.synthetic_train_per_class, size, seed=args.seed),
                 synthetic_shape_images(names, args.synthetic_test_per_class, size, seed=args.seed + 1))
+    if args.coop_split is not None:
+        from hfvid.data.formats import coop
+
+        if args.train_dir is None:
+            raise ValueError("--coop_split needs --train_dir (the image folder / dataset root)")
+        readers = {"fgvc_aircraft": coop.read_fgvc_aircraft, "imagenet": coop.read_imagenet}
+        if args.coop_split in readers:
+            tables = readers[args.coop_split](args.train_dir)
+        else:
+            tables = coop.read_coop_split(args.coop_split, args.train_dir)
+        return tables["train"], tables["test"]
     if args.train_dir is not None:
         if args.validation_dir is None:
             raise ValueError("--train_dir needs --validation_dir (the test images, same class folders)")
@@ -211,7 +229,7 @@ def main(args):
     results.update(zero_shot)
     results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
                    train_steps=history["global_step"], num_train_images=len(train_set),
-                   dataset=args.dataset_name or args.train_dir)
+                   dataset=args.dataset_name or args.coop_split or args.train_dir)
     card = {"template_name": "bayesian_prompt",
             "extra": {"bpl": peft_model.peft_config["default"].to_dict(), "base_model_path": base_path,
                       "base_classes": class_names_of(test_sets["base"]), "new_classes": class_names_of(test_sets["new"])}}

@@ -85,3 +85,25 @@ def test_accelerate_launch_one_process(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "run" / "adapter_model.safetensors").is_file()
     assert "Num processes: 1" in result.stdout + result.stderr
+
+
+def test_coop_split_file(tmp_path):
+    """The CoOp benchmark protocol from a split_zhou JSON: base classes trained, base/new evaluated."""
+    sys.path.insert(0, str(ROOT / "tests" / "data"))
+    from test_coop_splits import coop_dataset
+
+    from hfvid.data.synthetic_images import shape_class_names, tiny_clip
+
+    clip, processor = tiny_clip(image_size=32)
+    clip.save_pretrained(tmp_path / "clip")
+    processor.save_pretrained(tmp_path / "clip")
+    split = coop_dataset(tmp_path / "toy", shape_class_names(4), per_split=(2, 0, 2))
+    script = load_training_script("train_bayesian_prompt")
+    argv = ["--coop_split", str(split), "--train_dir", str(tmp_path / "toy" / "images"), "--model_name_or_path",
+            str(tmp_path / "clip"), "--output_dir", str(tmp_path / "run"), "--max_train_steps", "1", "--num_shots", "2",
+            "--num_samples_train", "2", "--num_samples_eval", "2", "--cpu"]
+    out = script.main(script.parse_args(argv))
+    assert out["results"]["dataset"] == str(split)
+    assert 0 <= out["results"]["acc_base"] <= 100 and 0 <= out["results"]["acc_new"] <= 100
+    with pytest.raises(ValueError, match="--train_dir"):
+        script.main(script.parse_args([a for a in argv if a != str(tmp_path / "toy" / "images") and a != "--train_dir"]))
