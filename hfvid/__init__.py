@@ -11,6 +11,11 @@ from .registration import register_all
 __version__ = "0.1.0"
 
 _LAZY_ATTRIBUTES = {
+    # Contrastive AU (contrastive pre-training + AU intensity from 2% random labelled frames)
+    "ContrastiveAUConfig": "hfvid.models.contrastive_au",
+    "ContrastiveAUModel": "hfvid.models.contrastive_au",
+    "ContrastiveAUForPreTraining": "hfvid.models.contrastive_au",
+    "ContrastiveAUForAUIntensity": "hfvid.models.contrastive_au",
     # REST (retrieve & self-train a video captioner; zero-shot action recognition)
     "RESTConfig": "hfvid.models.rest",
     "RESTForVideoCaptioning": "hfvid.models.rest",

@@ -37,6 +37,23 @@ class Method:
 
 METHODS: tuple[Method, ...] = (
     Method(
+        name="contrastive_au",
+        title="Contrastive AU: semi-supervised AU intensity from 2% random labelled frames (contrastive pre-training)",
+        paper="2011.01864",
+        model_type="hfvid-contrastive-au",
+        config="hfvid.models.contrastive_au:ContrastiveAUConfig",
+        models={
+            "AutoModel": "hfvid.models.contrastive_au:ContrastiveAUModel",
+            "AutoModelForPreTraining": "hfvid.models.contrastive_au:ContrastiveAUForPreTraining",
+            # served by the shared hfvid-au-intensity pipeline (registered by affective_process) through this class
+            "AutoModelForVideoClassification": "hfvid.models.contrastive_au:ContrastiveAUForAUIntensity",
+        },
+        video_processor="hfvid.models.affective_process:AffectVideoProcessor",
+        training_script="training_scripts/train_contrastive_au.py",
+        quickstart="hfvid.models.contrastive_au.quickstart:run",
+        status="implemented",
+    ),
+    Method(
         name="rest",
         title="REST: REtrieve & Self-Train a generative captioner for (zero-shot) action recognition",
         paper="2209.15000",

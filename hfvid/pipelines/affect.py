@@ -108,9 +108,14 @@ class _AffectVideoPipeline(Pipeline):
         pixel_values = batch["pixel_values"].to(self.device, self.model.dtype)
         mask = batch["frame_mask"].to(self.device)
         with torch.no_grad():
-            features, pseudo, _, _ = self.model.affective_process.encode_frames(pixel_values=pixel_values,
-                                                                                 frame_mask=mask)
-        return features[0].float().cpu().numpy(), pseudo[0].float().cpu().numpy(), mask[0].cpu().numpy()
+            features, pseudo, _, _ = self._encoder().encode_frames(pixel_values=pixel_values, frame_mask=mask)
+        pseudo = None if pseudo is None else pseudo[0].float().cpu().numpy()  # models without frame predictions
+        return features[0].float().cpu().numpy(), pseudo, mask[0].cpu().numpy()
+
+    def _encoder(self):
+        """The module with `frame_encoder` and `encode_frames`: AP keeps it in `.affective_process`, other models
+        (Contrastive AU) expose both themselves, with `window_stitcher` for the streaming part."""
+        return getattr(self.model, "affective_process", self.model)
 
     def stream(self, video, fps: float | None = None, boxes=None, face_detector: Callable | None = None,
                batch_size: int = 32, num_samples: int | None = None, return_std: bool = False,
@@ -121,7 +126,7 @@ class _AffectVideoPipeline(Pipeline):
         from ..data.video import iter_frames
 
         config = self.model.config
-        if self.model.affective_process.frame_encoder is None:
+        if self._encoder().frame_encoder is None:
             raise ValueError("this checkpoint has no backbone (use_backbone=False); it predicts from features, use "
                              "model.predict_sequence(features, pseudo_labels) instead of the video pipeline")
         processor = self._processor()
@@ -149,7 +154,7 @@ class _AffectVideoPipeline(Pipeline):
             ready = []
             for t, (index, frame_index, time, _, _) in enumerate(pending_items):
                 meta[index] = (frame_index, time, bool(mask[t]))
-                ready += stitcher.push((features[t], pseudo[t], bool(mask[t])))
+                ready += stitcher.push((features[t], None if pseudo is None else pseudo[t], bool(mask[t])))
             return ready
 
         self.model.eval()

@@ -1,0 +1,132 @@
+#!/usr/bin/env python
+"""Stage 1 of Contrastive AU: contrastive spatio-temporal pre-training on unlabelled face videos (Accelerate).
+
+    accelerate launch training_scripts/pretrain_contrastive_au.py --dataset_name synthetic --output_dir out/cau_pre
+    accelerate launch training_scripts/pretrain_contrastive_au.py --train_dir face_videos/ --output_dir out/cau_pre
+
+`--train_dir` holds video files and/or one folder of face-crop frames per video (never the test subjects' videos:
+transductive leakage). Each step draws random clips of `num_observed_steps + num_predicted_steps` frames,
+`frame_stride` apart, with one augmentation draw per clip; the loss is InfoNCE (`--pretext predictive|instance`).
+Resumable with `--resume_from_checkpoint`. The saved `ContrastiveAUForPreTraining` checkpoint is the `--init` of
+`train_contrastive_au.py`.
+"""
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.utils import set_seed
+
+from hfvid.models.affective_process import AffectVideoProcessor
+from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForPreTraining
+from hfvid.models.contrastive_au.data import ClipDataset, unlabelled_sequences
+from hfvid.training import (
+    TrainingLoop,
+    add_data_args,
+    add_training_args,
+    compute_max_train_steps,
+    finish_training,
+    init_trackers,
+    make_accelerator,
+    make_lr_scheduler,
+    validate_args,
+)
+
+TINY_SYNTHETIC = {"image_size": 32, "temporal_hidden_size": 32, "embedding_dim": 16, "projection_hidden_size": 32,
+                  "backbone_config": {"embedding_size": 8, "hidden_sizes": [16, 32], "depths": [1, 1],
+                                      "layer_type": "basic"}}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    add_training_args(parser)
+    group = parser.add_argument_group("Contrastive AU pre-training")
+    group.add_argument("--model_name_or_path", type=str, default=None, help="Continue from a checkpoint.")
+    group.add_argument("--config_overrides", type=str, default=None, help="JSON object of ContrastiveAUConfig fields.")
+    group.add_argument("--pretext", choices=["predictive", "instance"], default=None)
+    group.add_argument("--clips_per_video", type=int, default=8, help="Clips per video and epoch.")
+    group.add_argument("--no_augment", action="store_true", help="Disable the per-clip flip/brightness jitter.")
+    group.add_argument("--synthetic_videos", type=int, default=48)
+    group.add_argument("--synthetic_length", type=int, default=64)
+    group.add_argument("--synthetic_image_size", type=int, default=32)
+    args = parser.parse_args(argv)
+    if args.dataset_name not in (None, "synthetic"):
+        raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
+    if args.dataset_name is None and args.train_dir is None:
+        raise ValueError("give --dataset_name synthetic or --train_dir with unlabelled videos / frame folders")
+    return validate_args(args)
+
+
+def load_videos(args) -> list[dict]:
+    if args.dataset_name == "synthetic":
+        from hfvid.data.synthetic_affect import synthetic_affect_videos
+
+        videos = synthetic_affect_videos(args.synthetic_videos, args.synthetic_length, "au",
+                                         args.synthetic_image_size, offset_std=0.0, seed=args.seed + 1)
+        sequences = [{"video_id": v["video_id"], "subject_id": v["video_id"], "frames": list(v["frames"]),
+                      "labels": None} for v in videos]
+    else:
+        sequences = unlabelled_sequences(args.train_dir)
+    return sequences[: args.max_train_samples] if args.max_train_samples else sequences
+
+
+def build_model(args):
+    if args.model_name_or_path:
+        return (ContrastiveAUForPreTraining.from_pretrained(args.model_name_or_path),
+                AffectVideoProcessor.from_pretrained(args.model_name_or_path))
+    overrides = json.loads(args.config_overrides) if args.config_overrides else {}
+    if args.dataset_name == "synthetic":
+        from hfvid.data.synthetic_affect import AU_NAMES
+
+        overrides = {**TINY_SYNTHETIC, "image_size": args.synthetic_image_size, "num_aus": len(AU_NAMES),
+                     "au_names": list(AU_NAMES), **overrides}
+    if args.pretext:
+        overrides["pretext"] = args.pretext
+    config = ContrastiveAUConfig(**overrides)
+    size = config.image_size
+    return ContrastiveAUForPreTraining(config), AffectVideoProcessor(size={"height": size, "width": size})
+
+
+def main(args):
+    accelerator = make_accelerator(args)
+    set_seed(args.seed)
+    model, processor = build_model(args)
+    with accelerator.main_process_first():
+        sequences = load_videos(args)
+    config = model.config
+    clip_length = config.clip_length if config.pretext == "predictive" else max(config.clip_length, 2)
+    dataset = ClipDataset(sequences, processor, clip_length, config.frame_stride, args.clips_per_video, args.seed,
+                          augment=not args.no_augment)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.per_device_train_batch_size, shuffle=True,
+                                         drop_last=len(dataset) > args.per_device_train_batch_size,
+                                         num_workers=args.dataloader_num_workers)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, loader)))
+    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, loader)
+    init_trackers(accelerator, "contrastive_au_pretraining", args)
+    accuracies = []
+
+    def compute_loss(m, batch):
+        out = m(**batch)
+        accuracies.append((out.accuracy.item(), out.logits.shape[0]))
+        return out.loss
+
+    history = loop.run(compute_loss)
+    recent = accuracies[-max(1, min(len(accuracies), 20)):]
+    candidates = recent[-1][1] if recent else 1
+    results = {"dataset": args.dataset_name or str(args.train_dir), "pretext": config.pretext,
+               "train_loss_first": history["first_loss"], "train_loss_last": history["last_loss"],
+               "train_steps": history["global_step"], "log_num_candidates": math.log(candidates),
+               "top1_accuracy": float(np.mean([a for a, _ in recent])) if recent else float("nan"),
+               "chance_accuracy": 1.0 / candidates, "num_videos": len(sequences)}
+    finish_training(accelerator, args, model, processor, results)
+    return {"history": history, "results": results, "output_dir": Path(args.output_dir)}
+
+
+if __name__ == "__main__":
+    main(parse_args())
