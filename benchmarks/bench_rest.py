@@ -4,7 +4,9 @@
     python benchmarks/bench_rest.py [--hidden_size 64 --image_size 64 --num_frames 4 --videos 16]
 
 Models are tiny and random (no downloads); the retrieval part uses random 512-d embeddings for 10k and 100k
-captions (exact cosine top-k with `retrieve_topk`, chunked over videos).
+captions (exact cosine top-k with `retrieve_topk`, chunked over videos). The "model only" rows time Rule B scoring
+with the shared visual-prefix cache (default) against the full teacher-forced forward of every label prompt (the
+path before the fix: GIT re-ran its T*P visual tokens through the decoder once per label).
 """
 
 import argparse
@@ -61,6 +63,20 @@ def main(argv=None):
         one = timed(lambda: run(1))
         batched = timed(lambda: run(8))
         rows.append((name, args.videos / one, args.videos / batched))
+    # model level: Rule B scoring with the visual prefix run once per video and its cache shared by the K prompts
+    # (default) vs the full teacher-forced forward of every prompt (the pre-fix path: K x (T*P + L) decoder tokens)
+    model = RESTForZeroShotVideoClassification.from_pretrained(folder).eval()
+    pixel_values = processor.video_processor(videos, return_tensors="pt")["pixel_values"]
+    prompts = processor.tokenize_captions([f"a {c}" for c in labels])
+    for share in (False, True):
+        def score(batch, share=share):
+            with torch.no_grad():
+                for i in range(0, len(pixel_values), batch):
+                    model.score_texts(pixel_values[i:i + batch], prompts["input_ids"], prompts["attention_mask"],
+                                      prompts["labels"], share_visual_prefix=share)
+        name = "shared visual prefix" if share else "full forward per label"
+        rows.append((f"likelihood scoring, model only ({name})", args.videos / timed(lambda: score(1)),
+                     args.videos / timed(lambda: score(8))))
     print(f"| task | videos/s one by one | videos/s batch 8 |  (hidden {args.hidden_size}, {args.num_frames} frames "
           f"of {args.image_size} px, {torch.get_num_threads()} threads)")
     print("|---|---|---|")

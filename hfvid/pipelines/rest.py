@@ -5,7 +5,7 @@ Videos are paths, `(frames, H, W, 3)` arrays or lists of frames; files are strea
 `num_frames` uniformly sampled frames are kept (shorter videos repeat frames, see `RESTVideoProcessor`).
 """
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import torch
 from transformers.pipelines.base import Pipeline
@@ -18,7 +18,7 @@ class GeneratedCaption(TypedDict):
 class LabelScore(TypedDict):
     label: str
     score: float
-    caption: str
+    caption: NotRequired[str]  # absent with return_caption=False
 
 
 class _RESTPipeline(Pipeline):
@@ -88,7 +88,9 @@ class ZeroShotVideoClassificationPipeline(_RESTPipeline):
     Rules (`scoring`, default the model's): `"text_similarity"` (CLIP cosine between `num_captions` generated
     captions, one beam search + nucleus samples, and each `hypothesis_template.format(label)`), `"likelihood"`
     (length-normalised log-likelihood of each prompt under the captioner) or `"combined"`. `score` is a softmax
-    over labels (Rule A logits are scaled by CLIP's logit scale first); sampling is seeded by `seed`.
+    over labels (Rule A logits are scaled by CLIP's logit scale first), or with `function_to_apply="none"` the rule's
+    raw score (cosine or mean token log-prob); sampling is seeded by `seed`. `return_caption=False` drops the
+    `"caption"` key (and, for the likelihood rule, skips caption generation: evaluation runs).
 
     Example:
 
@@ -107,7 +109,7 @@ class ZeroShotVideoClassificationPipeline(_RESTPipeline):
         return super().__call__(videos, candidate_labels=candidate_labels, **kwargs)
 
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, scoring=None, num_captions=None,
-                             seed=0, top_k=None, **kwargs):
+                             seed=0, top_k=None, function_to_apply=None, return_caption=True, **kwargs):
         forward, post = {}, {}
         if candidate_labels is not None:
             labels = [candidate_labels] if isinstance(candidate_labels, str) else list(candidate_labels)
@@ -128,16 +130,24 @@ class ZeroShotVideoClassificationPipeline(_RESTPipeline):
         scoring = scoring or self.model.config.scoring
         if scoring not in ("text_similarity", "likelihood", "combined"):
             raise ValueError(f"scoring must be text_similarity, likelihood or combined, got {scoring!r}")
-        forward.update(scoring=scoring, num_captions=num_captions or self.model.config.num_eval_captions, seed=seed)
+        forward.update(scoring=scoring, num_captions=num_captions or self.model.config.num_eval_captions, seed=seed,
+                       return_caption=return_caption)
         post["scoring"] = scoring
         if top_k is not None:
             post["top_k"] = top_k
+        if function_to_apply is not None:
+            if function_to_apply not in ("softmax", "none"):
+                raise ValueError(f"function_to_apply must be 'softmax' or 'none', got {function_to_apply!r}")
+            post["function_to_apply"] = function_to_apply
         return {}, forward, post
 
-    def _forward(self, model_inputs, class_inputs=None, scoring="text_similarity", num_captions=1, seed=0):
+    def _forward(self, model_inputs, class_inputs=None, scoring="text_similarity", num_captions=1, seed=0,
+                 return_caption=True):
         pixel_values = model_inputs["pixel_values"]
         batch = len(pixel_values)
-        beam = self._captions(pixel_values)  # the headline caption: deterministic beam search
+        beam = None  # the headline caption: deterministic beam search (Rule B needs it only for the output)
+        if return_caption or scoring != "likelihood":
+            beam = self._captions(pixel_values)
         caption_tokens = {}
         if scoring != "likelihood":
             captions = [[text] for text in self._decode(beam)]
@@ -156,14 +166,21 @@ class ZeroShotVideoClassificationPipeline(_RESTPipeline):
         logits = self.model(pixel_values=pixel_values, scoring=scoring, **class_inputs, **caption_tokens).logits
         return {"logits": logits, "caption_ids": beam}
 
-    def postprocess(self, model_outputs, candidate_labels=None, scoring="text_similarity", top_k=None):
+    def postprocess(self, model_outputs, candidate_labels=None, scoring="text_similarity", top_k=None,
+                    function_to_apply="softmax"):
         logits = model_outputs["logits"][0].float()
-        if scoring == "text_similarity":
-            logits = logits * self.model.retriever.logit_scale.detach().exp().float()
-        probabilities = logits.softmax(-1)
-        caption = self._decode(model_outputs["caption_ids"])[0]
+        if function_to_apply == "none":  # the rule's raw scores (no ties from a saturated softmax: evaluation)
+            probabilities = logits
+        else:
+            if scoring == "text_similarity":
+                logits = logits * self.model.retriever.logit_scale.detach().exp().float()
+            probabilities = logits.softmax(-1)
         order = torch.argsort(-logits, stable=True).tolist()[: top_k or len(candidate_labels)]
-        return [{"label": candidate_labels[i], "score": float(probabilities[i]), "caption": caption} for i in order]
+        results = [{"label": candidate_labels[i], "score": float(probabilities[i])} for i in order]
+        if model_outputs["caption_ids"] is not None:
+            caption = self._decode(model_outputs["caption_ids"])[0]
+            results = [{**result, "caption": caption} for result in results]
+        return results
 
 
 __all__ = ["GeneratedCaption", "LabelScore", "VideoCaptioningPipeline", "ZeroShotVideoClassificationPipeline"]

@@ -48,6 +48,14 @@ def test_captioning_and_zero_shot_pipelines(saved_model, tmp_path):
     for a, b in zip(single, batch):
         assert [r["label"] for r in a] == [r["label"] for r in b]
         np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], atol=1e-5)
+    raw = classifier(videos[0], candidate_labels=labels, scoring="likelihood", function_to_apply="none",
+                     return_caption=False)  # evaluation mode: raw mean token log-probs, no caption generated
+    assert [r["label"] for r in raw] == [r["label"] for r in single[0]] and "caption" not in raw[0]
+    assert all(r["score"] < 0 for r in raw)
+    np.testing.assert_allclose(torch.tensor([r["score"] for r in raw]).softmax(0).numpy(),
+                               [r["score"] for r in single[0]], atol=1e-5)
+    with pytest.raises(ValueError, match="function_to_apply"):
+        classifier(videos[0], candidate_labels=labels, function_to_apply="sigmoid")
     with pytest.raises(ValueError, match="candidate_labels"):
         classifier(videos[0], candidate_labels=[])
     with pytest.raises(ValueError, match="no frames"):

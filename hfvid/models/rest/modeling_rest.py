@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import CLIPModel, GitForCausalLM, PreTrainedModel
+from transformers import CLIPModel, DynamicCache, GitForCausalLM, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
@@ -101,18 +101,53 @@ class RESTPreTrainedModel(PreTrainedModel):
         logits = self.captioner(pixel_values=pixel_values, input_ids=input_ids, attention_mask=attention_mask).logits
         return logits[:, logits.shape[1] - input_ids.shape[1]:]
 
-    def score_texts(self, pixel_values, input_ids, attention_mask=None, labels=None) -> torch.Tensor:
+    def score_texts(self, pixel_values, input_ids, attention_mask=None, labels=None,
+                    share_visual_prefix: bool = True, text_chunk_size: int = 64) -> torch.Tensor:
         """Rule B: `(B, K)` length-normalised log-likelihoods of K texts (shared by all videos) per video.
 
         `input_ids`/`attention_mask` `(K, L)` come from the processor's `tokenize_captions`; `labels` (default:
         `input_ids` with padding at -100) mark the scored tokens.
+
+        GIT puts the `T * P` visual tokens in front of the text, and they attend only to each other, so their
+        decoder states do not depend on the text. With `share_visual_prefix` (default) each video's visual prefix
+        (plus the first text token, which all prompts share) is run through the decoder once and its key/value cache
+        reused by the K prompts, `text_chunk_size` prompts at a time: the decoder processes `T*P + K*L` tokens per
+        video instead of `K * (T*P + L)` (and the image encoder runs once per batch). The result equals the full
+        teacher-forced forward (kept as the fallback, `share_visual_prefix=False`).
         """
         self._check_video(pixel_values)
+        if input_ids is None or input_ids.ndim != 2 or input_ids.shape[0] == 0:
+            raise ValueError(f"input_ids must be a non-empty (num_texts, length) tensor, got "
+                             f"{None if input_ids is None else tuple(input_ids.shape)}")
+        if text_chunk_size < 1:
+            raise ValueError(f"text_chunk_size must be >= 1, got {text_chunk_size}")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
         if labels is None:
-            labels = input_ids.masked_fill(attention_mask == 0, -100) if attention_mask is not None else input_ids
+            labels = input_ids.masked_fill(attention_mask == 0, -100)
+        if not share_visual_prefix or input_ids.shape[1] < 2 or (input_ids[:, 0] != input_ids[0, 0]).any():
+            return torch.stack([sequence_log_likelihood(self._text_logits(video, input_ids, attention_mask), labels)
+                                for video in pixel_values.split(1)])
+        prefix = self.captioner(pixel_values=pixel_values, input_ids=input_ids[:1, :1].expand(len(pixel_values), 1),
+                                use_cache=True)
+        first_logits, cache = prefix.logits[:, -1:], prefix.cache  # first_logits predict every prompt's token 1
+        states = [(layer.keys, layer.values) for layer in cache.layers]
+        length = input_ids.shape[1]
+        positions = torch.arange(1, length, device=input_ids.device)[None]
         rows = []
-        for video in pixel_values.split(1):  # the captioner encodes the video once and repeats it for the K texts
-            rows.append(sequence_log_likelihood(self._text_logits(video, input_ids, attention_mask), labels))
+        for video in range(len(pixel_values)):
+            scores = []
+            for start in range(0, input_ids.shape[0], text_chunk_size):
+                ids, mask = input_ids[start:start + text_chunk_size], attention_mask[start:start + text_chunk_size]
+                count = len(ids)
+                shared = DynamicCache(ddp_cache_data=[(k[video:video + 1].expand(count, -1, -1, -1),
+                                                       v[video:video + 1].expand(count, -1, -1, -1))
+                                                      for k, v in states])
+                rest = self.captioner(input_ids=ids[:, 1:], attention_mask=mask, cache=shared, use_cache=True,
+                                      position_ids=positions.expand(count, -1)).logits
+                logits = torch.cat([first_logits[video:video + 1].expand(count, -1, -1), rest], dim=1)
+                scores.append(sequence_log_likelihood(logits, labels[start:start + text_chunk_size]))
+            rows.append(torch.cat(scores))
         return torch.stack(rows)
 
     @torch.no_grad()

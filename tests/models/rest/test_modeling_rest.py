@@ -111,6 +111,13 @@ def test_likelihood_scoring_is_length_normalised_and_batched(tiny_rest):
     texts = processor.tokenize_captions(["a red square", "a red square moves left"])
     with torch.no_grad():
         scores = model.score_texts(pixel_values, texts["input_ids"], texts["attention_mask"], texts["labels"])
+        # the shared visual-prefix cache (default, chunked or not) equals the full forward of every prompt
+        full = model.score_texts(pixel_values, texts["input_ids"], texts["attention_mask"], texts["labels"],
+                                 share_visual_prefix=False)
+        chunked = model.score_texts(pixel_values, texts["input_ids"], texts["attention_mask"], texts["labels"],
+                                    text_chunk_size=1)
+        torch.testing.assert_close(scores, full, atol=1e-5, rtol=0)
+        torch.testing.assert_close(scores, chunked, atol=1e-6, rtol=0)
         for k in range(2):  # batched over classes == one class at a time == manual teacher forcing
             single = processor.tokenize_captions([["a red square", "a red square moves left"][k]])
             one = model.score_texts(pixel_values, single["input_ids"], single["attention_mask"], single["labels"])
@@ -124,6 +131,8 @@ def test_likelihood_scoring_is_length_normalised_and_batched(tiny_rest):
         model.captioner.output.bias.zero_()
         tied = model.score_texts(pixel_values, texts["input_ids"], texts["attention_mask"], texts["labels"])
     torch.testing.assert_close(tied[:, 0], tied[:, 1], atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="non-empty"):  # no candidate text to score
+        model.score_texts(pixel_values, texts["input_ids"][:0])
 
 
 def test_masked_positions_do_not_reach_the_loss():

@@ -24,6 +24,8 @@ def test_file_is_decoded_to_the_sampled_frames(tmp_path):
     sampled = load_video_frames(str(path), 3)
     assert sampled.shape == (3, 16, 16, 3)
     np.testing.assert_allclose(sampled.reshape(3, -1).mean(1), [20, 60, 100], atol=4)
+    short = write_video(tmp_path / "short.mp4", frames[:2], fps=6)  # fewer frames than needed: documented padding
+    np.testing.assert_allclose(load_video_frames(str(short), 4).reshape(4, -1).mean(1), [0, 0, 20, 20], atol=4)
 
 
 def test_processor_round_trip_and_labels(tiny_rest, tmp_path):

@@ -38,3 +38,7 @@ def test_pool_normalisation_and_errors():
         build_caption_pool([{"video_id": "v", "caption": "  "}])
     with pytest.raises(ValueError, match="empty"):
         retrieve_topk(torch.ones(1, 4), torch.ones(0, 4), k=2)
+    from hfvid.models.rest.self_training import RetrievedCaptionDataset
+
+    with pytest.raises(ValueError, match=r"videos \[1\] have no retrieved caption"):  # a video left without captions
+        RetrievedCaptionDataset(["a.mp4", "b.mp4"], [["a dog"], []], video_processor=None)
