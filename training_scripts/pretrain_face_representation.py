@@ -157,7 +157,8 @@ def main(args):
         from hfvid.data.synthetic_face_tasks import synthetic_expression_faces
 
         faces = synthetic_expression_faces(args.probe_samples, args.synthetic_image_size, seed=args.seed + 1)
-        pixels = processor([f["image"] for f in faces], return_tensors="pt")["pixel_values"]
+        pixels = processor([f["image"] for f in faces], boxes=[[f["box"].tolist()] for f in faces],
+                           return_tensors="pt")["pixel_values"]  # face crops, as the benchmark uses
         probe = (pixels, [f["label"] for f in faces])
 
     def evaluate():

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from ..models.subpixel_fan.image_processing_subpixel_fan import crop_faces, image_to_tensor
+from ..modules.images import crop_faces, image_to_tensor
 from ..modules.heatmaps import apply_affine, compose_affine
 
 

@@ -31,7 +31,7 @@ _CONTOURS = [
 _REGION = np.repeat([0, 1, 2, 3, 4, 5], [17, 10, 9, 12, 12, 8])
 
 
-def _template(brow_raise=0.0, eye_open=1.0, mouth_open=0.0, mouth_width=1.0) -> np.ndarray:
+def face_template(brow_raise=0.0, eye_open=1.0, mouth_open=0.0, mouth_width=1.0) -> np.ndarray:
     """68-point face in the unit box (x right, y down), mirror-symmetric about x = 0.5."""
     pts = np.zeros((68, 2))
     t = np.arange(17) * np.pi / 16
@@ -52,7 +52,7 @@ def _template(brow_raise=0.0, eye_open=1.0, mouth_open=0.0, mouth_width=1.0) -> 
     return pts
 
 
-MEAN_FACE_68 = _template().astype(np.float32)
+MEAN_FACE_68 = face_template().astype(np.float32)
 MEAN_FACE_68.setflags(write=False)
 
 
@@ -87,7 +87,7 @@ def _patch_grid(cx, cy, half):
     return np.broadcast_arrays(px, py)
 
 
-def _render(points, face_ellipse, colors, rng, image_size, dot_radius, stroke_width):
+def render_face(points, face_ellipse, colors, rng, image_size, dot_radius, stroke_width):
     """Rasterise one face: background, face ellipse, contour strokes, landmark dots, noise."""
     size = image_size
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
@@ -139,7 +139,7 @@ def _render(points, face_ellipse, colors, rng, image_size, dot_radius, stroke_wi
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _random_colors(rng) -> dict:
+def random_face_colors(rng) -> dict:
     """Random skin, background and per-region feature colours (RGB in [0, 1])."""
     skin = np.array([0.55, 0.40, 0.30]) + rng.uniform(-0.2, 0.35) + rng.uniform(-0.05, 0.05, 3)
     skin = np.clip(skin, 0.25, 0.95)
@@ -169,7 +169,7 @@ def synthetic_face(seed: int | Sequence[int], image_size: int = 128, landmark_in
     (e.g. ``[36, 45, 30, 48, 54]``). Same seed -> identical arrays.
     """
     rng = np.random.default_rng(seed)
-    shape = _template(
+    shape = face_template(
         brow_raise=rng.uniform(-0.02, 0.04),
         eye_open=rng.uniform(0.8, 1.2),
         mouth_open=rng.uniform(0.0, 1.0) ** 2 * 0.08,
@@ -192,10 +192,10 @@ def synthetic_face(seed: int | Sequence[int], image_size: int = 128, landmark_in
 
     face_centre = (np.array([0.5, 0.42]) - 0.5) @ lin.T + centre
     face_axes = np.array([0.53 * scale * aspect, 0.58 * scale])
-    image = _render(
+    image = render_face(
         points,
         (face_centre, face_axes, angle),
-        _random_colors(rng),
+        random_face_colors(rng),
         rng,
         image_size,
         dot_radius=dot_radius,
@@ -237,4 +237,13 @@ def synthetic_face_dataset(num_samples: int, image_size: int = 128, seed: int = 
     return datasets.Dataset.from_dict(data, features=landmark_features())
 
 
-__all__ = ["MEAN_FACE_68", "MIRROR_68", "synthetic_face", "synthetic_face_dataset", "synthetic_faces"]
+__all__ = [
+    "MEAN_FACE_68",
+    "MIRROR_68",
+    "face_template",
+    "random_face_colors",
+    "render_face",
+    "synthetic_face",
+    "synthetic_face_dataset",
+    "synthetic_faces",
+]

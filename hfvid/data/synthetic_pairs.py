@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .synthetic import _random_colors, _render, _template
+from .synthetic import face_template, random_face_colors, render_face
 
 # the 5 points of the blob faces in the unit box: eye centres, nose tip, mouth corners
 BLOB_TEMPLATE = np.array([[0.32, 0.36], [0.68, 0.36], [0.5, 0.56], [0.36, 0.74], [0.64, 0.74]])
@@ -29,14 +29,14 @@ def _similarity(angle_degrees: float, scale: float) -> np.ndarray:
 def synthetic_face_video(seed, num_frames: int, image_size: int = 128, max_rotation: float = 15.0) -> dict:
     """One person, ``num_frames`` frames: ``{"images": uint8 (T, H, W, 3), "landmarks": float32 (T, 68, 2)}``."""
     person = np.random.default_rng((*np.atleast_1d(seed).tolist(), 0))
-    colors = _random_colors(person)
+    colors = random_face_colors(person)
     offsets = person.normal(0.0, 0.01, (68, 2))
     aspect = person.uniform(0.92, 1.08)
     base_scale = person.uniform(0.55, 0.68) * image_size
     images, landmarks = [], []
     for frame in range(num_frames):
         rng = np.random.default_rng((*np.atleast_1d(seed).tolist(), frame + 1))
-        shape = _template(brow_raise=rng.uniform(-0.02, 0.05), eye_open=rng.uniform(0.5, 1.3),
+        shape = face_template(brow_raise=rng.uniform(-0.02, 0.05), eye_open=rng.uniform(0.5, 1.3),
                           mouth_open=rng.uniform(0.0, 1.0) ** 2 * 0.12, mouth_width=rng.uniform(0.8, 1.2))
         shape = shape + offsets
         scale = base_scale * rng.uniform(0.92, 1.08)
@@ -46,7 +46,7 @@ def synthetic_face_video(seed, num_frames: int, image_size: int = 128, max_rotat
         points = (shape - 0.5) @ linear.T + centre
         face_centre = (np.array([0.5, 0.42]) - 0.5) @ linear.T + centre
         axes = np.array([0.53 * scale * aspect, 0.58 * scale])
-        image = _render(points, (face_centre, axes, np.deg2rad(angle)), colors, rng, image_size,
+        image = render_face(points, (face_centre, axes, np.deg2rad(angle)), colors, rng, image_size,
                         dot_radius=max(0.75, 1.2 * image_size / 128), stroke_width=max(0.5, 0.8 * image_size / 128))
         images.append(image)
         landmarks.append(points)

@@ -13,7 +13,7 @@ def _to_pil(image):
         return image.convert("RGB")
     from PIL import Image
 
-    from ..models.subpixel_fan.image_processing_subpixel_fan import image_to_tensor
+    from ..modules.images import image_to_tensor
 
     return Image.fromarray((image_to_tensor(image).permute(1, 2, 0) * 255).round().byte().numpy())
 

@@ -25,6 +25,8 @@ from .modeling_face_pretraining import ArcFaceHead, AUIntensityHead, ExpressionH
 from .splits import check_fraction, few_shot_indices, save_manifest, subject_disjoint_split
 
 PROTOCOLS = ("finetune", "linear")
+# AdamW learning rates: a linear probe on standardised frozen features needs a larger step than fine-tuning
+DEFAULT_LEARNING_RATES = {"finetune": 1e-3, "linear": 1e-2}
 
 
 @dataclass(frozen=True)
@@ -133,25 +135,167 @@ def synthetic_task_data(task: str, image_size: int = 64, train_size: int = 64, t
     raise AssertionError(task)
 
 
-def real_task_data(task: str, data_root) -> dict:
-    """Real data from ``data_root/{train,test}``: folders of images + iBUG ``.pts`` files for ``landmarks``."""
-    if task != "landmarks":
-        raise ValueError(f"real data for task {task!r} has no reader in hfvid yet; use --dataset synthetic "
-                         "(landmarks reads data_root/train and data_root/test with .pts files)")
-    from ...data.formats import load_pts_folder
+# Real-data readers per task: format -> expected layout under its --data_dir (see `real_task_data`).
+REAL_FORMATS = {
+    "landmarks": {"300w": "train/ and test/ folders of images + iBUG .pts files",
+                  "wflw": "list_98pt_rect_attr_{train,test}.txt (searched recursively) + images under WFLW_images/",
+                  "cofw": "COFW_train_color.mat and COFW_test_color.mat"},
+    "alignment_3d": {"aflw2000": "train/ (300W-LP or AFLW2000-style .mat + .jpg) and test/ (AFLW2000-3D)"},
+    "au_intensity": {"disfa": "ActionUnit_Labels/SNxxx/SNxxx_auY.txt + frames/<video_id>/<frame:05d>.jpg "
+                              "(0-based frames); test = DISFA fold 1 subjects",
+                     "bp4d": "AUxx/<subject>_<task>_AUxx.csv + frames/<video_id>/<frame:05d>.jpg; "
+                             "test = a seeded third of the subjects"},
+    "expression": {"affectnet": "training.csv, validation.csv (test) + images under Manually_Annotated_Images/"},
+    "recognition": {"lfw": "train/<identity>/*.jpg (e.g. a VGGFace2 subset) + pairs.txt and lfw/<name>/ (test)",
+                    "ijbb": "train/<identity>/*.jpg + meta/ijbb_*.txt and loose_crop/ (test, 1:1 templates)",
+                    "ijbc": "train/<identity>/*.jpg + meta/ijbc_*.txt and loose_crop/ (test, 1:1 templates)"},
+}
 
-    def records(folder):
-        dataset = load_pts_folder(Path(data_root) / folder)
-        return [{"image": np.asarray(row["image"].convert("RGB")), "landmarks": np.asarray(row["landmarks"], np.float32),
-                 "box": np.asarray(row["box"], np.float32)} for row in dataset]
 
-    return {"train": records("train"), "test": records("test")}
+def resolve_sources(tasks, dataset_format="synthetic", data_dir=None) -> dict[str, tuple[str, Path | None]]:
+    """``{task: (format, data_dir)}``. ``dataset_format`` / ``data_dir``: one value for every task or a
+    ``{task: value}`` dict; tasks without a format use the built-in synthetic data."""
+    for mapping in (dataset_format, data_dir):
+        if isinstance(mapping, dict) and mapping:
+            check_tasks(list(mapping))
+    formats = dataset_format if isinstance(dataset_format, dict) else {t: dataset_format for t in tasks}
+    dirs = data_dir if isinstance(data_dir, dict) else {t: data_dir for t in tasks}
+    sources = {}
+    for task in tasks:
+        fmt = formats.get(task) or "synthetic"
+        known = ("synthetic", *REAL_FORMATS[task])
+        if fmt not in known:
+            raise ValueError(f"unknown dataset format {fmt!r} for task {task}; known formats: {', '.join(known)}")
+        folder = dirs.get(task)
+        if fmt != "synthetic" and not folder:
+            raise ValueError(f"dataset format {fmt!r} of task {task} needs a data_dir ({REAL_FORMATS[task][fmt]})")
+        sources[task] = (fmt, None if folder is None else Path(folder))
+    return sources
 
 
-def _encode(records: list[dict], processor, use_boxes: bool) -> dict:
-    """Processor crops (boxes only for real landmark data) -> pixel_values and the image -> crop maps."""
+def _image(path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _find(root: Path, name: str) -> Path:
+    matches = sorted(root.rglob(name))
+    if not matches:
+        raise ValueError(f"{root}: expected a file {name} (searched recursively)")
+    return matches[0]
+
+
+def _au_records(fmt: str, root: Path) -> dict:
+    from ...data.formats.affect_labels import group_sequences
+    from ...data.formats.bp4d import FERA2015_AUS, load_bp4d_labels
+    from ...data.formats.disfa import DISFA_AU_NAMES, DISFA_FOLDS, load_disfa_labels
+
+    labels = load_disfa_labels(root) if fmt == "disfa" else load_bp4d_labels(root)
+    names = DISFA_AU_NAMES if fmt == "disfa" else [f"AU{au:02d}" for au in FERA2015_AUS]
+    subjects = dict(zip(labels["video_id"], labels["subject_id"]))
+    records = []
+    for video, sequence in group_sequences(labels).items():
+        for frame, values in zip(sequence["frames"], sequence["labels"]):
+            path = root / "frames" / video / f"{int(frame):05d}.jpg"
+            if not path.is_file():
+                raise ValueError(f"{path}: missing frame image (expected frames/<video_id>/<frame:05d>.jpg, 0-based "
+                                 "frame numbers, extracted from the videos)")
+            records.append({"image": _image(path), "intensities": np.asarray(values, np.float32),
+                            "subject": subjects[video], "video": video, "frame": int(frame)})
+    groups = [r["subject"] for r in records]
+    if fmt == "disfa":
+        test_subjects = set(DISFA_FOLDS[0])
+        test = [i for i, g in enumerate(groups) if g in test_subjects]
+        train = [i for i, g in enumerate(groups) if g not in test_subjects]
+        if not test or not train:
+            raise ValueError(f"{root}: DISFA fold 1 {DISFA_FOLDS[0]} must hold some but not all subjects")
+    else:
+        train, test = subject_disjoint_split(groups, 1 / 3, seed=0)
+    return {"train": [records[i] for i in train], "test": [records[i] for i in test], "names": names}
+
+
+def _recognition_train(root: Path) -> list[dict]:
+    from ...data.formats.lfw import read_identity_folders
+
+    records = read_identity_folders(root / "train")
+    return [{"image": _image(r["image_path"]), "identity": r["identity"], "box": r["box"]} for r in records]
+
+
+def real_task_data(task: str, fmt: str, data_dir) -> dict:
+    """``{"train": records, "test": records}`` (plus ``"names"`` for AU outputs and ``"verification"`` for the
+    pair protocols) read from ``data_dir`` in the layout of :data:`REAL_FORMATS` ``[task][fmt]``."""
+    from ...data import formats
+
+    root = Path(data_dir)
+    if fmt not in REAL_FORMATS.get(task, {}):
+        raise ValueError(f"unknown dataset format {fmt!r} for task {task}; known: {', '.join(REAL_FORMATS[task])}")
+    if not root.is_dir():
+        raise ValueError(f"data_dir {root} of task {task} is not a folder ({REAL_FORMATS[task][fmt]})")
+    if fmt == "300w":
+        def split(folder):
+            return [{"image": np.asarray(row["image"].convert("RGB")),
+                     "landmarks": np.asarray(row["landmarks"], np.float32), "box": np.asarray(row["box"], np.float32)}
+                    for row in formats.load_pts_folder(root / folder)]
+
+        return {"train": split("train"), "test": split("test")}
+    if fmt == "wflw":
+        images = root / "WFLW_images" if (root / "WFLW_images").is_dir() else root
+
+        def split(name):
+            dataset = formats.read_wflw_annotations(_find(root, f"list_98pt_rect_attr_{name}.txt"), images)
+            return [{"image": np.asarray(row["image"].convert("RGB")),
+                     "landmarks": np.asarray(row["landmarks"], np.float32), "box": np.asarray(row["box"], np.float32)}
+                    for row in dataset]
+
+        return {"train": split("train"), "test": split("test")}
+    if fmt == "cofw":
+        from ...data.formats.cofw import load_cofw
+
+        return load_cofw(root)
+    if fmt == "aflw2000":
+        from ...data.formats.aflw2000 import load_aflw2000_folder
+
+        def split(folder):
+            return [dict(r, image=_image(r["image_path"])) for r in load_aflw2000_folder(root / folder)]
+
+        return {"train": split("train"), "test": split("test")}
+    if fmt in ("disfa", "bp4d"):
+        return _au_records(fmt, root)
+    if fmt == "affectnet":
+        from ...data.formats.affectnet import read_affectnet_csv
+
+        images = root / "Manually_Annotated_Images" if (root / "Manually_Annotated_Images").is_dir() else root
+        train = read_affectnet_csv(root / "training.csv", images, drop_invalid_valence_arousal=True)
+        test = read_affectnet_csv(root / "validation.csv", images)
+        return {split: [dict(r, image=_image(r["image_path"])) for r in rows]
+                for split, rows in (("train", train), ("test", test))}
+    if fmt == "lfw":
+        from ...data.formats.lfw import read_lfw_pairs
+
+        pairs = read_lfw_pairs(root / "pairs.txt", root / "lfw")
+        paths = sorted({p[key] for p in pairs for key in ("first", "second")})
+        index = {path: i for i, path in enumerate(paths)}
+        test = [{"image": _image(path), "identity": Path(path).parent.name} for path in paths]
+        verification = {"kind": "pairs", "first": np.array([index[p["first"]] for p in pairs]),
+                        "second": np.array([index[p["second"]] for p in pairs]),
+                        "same": np.array([p["same"] for p in pairs]), "folds": np.array([p["fold"] for p in pairs])}
+        return {"train": _recognition_train(root), "test": test, "verification": verification}
+    from ...data.formats.ijb import read_ijb_protocol
+
+    protocol = read_ijb_protocol(root, fmt)
+    test = [{"image": _image(path), "identity": int(t)} for path, t in zip(protocol["images"], protocol["templates"])]
+    verification = {"kind": "templates", **{k: protocol[k] for k in ("templates", "medias", "pairs", "labels")}}
+    return {"train": _recognition_train(root), "test": test, "verification": verification}
+
+
+def _encode(records: list[dict], processor) -> dict:
+    """Processor face crops (from each record's ``box`` when every record has one, else the whole image) ->
+    pixel_values and the image -> crop maps."""
     images = [r["image"] for r in records]
-    boxes = [[r["box"].tolist()] for r in records] if use_boxes else None
+    use_boxes = all(r.get("box") is not None for r in records)
+    boxes = [[np.asarray(r["box"], np.float32).tolist()] for r in records] if use_boxes else None
     batch = processor(images, boxes=boxes, return_tensors="pt")
     return {"pixel_values": batch["pixel_values"], "crop_matrices": batch["crop_matrices"]}
 
@@ -184,8 +328,36 @@ def _split_labels(task: str, records: list[dict]):
 
 
 # ------------------------------------------------------------------------------------------------ heads
-def build_head(task: str, backbone: Backbone, train_records: list[dict]) -> nn.Module:
-    """The task head sized for this backbone (a dummy forward gives the feature shapes)."""
+class StandardizedHead(nn.Module):
+    """``head((features - mean) / std)`` with per-channel statistics of the frozen training features.
+
+    The linear protocol fits them once on the training subset (like the affine-free BatchNorm in front of common
+    linear probes): features of an untrained or self-supervised backbone have arbitrary per-channel scales, which a
+    few hundred AdamW steps on the raw values cannot undo. Identity until :meth:`fit` (the finetune protocol)."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("std", torch.ones(()))
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor) -> None:
+        dims = [d for d in range(features.ndim) if d != 1]  # (N, D) or (N, C, h, w): statistics per channel
+        self.mean = features.mean(dims, keepdim=True)[0]
+        self.std = features.std(dims, keepdim=True)[0].clamp_min(1e-6) if len(features) > 1 else torch.ones_like(
+            self.mean)
+
+    def forward(self, features, **labels):
+        return self.head((features - self.mean) / self.std, **labels)
+
+
+def build_head(task: str, backbone: Backbone, train_records: list[dict]) -> StandardizedHead:
+    """The task head sized for this backbone (a dummy forward gives the feature shapes), input-standardised."""
+    return StandardizedHead(_task_head(task, backbone, train_records))
+
+
+def _task_head(task: str, backbone: Backbone, train_records: list[dict]) -> nn.Module:
     size = backbone.image_size
     with torch.no_grad():
         pooled, feature_map = backbone(torch.zeros(1, 3, size, size))
@@ -219,13 +391,16 @@ def _features(backbone: Backbone, pixels: torch.Tensor, batch_size: int = 64):
 
 def train_head(task: str, backbone: Backbone, head: nn.Module, pixels, targets, protocol: str, steps: int,
                batch_size: int, learning_rate: float, seed: int) -> list[float]:
-    """AdamW on the head (and, for ``finetune``, the backbone); returns the loss per step."""
+    """AdamW on the head (and, for ``finetune``, the backbone); returns the loss per step. ``linear``: features are
+    computed once (backbone in eval mode) and standardised with the training subset's statistics."""
     generator = torch.Generator().manual_seed(seed)
     finetune = protocol == "finetune"
     params = list(head.parameters()) + (list(backbone.parameters()) if finetune else [])
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
     cached = None if finetune else _features(backbone, pixels)
+    if cached is not None and isinstance(head, StandardizedHead):
+        head.fit(_head_input(task, *cached))
     backbone.train(finetune)
     head.train()
     losses = []
@@ -248,12 +423,29 @@ def train_head(task: str, backbone: Backbone, head: nn.Module, pixels, targets, 
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
-def evaluate_task(task: str, backbone: Backbone, head: nn.Module, records: list[dict], encoded: dict) -> dict:
-    """The task's metrics on ``records`` with predictions mapped back to dataset units."""
+def regression_metrics(predictions, references, names) -> dict[str, float]:
+    """ICC(3,1), CCC, PCC, MAE, RMSE per output (``icc_<name>``) and averaged over outputs (``icc``), from
+    :func:`hfvid.metrics.affect.affect_metrics` (NaN references, e.g. BP4D's uncoded frames, are skipped)."""
+    from ...metrics.affect import affect_metrics
+
+    results = affect_metrics(predictions, references, names=names)
+    out = {key[: -len("_mean")]: value for key, value in results.items() if key.endswith("_mean")}
+    out.update({key: value for key, value in results.items()
+                if not key.endswith("_mean") and not key.startswith("num_frames_")})
+    return out
+
+
+def evaluate_task(task: str, backbone: Backbone, head: nn.Module, records: list[dict], encoded: dict,
+                  names=None, verification: dict | None = None) -> dict:
+    """The task's metrics on ``records`` with predictions mapped back to dataset units.
+
+    ``names``: AU output names. ``verification`` (real recognition data): ``{"kind": "pairs", "first", "second",
+    "same", "folds"}`` (LFW, 10-fold accuracy) or ``{"kind": "templates", "templates", "medias", "pairs",
+    "labels"}`` (IJB 1:1, media/template pooling, TAR@FAR 1e-4/1e-5); without it every pair of test images is
+    scored."""
     from ...metrics.classification import accuracy
     from ...metrics.landmarks import landmark_metrics
     from ...metrics.verification import tar_at_far, verification_accuracy
-    from .metrics import regression_metrics
 
     pooled, feature_map = _features(backbone, encoded["pixel_values"])
     with torch.no_grad():
@@ -280,7 +472,8 @@ def evaluate_task(task: str, backbone: Backbone, head: nn.Module, records: list[
     if task == "au_intensity":
         from ...data.synthetic_face_tasks import AU_NAMES
 
-        names = AU_NAMES if out.intensities.shape[1] == len(AU_NAMES) else None
+        if names is None and out.intensities.shape[1] == len(AU_NAMES):
+            names = AU_NAMES
         return regression_metrics(out.intensities.numpy(), np.stack([r["intensities"] for r in records]), names)
     if task == "expression":
         metrics = {"accuracy": accuracy(out.logits.argmax(-1).numpy(), [r["label"] for r in records])}
@@ -289,6 +482,8 @@ def evaluate_task(task: str, backbone: Backbone, head: nn.Module, records: list[
         metrics.update({k: v for k, v in va.items() if k.endswith(("_valence", "_arousal"))})
         return metrics
     embeddings = out.embeddings.numpy()
+    if verification is not None:
+        return _protocol_verification(embeddings, verification)
     identities = np.array([r["identity"] for r in records])
     first, second = np.triu_indices(len(records), k=1)
     scores = (embeddings[first] * embeddings[second]).sum(-1)
@@ -302,33 +497,54 @@ def evaluate_task(task: str, backbone: Backbone, head: nn.Module, records: list[
     return metrics
 
 
+def _protocol_verification(embeddings: np.ndarray, verification: dict) -> dict:
+    """Scores of the dataset's own pair list: LFW image pairs (accuracy over its folds) or IJB template pairs."""
+    from ...metrics.verification import pair_scores, tar_at_far, template_features, verification_accuracy
+
+    if verification["kind"] == "pairs":
+        scores = pair_scores(embeddings[verification["first"]], embeddings[verification["second"]])
+        same = np.asarray(verification["same"], bool)
+        metrics = tar_at_far(scores, same, far=(1e-2, 1e-3))
+        metrics.update(verification_accuracy(scores, same, num_folds=len(np.unique(verification["folds"]))))
+        return metrics
+    ids, features = template_features(embeddings, verification["templates"], verification["medias"])
+    row = {t: i for i, t in enumerate(ids.tolist())}
+    pairs = np.asarray(verification["pairs"])
+    scores = pair_scores(features[[row[t] for t in pairs[:, 0]]], features[[row[t] for t in pairs[:, 1]]])
+    labels = np.asarray(verification["labels"], bool)
+    metrics = tar_at_far(scores, labels, far=(1e-4, 1e-5))
+    metrics.update(verification_accuracy(scores, labels, num_folds=min(10, len(labels))))
+    return metrics
+
+
 # ------------------------------------------------------------------------------------------------ harness
 def run_benchmark(backbone, tasks, fractions=(1.0, 0.1, 0.01), seeds=(0, 1, 2), protocol: str = "linear",
-                  output_dir="face-benchmark", dataset: str = "synthetic", data_root=None, steps: int = 100,
-                  batch_size: int = 32, learning_rate: float = 1e-3, image_size: int | None = None,
+                  output_dir="face-benchmark", dataset_format="synthetic", data_dir=None, steps: int = 100,
+                  batch_size: int = 32, learning_rate: float | None = None, image_size: int | None = None,
                   train_size: int = 64, test_size: int = 32, split_mode: str = "images") -> dict:
     """Run every (task, fraction, seed); returns ``{"runs": [...], "table": markdown}`` and writes the files.
 
     ``backbone``: a path / hub id of any `AutoModel` checkpoint with a pooled output (an hfvid FRL encoder, a
-    transformers ResNet/ViT, ...) or a model object. ``split_mode`` applies to video tasks (``"frames"`` or
-    ``"stride"``); ``"images"`` samples frames uniformly too.
+    transformers ResNet/ViT, ...) or a model object. ``dataset_format`` / ``data_dir``: one value for all tasks or
+    ``{task: value}``; ``"synthetic"`` (default) is the built-in data, the real formats and the layout each expects
+    are :data:`REAL_FORMATS`. ``learning_rate`` defaults to :data:`DEFAULT_LEARNING_RATES` of the protocol.
+    ``split_mode`` applies to video tasks (``"frames"`` or ``"stride"``); ``"images"`` samples frames uniformly too.
     """
     tasks = check_tasks(tasks)
     fractions = [check_fraction(f) for f in fractions]
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    if dataset not in ("synthetic", "real"):
-        raise ValueError(f"dataset must be 'synthetic' or 'real', got {dataset!r}")
+    sources = resolve_sources(tasks, dataset_format, data_dir)
+    learning_rate = DEFAULT_LEARNING_RATES[protocol] if learning_rate is None else learning_rate
     base, processor = load_backbone(backbone, image_size)
     output_dir = Path(output_dir)
     runs = []
     for task in tasks:
+        fmt, folder = sources[task]
         data = (synthetic_task_data(task, base.image_size if image_size is None else image_size, train_size,
                                     test_size)
-                if dataset == "synthetic" else real_task_data(task, data_root))
-        use_boxes = dataset == "real"
-        train_encoded, test_encoded = _encode(data["train"], processor, use_boxes), _encode(data["test"], processor,
-                                                                                            use_boxes)
+                if fmt == "synthetic" else real_task_data(task, fmt, folder))
+        train_encoded, test_encoded = _encode(data["train"], processor), _encode(data["test"], processor)
         train_targets = _targets(task, data["train"], train_encoded["crop_matrices"])
         for fraction in fractions:
             for seed in seeds:
@@ -347,13 +563,15 @@ def run_benchmark(backbone, tasks, fractions=(1.0, 0.1, 0.01), seeds=(0, 1, 2), 
                     targets = _targets(task, subset, None)
                 losses = train_head(task, model, head, train_encoded["pixel_values"][indices], targets, protocol,
                                     steps, batch_size, learning_rate, seed)
-                metrics = evaluate_task(task, model, head, data["test"], test_encoded)
+                metrics = evaluate_task(task, model, head, data["test"], test_encoded, data.get("names"),
+                                        data.get("verification"))
                 name = f"{task}_f{fraction:g}_s{seed}"
                 split_path = save_manifest(output_dir / "splits" / f"{name}.json", task, fraction, seed, indices,
                                            mode=mode)
                 run = {"task": task, "fraction": fraction, "seed": seed, "protocol": protocol,
                        "backbone": str(backbone) if isinstance(backbone, (str, Path)) else type(backbone).__name__,
-                       "dataset": dataset, "num_train": len(indices), "num_test": len(data["test"]),
+                       "dataset": fmt, "data_dir": None if folder is None else str(folder),
+                       "num_train": len(indices), "num_test": len(data["test"]),
                        "metric": TASKS[task].metric, "metrics": metrics, "first_loss": losses[0] if losses else None,
                        "last_loss": losses[-1] if losses else None, "split_file": str(split_path),
                        "seconds": time.time() - start}
@@ -396,10 +614,13 @@ def markdown_table(runs: list[dict]) -> str:
 
 
 __all__ = [
+    "DEFAULT_LEARNING_RATES",
     "PROTOCOLS",
+    "REAL_FORMATS",
     "TASKS",
     "Backbone",
     "BenchmarkTask",
+    "StandardizedHead",
     "aggregate",
     "build_head",
     "check_tasks",
@@ -407,6 +628,8 @@ __all__ = [
     "load_backbone",
     "markdown_table",
     "real_task_data",
+    "regression_metrics",
+    "resolve_sources",
     "run_benchmark",
     "synthetic_task_data",
     "train_head",

@@ -6,8 +6,7 @@ import numpy as np
 import torch
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
-# Shared crop/tensor helpers live with the SH-FAN processor (the foundation's); reused, not copied.
-from ..subpixel_fan.image_processing_subpixel_fan import crop_faces, image_to_tensor
+from ...modules.images import crop_faces, image_to_tensor
 from .configuration_face_pretraining import FRL_IMAGE_MEAN, FRL_IMAGE_STD
 
 

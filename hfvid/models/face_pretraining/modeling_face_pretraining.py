@@ -212,8 +212,18 @@ class LandmarkHeatmapHead(nn.Module):
         return FaceLandmarkOutput(loss=loss, heatmaps=heatmaps, landmarks=landmarks, scores=scores)
 
 
+def _masked_mse(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """MSE over the finite label entries (NaN = not annotated: BP4D's uncoded AUs, AffectNet's V/A = -2)."""
+    labels = labels.to(predictions.dtype)
+    known = torch.isfinite(labels)
+    if not known.any():
+        return predictions.sum() * 0.0
+    return F.mse_loss(predictions[known], labels[known])
+
+
 class AUIntensityHead(nn.Module):
-    """Linear regression of AU intensities, squashed to ``[0, max_intensity]`` with a sigmoid; MSE loss."""
+    """Linear regression of AU intensities, squashed to ``[0, max_intensity]`` with a sigmoid; MSE loss (NaN labels
+    are skipped)."""
 
     label_names = ("labels",)
 
@@ -228,7 +238,7 @@ class AUIntensityHead(nn.Module):
         loss = None
         if labels is not None:
             _check_labels(labels, (pooled.shape[0], self.num_action_units))
-            loss = F.mse_loss(intensities, labels.to(intensities.dtype))
+            loss = _masked_mse(intensities, labels)
         return AUIntensityOutput(loss=loss, intensities=intensities)
 
 
@@ -255,13 +265,14 @@ class ExpressionHead(nn.Module):
             loss = F.cross_entropy(logits, labels.long())
         if valence_arousal is not None:
             _check_labels(valence_arousal, (pooled.shape[0], 2), "valence_arousal")
-            va_loss = self.valence_arousal_weight * F.mse_loss(va, valence_arousal.to(va.dtype))
+            va_loss = self.valence_arousal_weight * _masked_mse(va, valence_arousal)
             loss = va_loss if loss is None else loss + va_loss
         return ExpressionOutput(loss=loss, logits=logits, valence_arousal=va)
 
 
 class Landmark3DHead(nn.Module):
-    """Direct regression of 3D landmarks (x, y, z) in crop pixels; L1 loss on coordinates scaled to [-1, 1]."""
+    """Direct regression of 3D landmarks (x, y, z) in crop pixels; L1 loss on coordinates scaled to [-1, 1] (NaN label
+    entries, e.g. the missing depth of 300W-LP, are left out)."""
 
     label_names = ("labels",)
 
@@ -279,7 +290,9 @@ class Landmark3DHead(nn.Module):
         loss = None
         if labels is not None:
             _check_labels(labels, (pooled.shape[0], self.num_landmarks, 3))
-            loss = F.l1_loss(normalized, (labels.to(normalized.dtype) - offset) / half)
+            target = (labels.to(normalized.dtype) - offset) / half
+            known = torch.isfinite(target)  # NaN = not annotated (300W-LP gives no depth)
+            loss = F.l1_loss(normalized[known], target[known])
         return Face3DAlignmentOutput(loss=loss, landmarks_3d=landmarks)
 
 

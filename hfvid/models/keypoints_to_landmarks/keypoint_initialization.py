@@ -172,7 +172,7 @@ def initial_keypoints(records, processor, initializer, fraction: float = 0.4, ne
     (documented fallback, logged); if none is left a ``ValueError`` says so.
     """
     from ...modules.heatmaps import apply_affine, inside_map
-    from ..subpixel_fan.image_processing_subpixel_fan import image_to_tensor
+    from ...modules.images import image_to_tensor
 
     size = processor.crop_size
     found = []

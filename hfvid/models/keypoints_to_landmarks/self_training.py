@@ -124,7 +124,7 @@ class SelfTrainingPairs(LandmarkTrainingViews):
         self.labelled = np.unique(labels.image)
 
     def _view(self, index: int, rng) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        from ..subpixel_fan.image_processing_subpixel_fan import crop_faces, image_to_tensor
+        from ...modules.images import crop_faces, image_to_tensor
 
         record = self.records[index]
         size = self.processor.crop_size
@@ -219,7 +219,7 @@ class DescriptorStore:
 def extract_keypoint_descriptors(model, records, processor, batch_size: int = 16, workdir=None) -> dict:
     """Detect keypoints in every record's crop; sample their descriptors there and at the mirrored location of the
     mirrored crop. Returns ``image (N,), points (N, 2) crop px, descriptors, mirror_descriptors`` (memmaps)."""
-    from ..subpixel_fan.image_processing_subpixel_fan import crop_faces, image_to_tensor
+    from ...modules.images import crop_faces, image_to_tensor
 
     device = next(model.parameters()).device
     was_training = model.training
