@@ -1,4 +1,17 @@
-"""Readers and writers for facial-landmark annotation formats (iBUG ``.pts``, WFLW lists)."""
+"""Readers and writers of the real datasets' annotation formats, one module per format; errors name ``file:line``.
+
+| module | format | used by |
+|---|---|---|
+| ``ibug_pts``, ``wflw``, ``cofw``, ``aflw2000`` | 300W/Menpo ``.pts``, WFLW lists, COFW ``.mat``, AFLW2000-3D ``.mat`` | SH-FAN, face benchmark |
+| ``disfa``, ``bp4d``, ``affwild2``, ``sewa`` (+ ``affect_labels``) | per-frame AU intensity / valence-arousal labels | Affective Processes, Contrastive AU, face benchmark |
+| ``affectnet``, ``lfw``, ``ijb`` | AffectNet CSVs, LFW pairs / identity folders, IJB-B/C protocols | face benchmark |
+| ``ava``, ``charades`` | AVA v2.x CSVs and label maps, Charades CSVs | BMViT, MeMSVD |
+| ``ucf101``, ``hmdb51``, ``kinetics`` | action-recognition lists and zero-shot class splits | REST |
+| ``coop`` | CoOp ``split_zhou_*.json``, FGVC-Aircraft, ImageNet class names | Bayesian prompt learning |
+
+Import from the module (``from hfvid.data.formats.disfa import load_disfa_labels``); the landmark readers are also
+re-exported here.
+"""
 
 from .ibug_pts import landmark_features, load_pts_folder, read_pts, tight_box, write_pts
 from .wflw import ATTRIBUTES as WFLW_ATTRIBUTES
