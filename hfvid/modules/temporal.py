@@ -69,6 +69,20 @@ class FrameEncoder(nn.Module):
         return features, predictions
 
 
+@torch.no_grad()
+def init_gru_weights(module: nn.Module, std: float) -> None:
+    """Normal(``std``) weights and zero biases for an ``nn.GRU`` (transformers' ``_init_weights`` leaves GRUs alone,
+    so a loaded model would otherwise keep torch's default init for them); other modules are left untouched."""
+    from transformers import initialization as init
+
+    if isinstance(module, nn.GRU):
+        for name, param in module.named_parameters():
+            if name.startswith("weight"):
+                init.normal_(param, std=std)
+            else:
+                init.zeros_(param)
+
+
 class TemporalModule(nn.Module):
     """Feature-level temporal model over ``(B, T, D)``: identity, a GRU, or a Transformer encoder.
 
@@ -179,6 +193,7 @@ class SlidingWindowStitcher:
 
 
 __all__ = [
+    "init_gru_weights",
     "TEMPORAL_TYPES",
     "FrameEncoder",
     "SlidingWindowStitcher",

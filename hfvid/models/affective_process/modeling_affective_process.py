@@ -19,13 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from ...modules.temporal import (
     FrameEncoder,
     SlidingWindowStitcher,
     TemporalModule,
+    init_gru_weights,
     masked_mean,
     sinusoidal_time_encoding,
 )
@@ -203,12 +203,7 @@ class AffectiveProcessPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, nn.GRU):
-            for name, param in module.named_parameters():
-                if name.startswith("weight"):
-                    init.normal_(param, std=self.config.initializer_range)
-                else:
-                    init.zeros_(param)
+        init_gru_weights(module, self.config.initializer_range)
 
 
 class AffectiveProcessModel(AffectiveProcessPreTrainedModel):

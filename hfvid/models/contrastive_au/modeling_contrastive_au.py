@@ -20,10 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from ...modules.temporal import FrameEncoder, TemporalModule
+from ...modules.temporal import FrameEncoder, TemporalModule, init_gru_weights
 from .configuration_contrastive_au import ContrastiveAUConfig
 
 
@@ -127,12 +126,7 @@ class ContrastiveAUPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, nn.GRU):
-            for name, param in module.named_parameters():
-                if name.startswith("weight"):
-                    init.normal_(param, std=self.config.initializer_range)
-                else:
-                    init.zeros_(param)
+        init_gru_weights(module, self.config.initializer_range)
 
 
 class ContrastiveAUModel(ContrastiveAUPreTrainedModel):
