@@ -4,6 +4,8 @@
     accelerate launch training_scripts/generate_rest_pseudo_captions.py --dataset_name synthetic --output_dir out/pool
     accelerate launch training_scripts/generate_rest_pseudo_captions.py --train_dir kinetics400/train \
         --captioner_name_or_path microsoft/git-base --output_dir out/pool
+    accelerate launch training_scripts/generate_rest_pseudo_captions.py --train_dir kinetics400/train \
+        --captioner_name_or_path Salesforce/blip-image-captioning-base --prompt "a picture of " --output_dir out/pool
 
 Each video gets captions of `--frames_per_video` uniformly sampled frames from a frozen *image* captioner (one beam
 caption plus `--num_sampled_captions` nucleus samples per frame), normalised and de-duplicated. For later
@@ -33,8 +35,11 @@ def parse_args(argv=None):
     parser.add_argument("--train_dir", type=str, default=None, help="Folder of unlabelled videos.")
     parser.add_argument("--output_dir", type=str, required=True)
     parser.add_argument("--captioner_name_or_path", type=str, default=None,
-                        help="A GIT image captioner (e.g. microsoft/git-base) or a trained hfvid-rest captioner.")
-    parser.add_argument("--prompt", type=str, default="", help='Caption prefix to strip (BLIP: "a picture of ").')
+                        help="A GIT or BLIP image captioner (e.g. microsoft/git-base, "
+                             "Salesforce/blip-image-captioning-base) or a trained hfvid-rest captioner.")
+    parser.add_argument("--prompt", type=str, default="",
+                        help='Caption prefix, stripped from captions; BLIP and REST captioners also start from it '
+                             '(BLIP: "a picture of ").')
     parser.add_argument("--frames_per_video", type=int, default=4)
     parser.add_argument("--num_sampled_captions", type=int, default=3, help="Nucleus samples per frame.")
     parser.add_argument("--top_p", type=float, default=0.9)
@@ -50,7 +55,8 @@ def parse_args(argv=None):
     if args.dataset_name not in (None, "synthetic") or (args.dataset_name is None and args.train_dir is None):
         raise ValueError("Need --dataset_name synthetic or --train_dir.")
     if args.dataset_name is None and args.captioner_name_or_path is None:
-        raise ValueError("Real videos need --captioner_name_or_path (a GIT image captioner or a REST checkpoint).")
+        raise ValueError("Real videos need --captioner_name_or_path (a GIT or BLIP image captioner or a REST "
+                         "checkpoint).")
     for name in ("frames_per_video", "shard_size"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1")
@@ -63,24 +69,36 @@ def load_videos(args):
 
 
 class NeuralCaptioner:
-    """Captions with a frozen GIT image captioner (per frame) or a REST video captioner (per clip)."""
+    """Captions with a frozen GIT or BLIP image captioner (per frame) or a REST video captioner (per clip)."""
 
     def __init__(self, path, args, device):
-        from transformers import AutoConfig, AutoProcessor, GitForCausalLM
+        from transformers import AutoConfig, AutoProcessor, BlipForConditionalGeneration, GitForCausalLM
 
         self.args, self.device = args, device
         self.processor = AutoProcessor.from_pretrained(path)
-        self.video_model = AutoConfig.from_pretrained(path).model_type == "hfvid-rest"
+        model_type = AutoConfig.from_pretrained(path).model_type
+        self.video_model = model_type == "hfvid-rest"
         if self.video_model:
             from hfvid.models.rest import RESTForVideoCaptioning
 
             self.model = RESTForVideoCaptioning.from_pretrained(path).to(device).eval()
+        elif model_type in ("git", "blip"):
+            image_model = BlipForConditionalGeneration if model_type == "blip" else GitForCausalLM
+            self.model = image_model.from_pretrained(path).to(device).eval()
         else:
-            self.model = GitForCausalLM.from_pretrained(path).to(device).eval()
+            raise ValueError(f"--captioner_name_or_path must be a GIT, BLIP or hfvid-rest model, got {model_type!r}")
+        self.blip = model_type == "blip"
+        # a REST model starts its captions from its own (trained) prefix
+        self.prompt = args.prompt or (self.model.config.prompt if self.video_model else "")
 
     def _generate(self, pixel_values, **kwargs):
+        prompt = self.prompt
         if self.video_model:
-            return self.model.generate(pixel_values, **kwargs)
+            prompt_ids = self.processor.generation_prompt_ids(len(pixel_values), prompt)
+            return self.model.generate(pixel_values, input_ids=prompt_ids, **kwargs)
+        if self.blip and prompt:  # BLIP conditions on "[CLS] prompt [SEP]" (its generate drops the [SEP])
+            prompt_ids = self.processor.tokenizer([prompt] * len(pixel_values), return_tensors="pt")["input_ids"]
+            return self.model.generate(pixel_values=pixel_values, input_ids=prompt_ids.to(self.device), **kwargs)
         return self.model.generate(pixel_values=pixel_values, **kwargs)
 
     @torch.no_grad()
@@ -106,7 +124,7 @@ class NeuralCaptioner:
 
     def _decode(self, ids):
         texts = self.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        return [normalize_caption(t, self.args.prompt) for t in texts]
+        return [normalize_caption(t, self.prompt) for t in texts]
 
 
 def synthetic_captioner(args):

@@ -6,6 +6,13 @@
     accelerate launch training_scripts/train_rest.py --train_dir kinetics400/train --retrieved_dir out/retrieved \
         --model_name_or_path microsoft/git-base-vatex --retriever_name_or_path openai/clip-vit-base-patch32 \
         --learning_rate 1e-5 --output_dir out/rest
+    accelerate launch training_scripts/train_rest.py --train_dir kinetics400/train --retrieved_dir out/retrieved \
+        --model_name_or_path Salesforce/blip-image-captioning-base --num_frames 8 --learning_rate 1e-5 \
+        --output_dir out/rest_blip
+
+The captioner is GIT (`GitForCausalLM`, video-native) or BLIP (`BlipForConditionalGeneration`, an image captioner
+fed T frames, see `RESTConfig.blip_frame_fusion`): taken from `--model_name_or_path`, or `--captioner_type` for a
+new tiny synthetic model.
 
 Targets (`--target_mode`, the paper's ablations): `retrieved` (REST: a caption drawn uniformly from the video's
 retrieved set, resampled every epoch), `own_frames` (the video's own frame pseudo-captions: self-training without
@@ -57,7 +64,13 @@ def parse_args(argv=None):
     group.add_argument("--pool_dir", type=str, default=None, help="Pseudo-caption shards (--target_mode own_frames).")
     group.add_argument("--target_mode", choices=["retrieved", "own_frames", "class_names"], default="retrieved")
     group.add_argument("--model_name_or_path", type=str, default=None,
-                       help="An hfvid-rest checkpoint, or a GIT captioner to adapt (with its processor).")
+                       help="An hfvid-rest checkpoint, or a GIT or BLIP captioner to adapt (with its processor).")
+    group.add_argument("--captioner_type", choices=["git", "blip"], default=None,
+                       help="Captioner of a new synthetic model (default git); checked against --model_name_or_path.")
+    group.add_argument("--blip_frame_fusion", choices=["concat", "mean", "middle"], default=None,
+                       help="BLIP only: how the T frames reach the text decoder (default concat).")
+    group.add_argument("--prompt", type=str, default=None,
+                       help='Caption prefix of a new model (default: "a picture of " for BLIP checkpoints, else "").')
     group.add_argument("--retriever_name_or_path", type=str, default=None, help="CLIP to bundle for Rule A scoring.")
     group.add_argument("--num_frames", type=int, default=None, help="Frames per video (new models; default 8).")
     group.add_argument("--config_overrides", type=str, default=None,
@@ -75,6 +88,8 @@ def parse_args(argv=None):
         raise ValueError("--target_mode own_frames needs --pool_dir (run generate_rest_pseudo_captions.py first)")
     if args.target_mode == "class_names" and args.dataset_name != "synthetic" and args.annotations is None:
         raise ValueError("--target_mode class_names needs labels: --annotations with video_id,label rows")
+    if args.blip_frame_fusion and args.captioner_type == "git":
+        raise ValueError("--blip_frame_fusion applies to --captioner_type blip only")
     return args
 
 
@@ -84,19 +99,36 @@ def parse_overrides(text):
 
 
 def build_model(args):
-    """A REST captioner and its processor: from a REST checkpoint, from a GIT captioner, or tiny and synthetic."""
+    """A REST captioner and its processor: from a REST checkpoint, from a GIT or BLIP captioner, or tiny and
+    synthetic."""
     from transformers import AutoConfig, AutoProcessor
 
     if args.model_name_or_path:
         source = AutoConfig.from_pretrained(args.model_name_or_path)
         processor = AutoProcessor.from_pretrained(args.model_name_or_path)
         if source.model_type == "hfvid-rest":
+            kind = source.captioner_type
+        elif source.model_type in ("git", "blip"):
+            kind = source.model_type
+        else:
+            raise ValueError(f"--model_name_or_path must be an hfvid-rest, GIT or BLIP checkpoint, got model_type "
+                             f"{source.model_type!r}")
+        if args.captioner_type and args.captioner_type != kind:
+            raise ValueError(f"--captioner_type {args.captioner_type} but {args.model_name_or_path} is a {kind} model")
+        if source.model_type == "hfvid-rest":
             return RESTForVideoCaptioning.from_pretrained(args.model_name_or_path), processor
+        if kind == "blip":
+            return adapt_blip_captioner(args, source, processor)
         return adapt_git_captioner(args, source, processor)
     if args.dataset_name != "synthetic":
-        raise ValueError("real videos need --model_name_or_path (a GIT captioner, e.g. microsoft/git-base-vatex)")
+        raise ValueError("real videos need --model_name_or_path (a GIT or BLIP captioner, e.g. "
+                         "microsoft/git-base-vatex or Salesforce/blip-image-captioning-base)")
+    extra = {"blip_frame_fusion": args.blip_frame_fusion} if args.blip_frame_fusion else {}
+    if args.prompt is not None:
+        extra["prompt"] = args.prompt
     config, processor = tiny_synthetic_components(num_frames=args.num_frames or 4,
-                                                  **parse_overrides(args.config_overrides))
+                                                  captioner_type=args.captioner_type or "git",
+                                                  **extra, **parse_overrides(args.config_overrides))
     return RESTForVideoCaptioning(config), processor
 
 
@@ -111,7 +143,8 @@ def adapt_git_captioner(args, git_config, git_processor):
     retriever = None
     if args.retriever_name_or_path:
         retriever = AutoConfigCLIP(args.retriever_name_or_path)
-    config = RESTConfig(num_frames=num_frames, captioner_config=captioner, retriever_config=retriever)
+    config = RESTConfig(num_frames=num_frames, captioner_config=captioner, retriever_config=retriever,
+                        prompt=args.prompt or "")
     model = RESTForVideoCaptioning(config)
     git = GitForCausalLM.from_pretrained(args.model_name_or_path)
     state = {k: v for k, v in git.state_dict().items() if "img_temporal_embedding" not in k}
@@ -124,6 +157,26 @@ def adapt_git_captioner(args, git_config, git_processor):
     clip_tokenizer = CLIPTokenizer.from_pretrained(args.retriever_name_or_path) if args.retriever_name_or_path \
         else git_processor.tokenizer
     return model, RESTProcessor(video_processor, git_processor.tokenizer, clip_tokenizer)
+
+
+def adapt_blip_captioner(args, blip_config, blip_processor):
+    """Initialise REST from a pretrained BLIP image captioner: its weights unchanged, temporal embeddings at zero,
+    frames fused by `--blip_frame_fusion`, BLIP's `"a picture of "` caption prefix unless `--prompt` says otherwise."""
+    from transformers import BlipForConditionalGeneration, CLIPTokenizer
+
+    from hfvid.models.rest import RESTProcessor
+
+    num_frames = args.num_frames or 8
+    retriever = AutoConfigCLIP(args.retriever_name_or_path) if args.retriever_name_or_path else None
+    config = RESTConfig(num_frames=num_frames, captioner_type="blip", captioner_config=blip_config.to_dict(),
+                        retriever_config=retriever, blip_frame_fusion=args.blip_frame_fusion or "concat",
+                        prompt="a picture of " if args.prompt is None else args.prompt)
+    model = RESTForVideoCaptioning(config)
+    blip = BlipForConditionalGeneration.from_pretrained(args.model_name_or_path)
+    model.captioner.blip.load_state_dict(blip.state_dict())  # strict: every BLIP weight is used
+    clip_tokenizer = CLIPTokenizer.from_pretrained(args.retriever_name_or_path) if args.retriever_name_or_path \
+        else None
+    return model, RESTProcessor.from_captioner_processor(blip_processor, "blip", num_frames, clip_tokenizer)
 
 
 def AutoConfigCLIP(path):  # noqa: N802 - a CLIP config dict for RESTConfig.retriever_config

@@ -60,3 +60,30 @@ def test_captioning_and_zero_shot_pipelines(saved_model, tmp_path):
         classifier(videos[0], candidate_labels=[])
     with pytest.raises(ValueError, match="no frames"):
         captioner(np.zeros((0, 16, 16, 3), np.uint8))
+
+
+def test_pipelines_with_a_blip_captioner(tmp_path):
+    from hfvid.models.rest.data import tiny_synthetic_components
+
+    config, processor = tiny_synthetic_components(num_frames=2, image_size=16, hidden_size=32, layers=1,
+                                                  captioner_type="blip")
+    torch.manual_seed(0)
+    RESTForZeroShotVideoClassification(config).save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    videos = [v["frames"] for v in shapes_in_motion(3, image_size=16, seed=3)]
+    captioner = pipeline("hfvid-video-captioning", model=str(tmp_path))
+    assert captioner.model.config.captioner_type == "blip"
+    one = captioner(videos[0], max_new_tokens=4)
+    assert isinstance(one[0]["generated_text"], str)
+    assert captioner(videos, batch_size=2, max_new_tokens=4)[0] == one
+    classifier = pipeline("hfvid-zero-shot-video-classification", model=str(tmp_path))
+    labels = ["red square moves left", "blue square moves up", "green square moves down"]
+    for scoring in ("likelihood", "text_similarity", "combined"):
+        out = classifier(videos[0], candidate_labels=labels, hypothesis_template="a {}", scoring=scoring,
+                         num_captions=2)
+        assert sorted(r["label"] for r in out) == sorted(labels) and isinstance(out[0]["caption"], str)
+        assert abs(sum(r["score"] for r in out) - 1) < 1e-5
+    single = [classifier(v, candidate_labels=labels, scoring="likelihood") for v in videos]
+    batch = classifier(videos, candidate_labels=labels, scoring="likelihood", batch_size=2)
+    for a, b in zip(single, batch):
+        np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], atol=1e-5)

@@ -85,3 +85,53 @@ def test_accelerate_launch_self_training(tmp_path):
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def _tiny_blip_checkpoint(folder) -> str:
+    """A tiny random BLIP image captioner saved like Salesforce/blip-image-captioning-base (model + BlipProcessor)."""
+    import torch
+    from transformers import BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
+
+    from hfvid.models.rest.data import synthetic_tokenizers, tiny_synthetic_components
+
+    config, _ = tiny_synthetic_components(image_size=16, hidden_size=32, layers=1, captioner_type="blip")
+    torch.manual_seed(0)
+    BlipForConditionalGeneration(config.captioner_config).save_pretrained(folder)
+    BlipProcessor(BlipImageProcessor(size={"height": 16, "width": 16}), synthetic_tokenizers()[0]).save_pretrained(
+        folder)
+    return str(folder)
+
+
+def test_blip_self_training_and_pipeline(tmp_path):
+    """--captioner_type blip (new tiny model) and --model_name_or_path <a BLIP captioner>: one self-training step,
+    the saved folder serves the captioning pipeline; the BLIP image captioner also writes pseudo-captions."""
+    from transformers import pipeline
+
+    from hfvid.data.synthetic_video import shapes_in_motion
+    from hfvid.models.rest.data import load_shards
+
+    retrieved = _pool_and_index(tmp_path)
+    blip = _tiny_blip_checkpoint(tmp_path / "blip")
+    train = load_training_script("train_rest")
+    common = [*COMMON, "--retrieved_dir", str(retrieved), "--num_frames", "2", "--max_train_steps", "1",
+              "--per_device_train_batch_size", "4", "--synthetic_eval_videos", "4", "--learning_rate", "1e-3"]
+    video = shapes_in_motion(1, image_size=16)[0]["frames"]
+    for name, extra in (("new", ["--captioner_type", "blip", "--blip_frame_fusion", "mean",
+                                 "--config_overrides", "hidden_size=32,layers=1,image_size=16"]),
+                        ("adapted", ["--model_name_or_path", blip, "--prompt", ""])):
+        result = train.main(train.parse_args([*common, "--output_dir", str(tmp_path / name), *extra]))
+        assert result["history"]["global_step"] == 1 and "top1" in result["results"]
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        assert config["captioner_type"] == "blip" and config["captioner_config"]["model_type"] == "blip"
+        assert "BlipForConditionalGeneration" in (tmp_path / name / "README.md").read_text()
+        pipe = pipeline("hfvid-video-captioning", model=str(tmp_path / name))
+        assert isinstance(pipe(video, max_new_tokens=3, min_new_tokens=1)[0]["generated_text"], str)
+    assert config["blip_frame_fusion"] == "concat"  # the adapted model's default
+    with pytest.raises(ValueError, match="captioner_type"):
+        train.main(train.parse_args([*common, "--output_dir", str(tmp_path / "x"), "--model_name_or_path", blip,
+                                     "--captioner_type", "git"]))
+    pool = load_training_script("generate_rest_pseudo_captions")
+    out = pool.main(pool.parse_args([*COMMON, "--synthetic_videos", "2", "--captioner_name_or_path", blip,
+                                     "--frames_per_video", "2", "--num_sampled_captions", "1",
+                                     "--max_new_tokens", "6", "--output_dir", str(tmp_path / "blip_pool")]))
+    assert out["shards_written"] == 1 and len(load_shards(tmp_path / "blip_pool")) >= 1

@@ -1,6 +1,7 @@
 """REST: REtrieve & Self-Train a generative captioner for zero-shot action recognition (arXiv:2209.15000)."""
 
 from .configuration_rest import RESTConfig
+from .modeling_blip_video import BlipVideoCaptioner
 from .modeling_rest import (
     RESTCaptioningOutput,
     RESTForVideoCaptioning,
@@ -8,10 +9,17 @@ from .modeling_rest import (
     RESTPreTrainedModel,
     RESTZeroShotOutput,
 )
-from .processing_rest import RESTProcessor, RESTVideoProcessor, load_video_frames, sample_frame_indices
+from .processing_rest import (
+    RESTProcessor,
+    RESTVideoProcessor,
+    captioner_video_processor,
+    load_video_frames,
+    sample_frame_indices,
+)
 from .retrieval import build_caption_pool, normalize_caption, retrieve_topk
 
 __all__ = [
+    "BlipVideoCaptioner",
     "RESTCaptioningOutput",
     "RESTConfig",
     "RESTForVideoCaptioning",
@@ -21,6 +29,7 @@ __all__ = [
     "RESTVideoProcessor",
     "RESTZeroShotOutput",
     "build_caption_pool",
+    "captioner_video_processor",
     "load_video_frames",
     "normalize_caption",
     "retrieve_topk",

@@ -1,11 +1,12 @@
-"""Configuration of REST: a generative video captioner (GIT) plus a CLIP retriever / text encoder."""
+"""Configuration of REST: a generative video captioner (GIT, or BLIP) plus a CLIP retriever / text encoder."""
 
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from ...configuration_utils import check_choice, check_positive, hfvid_config
 
-CAPTIONER_TYPES = ("git",)
+CAPTIONER_TYPES = ("git", "blip")
+BLIP_FRAME_FUSIONS = ("concat", "mean", "middle")
 SCORING_RULES = ("text_similarity", "likelihood", "combined")
 DEFAULT_GENERATION_KWARGS = {"num_beams": 3, "max_new_tokens": 30, "min_new_tokens": 5}
 
@@ -16,18 +17,28 @@ class RESTConfig(PreTrainedConfig):
     Configuration of [`RESTForVideoCaptioning`] and [`RESTForZeroShotVideoClassification`] (REST: REtrieve &
     Self-Train for generative action recognition, Bulat et al., arXiv:2209.15000).
 
-    REST composes two sub-configs: the generative captioner (`GitConfig`; its `num_image_with_embedding` temporal
-    embeddings make it a video model) and the CLIP model used to retrieve pseudo-captions and, for zero-shot
+    REST composes two sub-configs: the generative captioner (`GitConfig`, whose `num_image_with_embedding` temporal
+    embeddings make it a video model, or `BlipConfig`, an image captioner that REST turns into a video one, see
+    `blip_frame_fusion`) and the CLIP model used to retrieve pseudo-captions and, for zero-shot
     classification by text similarity (Rule A), to embed captions and class prompts. Values marked *[D]* are our
     engineering defaults, not the paper's (the paper's schedule was not recoverable).
 
     Args:
-        captioner_config (`dict` or `GitConfig`, *optional*): the captioner (default: GIT-base sizes).
+        captioner_config (`dict`, `GitConfig` or `BlipConfig`, *optional*): the captioner (default: GIT-base or
+            BLIP-base sizes, after `captioner_type`).
         retriever_config (`dict` or `CLIPConfig`, *optional*): the retriever / text encoder (default: CLIP ViT-B/32
             sizes).
-        captioner_type (`str`, *optional*, defaults to `"git"`): the captioner family; only `"git"` is implemented.
-        num_frames (`int`, *optional*, defaults to 8): frames T per video *[D]*. Sets the captioner's
-            `num_image_with_embedding` (they must agree: GIT sizes its visual prefix from it).
+        captioner_type (`str`, *optional*, defaults to `"git"`): the captioner family: `"git"`
+            (`GitForCausalLM`, video-native) or `"blip"` (`BlipForConditionalGeneration`, an image captioner).
+        num_frames (`int`, *optional*, defaults to 8): frames T per video *[D]*. GIT: sets the captioner's
+            `num_image_with_embedding` (they must agree: GIT sizes its visual prefix from it); BLIP: the number of
+            temporal embeddings.
+        blip_frame_fusion (`str`, *optional*, defaults to `"concat"`): how BLIP (one image per caption) sees T
+            frames *[D, ours]*. Every mode but `"middle"` runs the ViT on each frame and adds a zero-initialised
+            temporal embedding per frame. `"concat"` (default): the T frames' tokens, concatenated, are the decoder's
+            cross-attention memory (`T * P` tokens: every frame and, once the temporal embeddings train, their
+            order; spec section 3.1). `"mean"`: the tokens averaged over time (`P` tokens, order-blind).
+            `"middle"`: the middle frame only (one ViT pass, no motion). Ignored by GIT.
         prompt (`str`, *optional*, defaults to `""`): caption prefix (GIT: none; BLIP: `"a picture of "`); its
             tokens are never trained on and are stripped from generated captions.
         class_template (`str`, *optional*, defaults to `"a person {}"`): class prompt template *[D]*.
@@ -67,6 +78,7 @@ class RESTConfig(PreTrainedConfig):
     retriever_config: dict | PreTrainedConfig | None = None
     captioner_type: str = "git"
     num_frames: int = 8
+    blip_frame_fusion: str = "concat"
     prompt: str = ""
     class_template: str = "a person {}"
     scoring: str = "text_similarity"
@@ -80,6 +92,7 @@ class RESTConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         check_choice("captioner_type", self.captioner_type, CAPTIONER_TYPES)
+        check_choice("blip_frame_fusion", self.blip_frame_fusion, BLIP_FRAME_FUSIONS)
         check_choice("scoring", self.scoring, SCORING_RULES)
         for name in ("num_frames", "num_eval_captions", "retrieval_top_k"):
             check_positive(name, getattr(self, name))
@@ -94,15 +107,22 @@ class RESTConfig(PreTrainedConfig):
             raise ValueError(f"class_template must contain '{{}}' for the class name, got {self.class_template!r}")
         if self.generation_kwargs is None:
             self.generation_kwargs = dict(DEFAULT_GENERATION_KWARGS)
-        if isinstance(self.captioner_config, dict):
+        if self.captioner_type == "blip":
+            if self.captioner_config is None:
+                self.captioner_config = {"model_type": "blip"}
+            elif isinstance(self.captioner_config, dict):
+                self.captioner_config = {"model_type": "blip", **self.captioner_config}
+        elif isinstance(self.captioner_config, dict):
             self.captioner_config = {"num_image_with_embedding": self.num_frames, **self.captioner_config}
         super().__post_init__(**kwargs)
         captioner = self.captioner_config
-        if captioner.model_type != "git":
-            raise ValueError(f"captioner_config must be a GitConfig (model_type 'git'), got {captioner.model_type!r}")
-        if captioner.num_image_with_embedding is None:
+        if captioner.model_type != self.captioner_type:
+            expected = {"git": "GitConfig", "blip": "BlipConfig"}[self.captioner_type]
+            raise ValueError(f"captioner_config must be a {expected} (model_type {self.captioner_type!r}) for "
+                             f"captioner_type={self.captioner_type!r}, got model_type {captioner.model_type!r}")
+        if self.captioner_type == "git" and captioner.num_image_with_embedding is None:
             captioner.num_image_with_embedding = self.num_frames
-        if captioner.num_image_with_embedding != self.num_frames:
+        if self.captioner_type == "git" and captioner.num_image_with_embedding != self.num_frames:
             raise ValueError(
                 f"captioner_config.num_image_with_embedding={captioner.num_image_with_embedding} must equal "
                 f"num_frames={self.num_frames}: GIT sizes its visual prefix from it"

@@ -111,31 +111,36 @@ def synthetic_tokenizers():
 
 
 def tiny_synthetic_components(num_frames: int = 4, image_size: int = 32, hidden_size: int = 32, layers: int = 2,
-                              patch_size: int = 8, **overrides):
-    """`(RESTConfig, RESTProcessor)` of a tiny random REST model for the synthetic shapes videos."""
+                              patch_size: int = 8, captioner_type: str = "git", **overrides):
+    """`(RESTConfig, RESTProcessor)` of a tiny random REST model (GIT or BLIP captioner) for the synthetic shapes
+    videos. The tiny BLIP uses `[CLS]` as its decoder BOS (real BLIP checkpoints use `[DEC]`)."""
     from .configuration_rest import RESTConfig
-    from .processing_rest import RESTProcessor, RESTVideoProcessor
+    from .processing_rest import RESTProcessor, captioner_video_processor
 
     bert, clip = synthetic_tokenizers()
     tiny = {"hidden_size": hidden_size, "num_hidden_layers": layers, "num_attention_heads": 2,
             "intermediate_size": 2 * hidden_size}
     vision = {**tiny, "image_size": image_size, "patch_size": patch_size}
+    text = {**tiny, "vocab_size": bert.vocab_size, "bos_token_id": bert.cls_token_id,
+            "eos_token_id": bert.sep_token_id, "pad_token_id": bert.pad_token_id, "max_position_embeddings": 64,
+            "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    if captioner_type == "blip":  # BlipVisionConfig's default initializer_range (1e-10) makes a blind random ViT
+        captioner = {"text_config": {**text, "sep_token_id": bert.sep_token_id},
+                     "vision_config": {**vision, "attention_dropout": 0.0, "initializer_range": 0.02},
+                     "projection_dim": hidden_size}
+    else:
+        captioner = {**text, "vision_config": vision}
     config = RESTConfig(
-        num_frames=num_frames, class_template="a {}", scoring="likelihood",
+        num_frames=num_frames, class_template="a {}", scoring="likelihood", captioner_type=captioner_type,
         generation_kwargs={"num_beams": 1, "max_new_tokens": 8, "min_new_tokens": 1},
-        captioner_config={**tiny, "vocab_size": bert.vocab_size, "bos_token_id": bert.cls_token_id,
-                          "eos_token_id": bert.sep_token_id, "pad_token_id": bert.pad_token_id,
-                          "max_position_embeddings": 64, "hidden_dropout_prob": 0.0,
-                          "attention_probs_dropout_prob": 0.0, "vision_config": vision},
+        captioner_config=captioner,
         retriever_config={"projection_dim": 16,
                           "text_config": {**tiny, "vocab_size": len(clip), "max_position_embeddings": 77,
                                           "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
                           "vision_config": vision},
         **overrides,
     )
-    video_processor = RESTVideoProcessor(num_frames=num_frames, size={"shortest_edge": image_size},
-                                         crop_size={"height": image_size, "width": image_size})
-    return config, RESTProcessor(video_processor, bert, clip)
+    return config, RESTProcessor(captioner_video_processor(captioner_type, num_frames, image_size), bert, clip)
 
 
 __all__ = [

@@ -1,19 +1,22 @@
-"""REST models: a GIT video captioner trained on retrieved pseudo-captions, and its zero-shot classifier.
+"""REST models: a GIT (or BLIP) video captioner trained on retrieved pseudo-captions, and its zero-shot classifier.
 
 Both classes reuse transformers' `GitForCausalLM` unchanged: given `pixel_values` of shape `(B, T, 3, H, W)` it
 encodes every frame with its CLIP-style ViT, adds a learnable temporal embedding per frame (zero at start, so the
-video model starts as the image model) and puts the `T * P` frame tokens in front of the text tokens.
+video model starts as the image model) and puts the `T * P` frame tokens in front of the text tokens. With
+`captioner_type="blip"` the captioner is `BlipForConditionalGeneration` wrapped by `BlipVideoCaptioner` (same
+temporal embeddings; the frame tokens are the text decoder's cross-attention memory).
 """
 
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import CLIPModel, DynamicCache, GitForCausalLM, PreTrainedModel
+from transformers import CLIPModel, DynamicCache, EncoderDecoderCache, GitForCausalLM, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_rest import RESTConfig
+from .modeling_blip_video import BlipVideoCaptioner
 from .retrieval import clip_text_embeddings
 
 
@@ -62,6 +65,13 @@ def sequence_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> torch
     return (token * mask).sum(-1) / mask.sum(-1).clamp_min(1)
 
 
+def build_captioner(config: RESTConfig):
+    """The captioner module of `config.captioner_type`: `GitForCausalLM` or a `BlipVideoCaptioner`."""
+    if config.captioner_type == "blip":
+        return BlipVideoCaptioner(config.captioner_config, config.num_frames, config.blip_frame_fusion)
+    return GitForCausalLM(config.captioner_config)
+
+
 def zscore(scores: torch.Tensor) -> torch.Tensor:
     """Standardise each row (population std), so rules with different scales can be mixed (Rule C)."""
     return (scores - scores.mean(-1, keepdim=True)) / scores.std(-1, unbiased=False, keepdim=True).clamp_min(1e-6)
@@ -78,7 +88,9 @@ class RESTPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, RESTPreTrainedModel):  # start as the image captioner: temporal embeddings at zero
+        if isinstance(module, BlipVideoCaptioner):  # start as the image captioner: temporal embeddings at zero
+            init.zeros_(module.temporal_embedding)
+        elif isinstance(module, RESTPreTrainedModel) and isinstance(module.captioner, GitForCausalLM):
             for parameter in module.captioner.git.img_temporal_embedding:
                 init.zeros_(parameter)
 
@@ -113,7 +125,9 @@ class RESTPreTrainedModel(PreTrainedModel):
         (plus the first text token, which all prompts share) is run through the decoder once and its key/value cache
         reused by the K prompts, `text_chunk_size` prompts at a time: the decoder processes `T*P + K*L` tokens per
         video instead of `K * (T*P + L)` (and the image encoder runs once per batch). The result equals the full
-        teacher-forced forward (kept as the fallback, `share_visual_prefix=False`).
+        teacher-forced forward (kept as the fallback, `share_visual_prefix=False`). BLIP shares the same way: the
+        ViT runs once per batch, and the cross-attention keys/values of each video's memory (plus the BOS token's
+        self-attention cache) are computed once and reused by the K prompts.
         """
         self._check_video(pixel_values)
         if input_ids is None or input_ids.ndim != 2 or input_ids.shape[0] == 0:
@@ -128,6 +142,8 @@ class RESTPreTrainedModel(PreTrainedModel):
         if not share_visual_prefix or input_ids.shape[1] < 2 or (input_ids[:, 0] != input_ids[0, 0]).any():
             return torch.stack([sequence_log_likelihood(self._text_logits(video, input_ids, attention_mask), labels)
                                 for video in pixel_values.split(1)])
+        if isinstance(self.captioner, BlipVideoCaptioner):
+            return self._score_texts_blip(pixel_values, input_ids, attention_mask, labels, text_chunk_size)
         prefix = self.captioner(pixel_values=pixel_values, input_ids=input_ids[:1, :1].expand(len(pixel_values), 1),
                                 use_cache=True)
         first_logits, cache = prefix.logits[:, -1:], prefix.cache  # first_logits predict every prompt's token 1
@@ -150,6 +166,34 @@ class RESTPreTrainedModel(PreTrainedModel):
             rows.append(torch.cat(scores))
         return torch.stack(rows)
 
+    def _score_texts_blip(self, pixel_values, input_ids, attention_mask, labels, text_chunk_size) -> torch.Tensor:
+        """`score_texts` for BLIP: memory and BOS step once per video, their caches shared by the K prompts."""
+        memory = self.captioner.encode_video(pixel_values)
+        prefix = self.captioner(input_ids=input_ids[:1, :1].expand(len(memory), 1), encoder_hidden_states=memory,
+                                use_cache=True)
+        first_logits, cache = prefix.logits[:, -1:], prefix.cache
+        self_states = [(layer.keys, layer.values) for layer in cache.self_attention_cache.layers]
+        cross_states = [(layer.keys, layer.values) for layer in cache.cross_attention_cache.layers]
+        rows = []
+        for video in range(len(memory)):
+            scores = []
+            for start in range(0, input_ids.shape[0], text_chunk_size):
+                ids, mask = input_ids[start:start + text_chunk_size], attention_mask[start:start + text_chunk_size]
+                count = len(ids)
+
+                def expand(states):
+                    return DynamicCache(ddp_cache_data=[(k[video:video + 1].expand(count, -1, -1, -1),
+                                                         v[video:video + 1].expand(count, -1, -1, -1))
+                                                        for k, v in states])
+
+                shared = EncoderDecoderCache(expand(self_states), expand(cross_states))
+                rest = self.captioner(input_ids=ids[:, 1:], attention_mask=mask, cache=shared, use_cache=True,
+                                      encoder_hidden_states=memory[video:video + 1].expand(count, -1, -1)).logits
+                logits = torch.cat([first_logits[video:video + 1].expand(count, -1, -1), rest], dim=1)
+                scores.append(sequence_log_likelihood(logits, labels[start:start + text_chunk_size]))
+            rows.append(torch.cat(scores))
+        return torch.stack(rows)
+
     @torch.no_grad()
     def generate(self, pixel_values, input_ids=None, **generation_kwargs) -> torch.LongTensor:
         """Caption token ids `(B * num_return_sequences, length)` (config `generation_kwargs` are the defaults)."""
@@ -159,11 +203,11 @@ class RESTPreTrainedModel(PreTrainedModel):
 
 
 class RESTForVideoCaptioning(RESTPreTrainedModel):
-    """The REST video captioner: GIT over T frames, trained with the LM loss on retrieved pseudo-captions."""
+    """The REST video captioner: GIT (or BLIP) over T frames, trained with the LM loss on retrieved pseudo-captions."""
 
     def __init__(self, config: RESTConfig):
         super().__init__(config)
-        self.captioner = GitForCausalLM(config.captioner_config)
+        self.captioner = build_captioner(config)
         self.post_init()
 
     def forward(self, pixel_values, input_ids=None, attention_mask=None, labels=None, return_dict=None,
@@ -218,7 +262,7 @@ class RESTForZeroShotVideoClassification(RESTPreTrainedModel):
 
     def __init__(self, config: RESTConfig):
         super().__init__(config)
-        self.captioner = GitForCausalLM(config.captioner_config)
+        self.captioner = build_captioner(config)
         self.retriever = CLIPModel(config.retriever_config)
         self.post_init()
 
@@ -282,6 +326,7 @@ __all__ = [
     "RESTForZeroShotVideoClassification",
     "RESTPreTrainedModel",
     "RESTZeroShotOutput",
+    "build_captioner",
     "sequence_log_likelihood",
     "zscore",
 ]

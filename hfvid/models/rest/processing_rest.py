@@ -106,16 +106,42 @@ class RESTVideoProcessor(BaseVideoProcessor):
         return batch
 
 
+def captioner_video_processor(captioner_type: str, num_frames: int, image_size: int) -> RESTVideoProcessor:
+    """The frame preprocessing of a captioner family, at `image_size` px: GIT's (CLIP image processor: shortest-edge
+    resize, centre crop) or BLIP's (`BlipImageProcessor`: resize to a square, no crop); both normalise with OpenAI
+    CLIP's mean/std."""
+    if captioner_type == "blip":
+        return RESTVideoProcessor(num_frames=num_frames, size={"height": image_size, "width": image_size},
+                                  do_center_crop=False)
+    if captioner_type != "git":
+        raise ValueError(f"captioner_type must be 'git' or 'blip', got {captioner_type!r}")
+    return RESTVideoProcessor(num_frames=num_frames, size={"shortest_edge": image_size},
+                              crop_size={"height": image_size, "width": image_size})
+
+
 class RESTProcessor(ProcessorMixin):
     r"""
-    Pairs [`RESTVideoProcessor`] with the captioner's tokenizer (BERT WordPiece for GIT) and the retriever's CLIP
-    tokenizer (Rule A scoring and retrieval).
+    Pairs [`RESTVideoProcessor`] with the captioner's tokenizer (BERT WordPiece for GIT and BLIP; BLIP's adds the
+    `[DEC]` BOS) and the retriever's CLIP tokenizer (Rule A scoring and retrieval).
 
     `processor(videos=..., text=...)` gives `pixel_values` and/or `input_ids`, `attention_mask`, `labels`.
+    Build it for a pretrained image captioner with [`RESTProcessor.from_captioner_processor`].
     """
 
     def __init__(self, video_processor, tokenizer, retriever_tokenizer, **kwargs):
         super().__init__(video_processor, tokenizer, retriever_tokenizer, **kwargs)
+
+    @classmethod
+    def from_captioner_processor(cls, captioner_processor, captioner_type: str, num_frames: int,
+                                 retriever_tokenizer=None) -> "RESTProcessor":
+        """A REST processor mirroring a captioner's own (`GitProcessor` or `BlipProcessor`): the same frame size and
+        preprocessing rule (see `captioner_video_processor`) and its tokenizer (also used as the retriever's
+        tokenizer when none is given)."""
+        image_processor = captioner_processor.image_processor
+        size = image_processor.crop_size if captioner_type == "git" else image_processor.size
+        video_processor = captioner_video_processor(captioner_type, num_frames, size["height"])
+        tokenizer = captioner_processor.tokenizer
+        return cls(video_processor, tokenizer, retriever_tokenizer or tokenizer)
 
     def __call__(self, videos=None, text=None, prompt: str = "", return_tensors="pt", **kwargs):
         if videos is None and text is None:
@@ -161,4 +187,5 @@ class RESTProcessor(ProcessorMixin):
         return [normalize_caption(text, prompt) for text in texts]
 
 
-__all__ = ["RESTProcessor", "RESTVideoProcessor", "load_video_frames", "sample_frame_indices"]
+__all__ = ["RESTProcessor", "RESTVideoProcessor", "captioner_video_processor", "load_video_frames",
+           "sample_frame_indices"]
