@@ -12,7 +12,10 @@ sources given are concatenated, like FRL's `--dataset all`. Every image gives `s
 Each step: prototypes re-normalised, SwAV loss (Sinkhorn codes in fp32), prototypes frozen for the first
 `freeze_prototypes_niters` steps, queue from epoch `epoch_queue_starts` when `queue_length > 0`, per-iteration
 warm-up + cosine learning rate, LARS (default) or AdamW, SyncBN on multi-GPU runs. Evaluation: the linear-probe
-accuracy of the pooled features on synthetic expression faces and the prototype-usage entropy.
+identity accuracy of the pooled features on synthetic people, the prototype-usage entropy and the per-sample code
+entropy (the collapse monitor, also logged every `--logging_steps`: it goes to 1 when SwAV collapses to uniform
+codes, which the usage entropy cannot see). Tiny runs on synthetic faces collapse with SwAV's full colour
+distortion: use `--color_strength 0` there.
 """
 
 import argparse
@@ -32,7 +35,10 @@ from hfvid.models.face_pretraining.pretraining import (
     LARS,
     MultiCropDataset,
     SwAVMultiCrop,
-    linear_probe_accuracy,
+    code_entropy,
+    crop_face,
+    identity_probe_accuracy,
+    identity_probe_data,
     prototype_usage_entropy,
     read_hdf5_images,
     swav_scheduler,
@@ -57,6 +63,9 @@ def parse_args(argv=None):
     group.add_argument("--lars_trust_coefficient", type=float, default=0.001)
     group.add_argument("--start_warmup_lr", type=float, default=0.0, help="LR at iteration 0 (FRL: 0.3).")
     group.add_argument("--final_lr", type=float, default=0.0, help="LR at the end of the cosine (FRL: 0.0048).")
+    group.add_argument("--color_strength", type=float, default=1.0,
+                       help="Colour-distortion strength s of the multi-crop (SwAV: 1.0; 0 turns jitter off).")
+    group.add_argument("--blur_prob", type=float, default=0.5, help="Gaussian-blur probability of the multi-crop.")
     group.add_argument("--synthetic_train_samples", type=int, default=256)
     group.add_argument("--synthetic_image_size", type=int, default=64)
     group.add_argument("--probe_samples", type=int, default=128, help="Synthetic faces for the linear probe (0: off).")
@@ -91,8 +100,8 @@ def load_images(args) -> list:
     if args.dataset_name == "synthetic":
         from hfvid.data.synthetic import synthetic_faces
 
-        images += [face["image"] for face in synthetic_faces(args.synthetic_train_samples, args.synthetic_image_size,
-                                                             seed=args.seed)]
+        faces = synthetic_faces(args.synthetic_train_samples, args.synthetic_image_size, seed=args.seed)
+        images += [crop_face(face["image"], face["box"]) for face in faces]  # face crops, like FRL's data
     elif args.dataset_name not in (None, "hdf5"):
         raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir / --hdf5_files), "
                          f"got {args.dataset_name!r}")
@@ -129,7 +138,7 @@ def main(args):
     with accelerator.main_process_first():
         images = load_images(args)
     transform = SwAVMultiCrop(config.crop_sizes, config.num_crops, config.min_scale_crops, config.max_scale_crops,
-                              processor.image_mean, processor.image_std)
+                              processor.image_mean, processor.image_std, args.color_strength, args.blur_prob)
     train_loader = torch.utils.data.DataLoader(
         MultiCropDataset(images, transform), batch_size=args.per_device_train_batch_size, shuffle=True,
         drop_last=True, num_workers=args.dataloader_num_workers,
@@ -150,28 +159,33 @@ def main(args):
     def compute_loss(m, batch):
         unwrapped.normalize_prototypes()
         use_queue = config.queue_length > 0 and loop.epoch >= config.epoch_queue_starts
-        return m(pixel_values=batch["pixel_values"], iteration=loop.global_step, use_queue=use_queue).loss
+        output = m(pixel_values=batch["pixel_values"], iteration=loop.global_step, use_queue=use_queue)
+        if (loop.global_step + 1) % args.logging_steps == 0:  # the step about to be counted is a logging step
+            # collapse monitor: per-sample code entropy -> 1 (uniform codes) while usage entropy stays at 1
+            monitor = {"train_code_entropy": code_entropy(output.assignments),
+                       "train_prototype_entropy": prototype_usage_entropy(output.assignments)}
+            accelerator.log(monitor, step=loop.global_step + 1)
+            logger.info(f"step {loop.global_step + 1}: loss {output.loss.item():.4f}, code entropy "
+                        f"{monitor['train_code_entropy']:.3f} (1 = collapse), prototype usage entropy "
+                        f"{monitor['train_prototype_entropy']:.3f}")
+        return output.loss
 
     probe = None
-    if args.probe_samples:
-        from hfvid.data.synthetic_face_tasks import synthetic_expression_faces
-
-        faces = synthetic_expression_faces(args.probe_samples, args.synthetic_image_size, seed=args.seed + 1)
-        pixels = processor([f["image"] for f in faces], boxes=[[f["box"].tolist()] for f in faces],
-                           return_tensors="pt")["pixel_values"]  # face crops, as the benchmark uses
-        probe = (pixels, [f["label"] for f in faces])
+    if args.probe_samples:  # synthetic people, processor face crops (even images train the probe, odd test it)
+        identities = max(2, min(16, args.probe_samples // 4))
+        probe = identity_probe_data(processor, identities, max(2, args.probe_samples // identities),
+                                    args.synthetic_image_size, seed=args.seed + 1)
 
     def evaluate():
         if probe is None or not accelerator.is_main_process:
             return None
         unwrapped.eval()
+        pixels = probe[0].to(accelerator.device)
+        accuracy = identity_probe_accuracy(unwrapped.face_repr, pixels, probe[1])
         with torch.no_grad():
-            pixels = probe[0].to(accelerator.device)
-            features = unwrapped.face_repr(pixels).pooler_output.cpu()
             codes = unwrapped(pixel_values=[pixels, pixels.flip(-1)]).assignments
-        half = len(features) // 2
-        accuracy = linear_probe_accuracy(features[:half], probe[1][:half], features[half:], probe[1][half:])
-        return {"probe_accuracy": accuracy, "prototype_entropy": prototype_usage_entropy(codes)}
+        return {"probe_accuracy": accuracy, "prototype_entropy": prototype_usage_entropy(codes),
+                "code_entropy": code_entropy(codes)}
 
     history = loop.run(compute_loss, evaluate=evaluate)
     results = dict(history["eval"][-1][1]) if history["eval"] else {}

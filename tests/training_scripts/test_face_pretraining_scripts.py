@@ -64,59 +64,35 @@ def test_script_arguments_fail_clearly(tmp_path):
         script.build_model(script.parse_args(pretrain_argv(tmp_path, 1, "--config_overrides", "crops_for_assign=[9]")))
 
 
-@pytest.mark.slow  # about 1 minute of CPU
-def test_swav_features_beat_random_init_on_a_linear_probe():
-    """Spec section 7: short SwAV run on synthetic faces, then a linear probe (synthetic expressions) is better than
-    the same probe on the randomly initialised network; prototypes stay in use (no collapse)."""
-    import copy
-    import random
+def test_swav_features_beat_random_init_on_a_linear_probe(tmp_path):
+    """Spec section 7 / issue Must-show: a short SwAV run (the quickstart's tiny recipe, through the script) on
+    synthetic face crops, then a linear identity probe on synthetic people beats the same probe on the same network
+    randomly initialised; the codes stay confident (code entropy well below 1: no collapse) and the loss falls.
+    Measured: SwAV 43.8 % vs random init 18.8 % (16 identities x 4 test images, chance 6.25 %), ~10 s on one
+    thread. Before the fix (full colour distortion, whole images) the run collapsed (code entropy -> 1) and lost to
+    random init."""
+    from accelerate.utils import set_seed
 
     from hfvid import FaceRepresentationConfig, FaceRepresentationForSwAVPreTraining, FaceRepresentationImageProcessor
-    from hfvid.data.synthetic import synthetic_faces
-    from hfvid.data.synthetic_face_tasks import synthetic_expression_faces
-    from hfvid.models.face_pretraining.pretraining import MultiCropDataset, SwAVMultiCrop, linear_probe_accuracy, \
-        prototype_usage_entropy
+    from hfvid.models.face_pretraining.pretraining import identity_probe_accuracy, identity_probe_data
+    from hfvid.models.face_pretraining.quickstart import TINY, TINY_ARGS
 
-    config = FaceRepresentationConfig(embedding_size=8, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1],
-                                      layer_type="basic", image_size=32, crop_sizes=[32, 16], num_crops=[2, 2],
-                                      min_scale_crops=[0.5, 0.2], max_scale_crops=[1.0, 0.5], num_prototypes=8,
-                                      projection_hidden_size=64, projection_dim=32, freeze_prototypes_niters=3)
-    random.seed(0)  # the PIL blur draws from Python's RNG
-    model = FaceRepresentationForSwAVPreTraining(config)
-    random_init = copy.deepcopy(model)
-    processor = FaceRepresentationImageProcessor(image_size=32)
-    transform = SwAVMultiCrop(config.crop_sizes, config.num_crops, config.min_scale_crops, config.max_scale_crops,
-                              processor.image_mean, processor.image_std)
-    loader = torch.utils.data.DataLoader(MultiCropDataset([f["image"] for f in synthetic_faces(256, 64)], transform),
-                                         batch_size=32, shuffle=True, drop_last=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    losses, step = [], 0
-    while step < 60:
-        for batch in loader:
-            model.normalize_prototypes()
-            loss = model(batch["pixel_values"], iteration=step).loss
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            step += 1
-            if step == 60:
-                break
-    assert sum(losses[-5:]) < sum(losses[:5])
+    script = load_training_script("pretrain_face_representation")
+    args = script.parse_args(["--dataset_name", "synthetic", "--output_dir", str(tmp_path), "--cpu",
+                              "--config_overrides", TINY, *TINY_ARGS])
+    result = script.main(args)
+    losses = [loss for _, loss in result["history"]["losses"]]
+    assert sum(losses[-10:]) < 0.8 * sum(losses[:10]), losses
+    assert result["results"]["code_entropy"] < 0.5, result["results"]  # collapse drives it to 1
 
-    faces = synthetic_expression_faces(256, 64, seed=5)
-    pixels = processor([f["image"] for f in faces])["pixel_values"]
-    labels = [f["label"] for f in faces]
-    accuracies = {}
-    for name, network in (("swav", model), ("random", random_init)):
-        network.eval()
-        with torch.no_grad():
-            features = network.face_repr(pixels).pooler_output
-            codes = network([pixels, pixels.flip(-1)]).assignments
-        accuracies[name] = linear_probe_accuracy(features[:128], labels[:128], features[128:], labels[128:])
-        if name == "swav":
-            assert prototype_usage_entropy(codes) > 0.5
-    assert accuracies["swav"] > accuracies["random"], accuracies  # measured margins: 2-17 points (see report)
+    set_seed(0)  # what the script does before building the model: the same initial weights
+    random_init = FaceRepresentationForSwAVPreTraining(FaceRepresentationConfig(**script.parse_overrides(TINY)))
+    trained = FaceRepresentationForSwAVPreTraining.from_pretrained(str(tmp_path))
+    pixels, identities = identity_probe_data(FaceRepresentationImageProcessor(image_size=32), 16, 8, 64, seed=123)
+    swav = identity_probe_accuracy(trained.face_repr, pixels, identities)
+    baseline = identity_probe_accuracy(random_init.face_repr, pixels, identities)
+    print(f"identity probe: SwAV {swav:.1f} % vs random init {baseline:.1f} %")
+    assert swav > baseline + 5, (swav, baseline)
 
 
 def _free_port() -> int:

@@ -181,10 +181,60 @@ def linear_probe_accuracy(train_features, train_labels, test_features, test_labe
     return float(100.0 * np.mean(predictions == np.asarray(test_labels)))
 
 
+def identity_probe_data(processor, num_identities: int = 16, images_per_identity: int = 8, image_size: int = 64,
+                        seed: int = 77):
+    """Synthetic people (:func:`~hfvid.data.synthetic_face_tasks.synthetic_identity_faces`) as processor face crops:
+    ``(pixel_values, identities)``; even images of each person train the probe, odd ones test it."""
+    from ...data.synthetic_face_tasks import synthetic_identity_faces
+
+    if num_identities < 2 or images_per_identity < 2:
+        raise ValueError(f"the identity probe needs >= 2 identities and >= 2 images each, got {num_identities} and "
+                         f"{images_per_identity}")
+    faces = synthetic_identity_faces(num_identities, images_per_identity, image_size, seed)
+    pixels = processor([f["image"] for f in faces], boxes=[[f["box"].tolist()] for f in faces],
+                       return_tensors="pt")["pixel_values"]
+    return pixels, [f["identity"] for f in faces]
+
+
+@torch.no_grad()
+def identity_probe_accuracy(encoder, pixels, identities) -> float:
+    """Linear-probe identity accuracy (%) of ``encoder``'s pooled features (eval mode): the synthetic attribute a
+    short SwAV run learns (appearance invariant to crops, flips and blur). Chance is 1 / number of identities."""
+    was_training = encoder.training
+    encoder.eval()
+    features = encoder(pixels).pooler_output.cpu()
+    encoder.train(was_training)
+    return linear_probe_accuracy(features[0::2], identities[0::2], features[1::2], identities[1::2])
+
+
 def prototype_usage_entropy(assignments: torch.Tensor) -> float:
-    """Entropy of the mean code over a batch divided by log K (1 = all prototypes used equally, 0 = collapse)."""
+    """Entropy of the mean code over a batch divided by log K (1 = all prototypes used equally, 0 = one prototype).
+
+    Blind to SwAV's usual collapse: a constant embedding gives uniform codes, hence maximal usage entropy; watch
+    :func:`code_entropy` for that."""
     usage = assignments.reshape(-1, assignments.shape[-1]).float().mean(0).clamp_min(1e-12)
     return float(-(usage * usage.log()).sum() / math.log(assignments.shape[-1]))
+
+
+def code_entropy(assignments: torch.Tensor) -> float:
+    """Mean per-sample entropy of the Sinkhorn codes divided by log K: 1 = every sample spread uniformly over the
+    prototypes (collapse: the loss sits at log K and the embedding carries no information), towards 0 = confident
+    assignments. Healthy runs fall well below 1 while :func:`prototype_usage_entropy` stays near 1."""
+    codes = assignments.reshape(-1, assignments.shape[-1]).float()
+    return float(-(codes * codes.clamp_min(1e-12).log()).sum(-1).mean() / math.log(assignments.shape[-1]))
+
+
+def crop_face(image, box, margin: float = 1.2):
+    """The square PIL crop of side ``margin * max(w, h)`` centred on the xyxy ``box`` (pre-training data are face
+    crops, as FRL's detector crops are; out-of-image parts are black)."""
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    half = margin * max(x2 - x1, y2 - y1) / 2
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return image.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
 
 
 __all__ = [
@@ -192,6 +242,10 @@ __all__ = [
     "MultiCropDataset",
     "RandomPILGaussianBlur",
     "SwAVMultiCrop",
+    "code_entropy",
+    "crop_face",
+    "identity_probe_accuracy",
+    "identity_probe_data",
     "linear_probe_accuracy",
     "prototype_usage_entropy",
     "read_hdf5_images",

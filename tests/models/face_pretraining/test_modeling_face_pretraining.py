@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from model_tester import ModelTester
 
 from hfvid import (
@@ -226,3 +227,21 @@ def test_lars_step_matches_apex_larc_rule():
     scale = 0.01 * 5.0 / (1.0 + 0.1 * 5.0)
     expected = torch.tensor([3.0, 4.0]) - 0.5 * scale * (torch.tensor([0.6, 0.8]) + 0.1 * torch.tensor([3.0, 4.0]))
     torch.testing.assert_close(param.data, expected)
+
+
+def test_code_entropy_detects_collapse_that_usage_entropy_misses():
+    """A constant embedding (SwAV's collapse) gives uniform Sinkhorn codes: per-sample code entropy 1, yet the
+    prototype-usage entropy is maximal too, so only the former flags it; a spread embedding gives confident codes."""
+    from hfvid.models.face_pretraining.pretraining import code_entropy, prototype_usage_entropy
+
+    model = FaceRepresentationForSwAVPreTraining(tiny_config()).train()
+    with torch.no_grad():
+        model.projection_head[-1].weight.zero_()  # every crop of every image -> the same embedding
+        model.projection_head[-1].bias.copy_(torch.linspace(-1, 1, 8))
+    out = model(**make_crops(8, 0))
+    assert code_entropy(out.assignments) == pytest.approx(1.0, abs=1e-6)
+    assert prototype_usage_entropy(out.assignments) == pytest.approx(1.0, abs=1e-6)
+    assert out.loss.item() >= math.log(6) - 1e-6
+    spread = F.normalize(torch.randn(32, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
+    codes = sinkhorn_knopp(spread @ F.normalize(torch.randn(6, 8, generator=torch.Generator().manual_seed(1)), dim=-1).t())
+    assert code_entropy(codes) < 0.7 and prototype_usage_entropy(codes) > 0.9
