@@ -17,22 +17,12 @@ SYNTHETIC_FPS = 8.0  # the training script's synthetic default (frame_stride 1, 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     """BMViT on synthetic moving squares; metric: frame-mAP@0.5 (4 actions) of the pipeline on held-out clips."""
-    import torch
-
-    start = time.time()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the tiny model gains nothing from a second thread; a busy CPU makes it cost a lot
-    try:
-        return _run(output_dir, steps, start)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(output_dir: Path, steps: int | None, start: float) -> QuickstartRow:
     from transformers import pipeline
 
     from ...data.synthetic_actors import ACTION_NAMES, synthetic_actor_clips
     from ...metrics.detection import ava_frame_map
+
+    start = time.time()
 
     out = output_dir / "bmvit"
     script = load_training_script("train_bmvit")

@@ -20,17 +20,6 @@ TINY_ARGS = ["--max_train_steps", "200", "--per_device_train_batch_size", "32", 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     """Pre-train, reload in `hfvid-face-embedding`, probe identities (SwAV vs random init), benchmark."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the tiny model gains nothing from a second thread; a busy CPU makes it cost 10x more
-    try:
-        return _run(output_dir, steps)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(output_dir: Path, steps: int | None) -> QuickstartRow:
     import numpy as np
     import torch
     from transformers import AutoConfig, AutoImageProcessor, AutoModel, pipeline
