@@ -237,7 +237,7 @@ class CropSet(torch.utils.data.Dataset):
         return len(self.records)
 
     def __getitem__(self, index):
-        from hfvid.models.subpixel_fan.image_processing_subpixel_fan import crop_faces, image_to_tensor
+        from hfvid.modules.images import crop_faces, image_to_tensor
 
         record = self.records[index]
         matrix = self.processor.crop_matrices(torch.as_tensor(np.asarray(record["box"], np.float32))[None])
@@ -380,7 +380,7 @@ def run_stage2(args, stage1_model, processor, records, eval_records):
     landmarks, flip = broadcast_object_list(payload)[0]
     model = KeypointsToLandmarksForLandmarkDetection.from_stage1(stage1_model, flip_permutation=flip)
     config = model.config
-    labelled = [dict(records[i], landmarks=landmarks[i]) for i in sorted(landmarks)]
+    labelled = [dict(records[i], landmarks=landmarks[i]) for i in sorted(landmarks)]  # crop px
     if not labelled:
         raise ValueError("stage-1 correspondence recovery labelled no image; train stage 1 longer")
     dataset = PseudoLabelViews(labelled, processor, flip_permutation=flip if args.flip_prob > 0 else None,

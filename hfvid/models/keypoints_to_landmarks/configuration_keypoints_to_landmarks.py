@@ -34,6 +34,9 @@ class KeypointsToLandmarksConfig(PreTrainedConfig):
         descriptor_dim (`int`, *optional*, defaults to 256): descriptor channels of stage 1.
         detector_threshold (`float`, *optional*, defaults to 0.15): detection-map threshold for keypoints.
         detector_nms_radius (`int`, *optional*, defaults to 2): NMS half-size on the heatmap grid.
+        detector_border (`int`, *optional*, defaults to 0): detections closer than this to the map edge (grid px) are
+            dropped, as SuperPoint drops a 4-px image border; the zero-padded edge is an easy, object-independent
+            "keypoint" that self-training can lock onto (0 = paper) *[ours]*.
         max_keypoints (`int`, *optional*, defaults to 200): at most this many detections per image *[ours]*.
         min_keypoints (`int`, *optional*, defaults to 0): when fewer detections pass the threshold, the strongest
             NMS peaks below it fill up to this many (a fallback for young detectors; 0 = paper) *[ours]*.
@@ -48,6 +51,9 @@ class KeypointsToLandmarksConfig(PreTrainedConfig):
         min_negative_distance (`float`, *optional*, defaults to 5.7): negatives closer than this (grid px) are dropped.
         stage2_backbone_lr_ratio (`float`, *optional*, defaults to 0.1): backbone lr / head lr in stage 2.
         stage2_gaussian_sigma (`float`, *optional*, defaults to 0.75): sigma of the 3x3 target stamp (grid px).
+        landmark_head_init_std (`float`, *optional*, defaults to 0.001): std of the normal init of the stage-2 head's
+            new last conv (bias 0), so training starts from near-zero heatmaps (official code: PyTorch's default
+            conv init) *[ours]*.
         decode_method (`str`, *optional*, defaults to `"argmax"`): heatmap decoder (paper: plain argmax).
         flip_permutation (`list[int]`, *optional*): mirror table of the K landmarks, learned in stage 1;
             `None` disables flip augmentation and flip test.
@@ -76,6 +82,7 @@ class KeypointsToLandmarksConfig(PreTrainedConfig):
     descriptor_dim: int = 256
     detector_threshold: float = 0.15
     detector_nms_radius: int = 2
+    detector_border: int = 0
     max_keypoints: int = 200
     min_keypoints: int = 0
     keypoint_threshold: float = 0.15
@@ -89,6 +96,7 @@ class KeypointsToLandmarksConfig(PreTrainedConfig):
     min_negative_distance: float = 5.7
     stage2_backbone_lr_ratio: float = 0.1
     stage2_gaussian_sigma: float = 0.75
+    landmark_head_init_std: float = 0.001
     decode_method: str = "argmax"
     flip_permutation: list[int] | None = None
 
@@ -96,7 +104,7 @@ class KeypointsToLandmarksConfig(PreTrainedConfig):
         for name in ("num_landmarks", "num_clusters", "image_size", "heatmap_size", "hidden_size", "stem_channels",
                      "hourglass_depth", "num_groups", "descriptor_dim", "max_keypoints", "outlier_neighbors",
                      "pairs_per_sample", "keypoint_nms_px", "keypoint_nms_reference_height", "contrastive_margin",
-                     "stage2_gaussian_sigma", "stage2_backbone_lr_ratio"):
+                     "stage2_gaussian_sigma", "stage2_backbone_lr_ratio", "landmark_head_init_std"):
             check_positive(name, getattr(self, name))
         check_choice("variant", self.variant, VARIANTS)
         check_choice("decode_method", self.decode_method, DECODE_METHODS)
@@ -123,6 +131,9 @@ class KeypointsToLandmarksConfig(PreTrainedConfig):
                              f"got {self.min_keypoints}")
         if self.detector_nms_radius < 0 or self.min_negative_distance < 0 or self.descriptor_loss_weight < 0:
             raise ValueError("detector_nms_radius, min_negative_distance and descriptor_loss_weight must be >= 0")
+        if not 0 <= 2 * self.detector_border < self.heatmap_size:
+            raise ValueError(f"detector_border must be in [0, heatmap_size / 2 = {self.heatmap_size / 2}), "
+                             f"got {self.detector_border}")
         if self.flip_permutation is not None and sorted(self.flip_permutation) != list(range(self.num_landmarks)):
             raise ValueError(f"flip_permutation must be a permutation of range(num_landmarks={self.num_landmarks}), "
                              f"got {self.flip_permutation}")

@@ -83,14 +83,16 @@ class KeypointHead(nn.Module):
     """ConvBlock -> 1x1 conv -> GroupNorm -> ReLU -> 1x1 conv to ``out_channels`` (the detector/descriptor layout).
 
     The descriptor head's last conv has no bias: the contrastive loss only sees descriptor differences, so a bias
-    would never receive a gradient."""
+    would never receive a gradient. `out_init_std` gives the last conv a small normal init (stage-2 heatmaps)."""
 
-    def __init__(self, config: KeypointsToLandmarksConfig, out_channels: int, bias: bool = True):
+    def __init__(self, config: KeypointsToLandmarksConfig, out_channels: int, bias: bool = True,
+                 out_init_std: float | None = None):
         super().__init__()
         self.block = ConvBlock(config.hidden_size, config.hidden_size, "group", config.num_groups)
         self.conv = nn.Conv2d(config.hidden_size, config.hidden_size, 1)
         self.norm = make_norm("group", config.hidden_size, config.num_groups)
         self.out = nn.Conv2d(config.hidden_size, out_channels, 1, bias=bias)
+        self.out.init_std = out_init_std  # read by `_init_weights`: None = Kaiming, else N(0, std) and zero bias
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.out(F.relu(self.norm(self.conv(self.block(features)))))
@@ -106,7 +108,12 @@ class KeypointsToLandmarksPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, nn.Conv2d) and getattr(module, "init_std", None) is not None:
+            # the stage-2 heatmap output starts near zero: Kaiming fan-out on a K-channel 1x1 conv gives heatmaps of
+            # order 1-10 against targets that are 0 almost everywhere, and short schedules spend their steps undoing it
+            init.normal_(module.weight, std=module.init_std)
+            init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         if isinstance(module, KeypointsToLandmarksModel):  # "not clustered yet"
             init.zeros_(module.k_centroids)
@@ -279,8 +286,9 @@ class KeypointsToLandmarksModel(KeypointsToLandmarksPreTrainedModel):
         max_keypoints: int | None = None,
     ) -> list[torch.Tensor]:
         """Detection maps (B, 1, H, W) -> per image grid points (n_i, 2): threshold, max-pool NMS of half-size
-        `nms_radius`, the `max_keypoints` strongest, each moved a quarter pixel towards its larger neighbour.
-        With `config.min_keypoints`, the strongest peaks below the threshold fill up to that many."""
+        `nms_radius`, peaks closer than `config.detector_border` to the edge dropped, the `max_keypoints` strongest,
+        each moved a quarter pixel towards its larger neighbour. With `config.min_keypoints`, the strongest peaks
+        below the threshold fill up to that many."""
         threshold = self.config.detector_threshold if threshold is None else threshold
         radius = self.config.detector_nms_radius if nms_radius is None else nms_radius
         limit = self.config.max_keypoints if max_keypoints is None else max_keypoints
@@ -289,6 +297,11 @@ class KeypointsToLandmarksModel(KeypointsToLandmarksPreTrainedModel):
         scores = detection_map[:, 0]
         peaks = scores == F.max_pool2d(scores[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
         height, width = scores.shape[-2:]
+        border = self.config.detector_border
+        if border:
+            inner = torch.zeros_like(peaks)
+            inner[:, border:height - border, border:width - border] = True
+            peaks = peaks & inner
         points = []
         for score, peak in zip(scores, peaks):
             ys, xs = torch.nonzero(peak, as_tuple=True)
@@ -341,7 +354,7 @@ class KeypointsToLandmarksForLandmarkDetection(KeypointsToLandmarksPreTrainedMod
     def __init__(self, config: KeypointsToLandmarksConfig):
         super().__init__(config)
         self.backbone = KeypointBackbone(config)
-        self.landmark_head = KeypointHead(config, config.num_landmarks)
+        self.landmark_head = KeypointHead(config, config.num_landmarks, out_init_std=config.landmark_head_init_std)
         self.post_init()
 
     @classmethod

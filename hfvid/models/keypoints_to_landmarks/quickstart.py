@@ -8,7 +8,8 @@ from ...quickstart import QuickstartRow, load_training_script
 
 TINY = ("num_landmarks=5,num_clusters=10,hidden_size=32,stem_channels=16,hourglass_depth=2,image_size=64,"
         "heatmap_size=16,descriptor_dim=32,num_groups=8,min_negative_distance=1.5,detector_nms_radius=1,"
-        "max_keypoints=20,min_keypoints=8,pairs_per_sample=200,outlier_neighbors=20,outlier_fraction=0.2")
+        "max_keypoints=20,min_keypoints=8,pairs_per_sample=200,outlier_neighbors=20,outlier_fraction=0.2,"
+        "detector_border=1,decode_method=local_soft_argmax")
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:

@@ -21,7 +21,7 @@ import torch
 
 from ...clustering import Correspondences, recover_correspondences
 from ...data.landmarks import LandmarkTrainingViews
-from ...modules.heatmaps import apply_affine, compose_affine, from_map_coords, to_map_coords
+from ...modules.heatmaps import apply_affine, compose_affine, from_map_coords, invert_affine, to_map_coords
 
 
 @dataclass
@@ -164,6 +164,13 @@ class SelfTrainingPairs(LandmarkTrainingViews):
         }
 
 
+def _crop_to_image(processor, box, points) -> np.ndarray:
+    """Crop-pixel points (K, 2) of the processor's crop of ``box`` -> image pixels (NaN stays NaN)."""
+    matrix = processor.crop_matrices(torch.as_tensor(np.asarray(box, np.float32))[None])
+    points = torch.as_tensor(np.asarray(points, np.float32))[None]
+    return apply_affine(invert_affine(matrix), points)[0].numpy()
+
+
 def inverse_permutation(permutation) -> list[int]:
     inverse = np.empty(len(permutation), dtype=np.int64)
     inverse[np.asarray(permutation)] = np.arange(len(permutation))
@@ -172,12 +179,16 @@ def inverse_permutation(permutation) -> list[int]:
 
 class PseudoLabelViews(LandmarkTrainingViews):
     """Stage-2 samples: augmented crop, K pseudo-label landmarks (NaN = absent -> masked), mirror with the learned
-    flip permutation, and a cutout square (side ``cutout_fraction`` of the crop, probability ``cutout_prob``)."""
+    flip permutation, and a cutout square (side ``cutout_fraction`` of the crop, probability ``cutout_prob``).
+
+    The records' ``landmarks`` are pseudo-labels in crop pixels of the plain box crop (as correspondence recovery
+    returns them); they are mapped back to image pixels here, so every augmentation acts on the image once."""
 
     def __init__(self, records, processor, flip_permutation=None, cutout_prob: float = 0.5,
                  cutout_fraction: float = 80 / 256, **kwargs):
         # a landmark with id a appears as id perm[a] in the mirrored image: the mirrored labels are old[perm^-1]
         table = None if flip_permutation is None else inverse_permutation(flip_permutation)
+        records = [dict(r, landmarks=_crop_to_image(processor, r["box"], r["landmarks"])) for r in records]
         super().__init__(records, processor, flip_permutation=table, second_view=False, **kwargs)
         self.cutout_prob, self.cutout_fraction = cutout_prob, cutout_fraction
 

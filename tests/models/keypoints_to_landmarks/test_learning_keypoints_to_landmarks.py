@@ -9,13 +9,14 @@ from hfvid.clustering import assign_unique, kmeans
 from hfvid.data.synthetic_objects import synthetic_objects
 from hfvid.metrics.landmark_regression import landmark_regression_nme
 from hfvid.models.keypoints_to_landmarks.keypoint_initialization import patch_descriptors
-from hfvid.models.subpixel_fan.image_processing_subpixel_fan import image_to_tensor
+from hfvid.modules.images import image_to_tensor
 from hfvid.quickstart import load_training_script
 
 K = 5
 TINY = ("num_landmarks=5,num_clusters=10,hidden_size=32,stem_channels=16,hourglass_depth=2,image_size=64,"
         "heatmap_size=16,descriptor_dim=32,num_groups=8,min_negative_distance=1.5,detector_nms_radius=1,"
-        "max_keypoints=20,min_keypoints=8,pairs_per_sample=200,outlier_neighbors=20,outlier_fraction=0.2")
+        "max_keypoints=20,min_keypoints=8,pairs_per_sample=200,outlier_neighbors=20,outlier_fraction=0.2,"
+        "detector_border=1,decode_method=local_soft_argmax")
 
 
 def learning_argv(output_dir, stage1_steps, stage2_steps, round_steps, samples):
@@ -65,13 +66,16 @@ def run_learning(tmp_path, stage1_steps=300, stage2_steps=200, round_steps=100, 
 def test_self_training_beats_the_initial_generic_keypoints(tmp_path):
     out, baselines = run_learning(tmp_path)
     results, stage1 = out["results"], out["stage1_history"]
-    print("results", results, "baselines", baselines)
+    stage1_forward = stage1["eval"][-1][1]["stage1_forward_nme"]
+    print("results", results, "stage 1", stage1["eval"], "baselines", baselines)
     losses = [loss for _, loss in stage1["losses"]]
     assert np.mean(losses[-20:]) < np.mean(losses[:20])  # stage-1 loss falls
     assert results["train_loss_last"] < results["train_loss_first"]
     assert results["forward_nme"] < results["mean_shape_nme"]
-    # measured (2 cores): stage 2 12.4 %, stage 1 8.4 %, generic keypoints 16.8 % (detector order), mean shape 17.2 %;
-    # the generic keypoints given identities by k-means on their colour patches reach 7.4 % on these colour-coded parts
-    assert results["forward_nme"] < 0.8 * baselines["detector_order"]
-    stage1_forward = stage1["eval"][-1][1]["stage1_forward_nme"]
+    # measured (2 cores, ~25 s idle): stage 1 7.5 %, stage 2 2.9 %, generic keypoints 16.8 % (detector order),
+    # mean shape 17.2 %, the generic keypoints clustered by their own colour patches 7.4 %. Before the stage-2 head
+    # started near zero (landmark_head_init_std) stage 2 lost accuracy (12.4 % vs 8.3 %): 200 steps went into
+    # shrinking Kaiming-sized initial heatmaps.
     assert stage1_forward < 0.6 * baselines["detector_order"]
+    assert results["forward_nme"] <= stage1_forward + 0.5  # stage 2 keeps (here: improves) stage 1's accuracy
+    assert results["forward_nme"] < min(0.5 * baselines["detector_order"], baselines["descriptor_clusters"])

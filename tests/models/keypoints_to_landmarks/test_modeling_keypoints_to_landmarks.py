@@ -141,7 +141,11 @@ def test_head_swap_keeps_everything_but_the_last_conv():
         if not name.startswith("out."):
             assert torch.equal(value, stage2.landmark_head.state_dict()[name]), name
     assert stage2.landmark_head.out.weight.shape == (3, 16, 1, 1)
-    assert stage2(torch.rand(1, 3, SIZE, SIZE)).heatmaps.shape == (1, 3, GRID, GRID)
+    heatmaps = stage2(torch.rand(1, 3, SIZE, SIZE)).heatmaps
+    assert heatmaps.shape == (1, 3, GRID, GRID)
+    # the new output conv starts near zero (N(0, landmark_head_init_std), no bias), not with Kaiming-sized maps
+    assert stage2.landmark_head.out.weight.std() < 3 * stage2.config.landmark_head_init_std
+    assert not stage2.landmark_head.out.bias.any() and heatmaps.abs().max() < 0.1
 
 
 def test_detect_sample_and_predict_landmarks():
@@ -154,6 +158,9 @@ def test_detect_sample_and_predict_landmarks():
     assert points[0].tolist() == [[6.25, 4.0], [10.0, 10.0]]
     filled = KeypointsToLandmarksModel(tiny_config(detector_threshold=0.5, min_keypoints=3)).detect_keypoints(detection)
     assert len(filled[0]) == 3 and len(filled[1]) == 3
+    detection[1, 0, 0, 8], detection[1, 0, 8, GRID - 2] = 0.9, 0.8  # on the edge / one cell inside
+    inner = KeypointsToLandmarksModel(tiny_config(detector_threshold=0.5, detector_border=1)).detect_keypoints(detection)
+    assert inner[1].tolist() == [[GRID - 2, 8.0]]
     descriptors = torch.randn(2, 8, GRID, GRID)
     sampled = model.sample_descriptors(descriptors, [torch.tensor([[3.0, 5.0]]), torch.zeros(0, 2)])
     expected = torch.nn.functional.normalize(descriptors[0, :, 5, 3], dim=0)
@@ -173,6 +180,8 @@ def test_detect_sample_and_predict_landmarks():
     ("detector_threshold", 1.5, "detector_threshold"),
     ("flip_permutation", [0, 0, 1, 2, 3], "flip_permutation"),
     ("min_keypoints", 50, "min_keypoints"),
+    ("detector_border", 8, "detector_border"),
+    ("landmark_head_init_std", 0.0, "landmark_head_init_std"),
     ("num_clusters", "many", "num_clusters"),
 ])
 def test_config_validation(field, value, fragment):

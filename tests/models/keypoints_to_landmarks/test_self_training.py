@@ -23,7 +23,7 @@ from hfvid.models.keypoints_to_landmarks.self_training import (
     recover_correspondences_with_model,
     sample_pairs,
 )
-from hfvid.models.subpixel_fan.image_processing_subpixel_fan import image_to_tensor
+from hfvid.modules.images import image_to_tensor
 
 GRID = 16
 
@@ -96,6 +96,11 @@ def test_stage2_views_mask_absent_landmarks_and_mirror_with_the_inverse_table():
     item = views[0]
     assert item["landmark_mask"].tolist() == [True, False, True] and torch.isfinite(item["labels"]).all()
     assert inverse_permutation([1, 2, 0]) == [2, 0, 1]
+    # pseudo-labels are crop pixels: with a crop that is not the identity they come back unchanged, not re-cropped
+    boxed = [dict(records[0], box=[8.0, 4.0, 40.0, 44.0])]
+    plain = PseudoLabelViews(boxed, processor, augment=False, cutout_prob=0)[0]
+    mask = plain["landmark_mask"]
+    assert torch.allclose(plain["labels"][mask], torch.as_tensor(records[0]["landmarks"])[mask], atol=1e-3)
 
 
 def test_keypoint_initialisers(tmp_path):
