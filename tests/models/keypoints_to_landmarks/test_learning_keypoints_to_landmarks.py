@@ -62,7 +62,6 @@ def run_learning(tmp_path, stage1_steps=300, stage2_steps=200, round_steps=100, 
     return out, generic_keypoint_baselines(train, test)
 
 
-@pytest.mark.slow
 def test_self_training_beats_the_initial_generic_keypoints(tmp_path):
     out, baselines = run_learning(tmp_path)
     results, stage1 = out["results"], out["stage1_history"]
