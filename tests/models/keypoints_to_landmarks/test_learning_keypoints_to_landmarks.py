@@ -2,7 +2,6 @@
 parts yields landmarks whose forward-regression error is clearly below that of the initial generic keypoints."""
 
 import numpy as np
-import pytest
 import torch
 
 from hfvid.clustering import assign_unique, kmeans
