@@ -13,11 +13,8 @@ features is held (the records themselves are yielded, not kept).
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import tempfile
-import time
 
 CHILD = r"""
 import json, resource, sys, tempfile, time, torch

@@ -39,7 +39,7 @@ def run(classes: int, samples: int, hidden: int, batch: int, repeats: int) -> No
     pixels = torch.rand(batch, 3, 32, 32)
     labels = torch.arange(batch) % classes
     print(f"tiny CLIP (hidden {hidden}), {classes} classes, batch {batch}, L = {samples}, {repeats} repeats")
-    print(f"| variant | prompt | train step (ms) | inference (images/s) |\n|---|---|---|---|")
+    print("| variant | prompt | train step (ms) | inference (images/s) |\n|---|---|---|---|")
     for variant in ("unconditional", "conditional"):
         clip, processor = tiny_clip(hidden_size=hidden)
         config = resolve_ctx_init(BayesianPromptConfig(variant=variant, num_samples_train=samples,

@@ -90,7 +90,7 @@ def main(argv=None):
     name = "small MViTv2" if args.small else "MViTv2-S"
     print(f"backbone {name}, clip {backbone.num_frames}x{height}x{width}, batch {args.batch_size}, "
           f"{torch.get_num_threads()} threads")
-    print(f"| model | clips/s | GFLOPs/view |\n|---|---|---|")
+    print("| model | clips/s | GFLOPs/view |\n|---|---|---|")
     print(f"| BMViT (single stage) | {args.batch_size / single_s:.3f} | {single_gf:.1f} |")
     print(f"| Faster R-CNN R50-FPN + MViTv2 RoI head (two stage) | {args.batch_size / two_s:.3f} | {two_gf:.1f} "
           f"(detector {detector_gf:.1f}) |")

@@ -9,7 +9,6 @@ import argparse
 import tempfile
 import time
 
-import numpy as np
 import torch
 
 TINY = dict(image_size=32, temporal_hidden_size=32, embedding_dim=16, projection_hidden_size=32, num_aus=3,

@@ -8,7 +8,6 @@ import argparse
 import os
 import time
 
-import numpy as np
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

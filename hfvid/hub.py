@@ -33,7 +33,6 @@ import numbers
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 
 logger = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from hfvid.models.affective_process import (
     AffectiveProcessForAffectEstimation,
     AffectVideoProcessor,
 )
-from hfvid.models.affective_process.modeling_affective_process import frame_regression_loss, label_validity
+from hfvid.models.affective_process.modeling_affective_process import frame_regression_loss
 from hfvid.training import (
     TrainingLoop,
     add_data_args,

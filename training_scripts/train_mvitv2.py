@@ -18,7 +18,6 @@ the class count differs. Evaluation: top-1 (and top-5 with at least 5 classes) a
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed

@@ -243,14 +243,14 @@ def main(args):
     loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, loader)
     init_trackers(accelerator, "rest", args)
 
-    evaluate = None
+    evaluate = None  # real data: training only (zero-shot evaluation is evaluate_rest_zero_shot.py)
     if args.dataset_name == "synthetic":
         held_out = synthetic_videos(args.synthetic_eval_videos, args.seed + 1)
         eval_pixels = processor.video_processor([v["frames"] for v in held_out], return_tensors="pt")["pixel_values"]
         eval_labels = torch.tensor([v["label"] for v in held_out])
         classes, template = synthetic_classes(), "a {}"
 
-        def evaluate():
+        def evaluate_zero_shot():
             unwrapped = accelerator.unwrap_model(model)
             was_training = unwrapped.training
             unwrapped.eval()
@@ -258,6 +258,8 @@ def main(args):
             unwrapped.train(was_training)
             return {"top1": top_k_accuracy(scores, eval_labels, 1), "top5": top_k_accuracy(scores, eval_labels, 5),
                     "chance": 100.0 / len(classes)}
+
+        evaluate = evaluate_zero_shot
 
     history = loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
     results = dict(history["eval"][-1][1]) if history["eval"] else {}

@@ -12,7 +12,6 @@ Exports: :func:`to_dataframe` (pandas) and :func:`to_csv` with OpenFace column n
 
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import torch
 from transformers.pipelines.base import Pipeline
 

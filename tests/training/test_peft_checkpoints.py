@@ -79,7 +79,7 @@ def test_checkpoint_skips_frozen_base_and_resumes_exactly(tmp_path):
 def test_checkpoint_from_another_model_is_a_clear_error(tmp_path):
     accelerator = Accelerator(cpu=True)
     register_pretrained_hooks(accelerator)
-    learner = accelerator.prepare(Learner())
+    accelerator.prepare(Learner())
     accelerator.save_state(str(tmp_path))
     state = load_file(tmp_path / "trainable_state_0.safetensors")
     state.pop("scale")

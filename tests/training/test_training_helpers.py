@@ -106,7 +106,7 @@ def test_resume_after_crash_matches_uninterrupted_run(tmp_path):
 
 def test_resume_with_larger_step_budget(tmp_path):
     """Run 3 steps, then ask for 6 resuming from that checkpoint's path: steps 4..6 are added, nothing repeated."""
-    reference = run(tmp_path / "reference", "--max_train_steps", "6", "--lr_scheduler_type", "constant")
+    run(tmp_path / "reference", "--max_train_steps", "6", "--lr_scheduler_type", "constant")
     first = run(tmp_path / "two", "--max_train_steps", "3", "--checkpointing_steps", "3",
                 "--lr_scheduler_type", "constant")  # fmt: skip
     AcceleratorState._reset_state(reset_partial_state=True)

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from hfvid.data.video import write_video
 from hfvid.models.mvitv2.quickstart import TINY_MVITV2

@@ -26,7 +26,7 @@ from .modeling_face_pretraining import FaceRepresentationForSwAVPreTraining, Fac
 
 _BN = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 _RULES = [
-    (rf"^conv1\.weight$", "resnet.embedder.embedder.convolution.weight"),
+    (r"^conv1\.weight$", "resnet.embedder.embedder.convolution.weight"),
     (rf"^bn1\.{_BN}$", r"resnet.embedder.embedder.normalization.\1"),
     (r"^layer(\d+)\.(\d+)\.conv(\d+)\.weight$", "conv"),
     (rf"^layer(\d+)\.(\d+)\.bn(\d+)\.{_BN}$", "bn"),

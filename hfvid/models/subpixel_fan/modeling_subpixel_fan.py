@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
@@ -14,7 +13,6 @@ from ...modules.heatmaps import (
     decode_heatmaps,
     encode_heatmaps,
     flip_heatmaps,
-    flip_points,
     from_map_coords,
     inside_map,
     rescale_matrix,

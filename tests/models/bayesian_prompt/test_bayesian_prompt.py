@@ -16,7 +16,6 @@ import hfvid
 from hfvid import BayesianPromptConfig, bayesian_prompt_classify, build_class_prompts, resolve_ctx_init
 from hfvid.data.synthetic_images import shape_class_names, synthetic_shape_images, tiny_clip
 from hfvid.models.bayesian_prompt import (
-    BayesianPromptLayer,
     find_bayesian_prompt_layer,
     gaussian_kl,
     mc_log_predictive,

@@ -17,7 +17,7 @@ from hfvid.models.bmvit import (
     matching_cost,
     pool_tokens,
 )
-from hfvid.models.bmvit.loss_bmvit import cxcywh_to_xyxy, set_prediction_loss, xyxy_to_cxcywh
+from hfvid.models.bmvit.loss_bmvit import cxcywh_to_xyxy, xyxy_to_cxcywh
 
 TINY_BACKBONE = {
     "image_size": [32, 32], "num_frames": 4, "embed_dim": 16, "num_heads": [1, 2, 2], "output_channels": [16, 32, 32],
