@@ -11,7 +11,7 @@ COMMON = ["--dataset_name", "synthetic", "--cpu", "--learning_rate", "3e-3", "--
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
-    """Pre-train (600 steps by default), fine-tune on 2% labels (100 steps) with and without the pre-training,
+    """Pre-train (1200 steps by default), fine-tune on 2% labels (200 steps) with and without the pre-training,
     compare both through `hfvid-au-intensity` on held-out videos."""
     import numpy as np
     from transformers import pipeline
@@ -23,14 +23,14 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     root = output_dir / "contrastive_au"
     pretrain = load_training_script("pretrain_contrastive_au")
     pretrain.main(pretrain.parse_args([*COMMON, "--output_dir", str(root / "stage1"), "--per_device_train_batch_size",
-                                       "16", "--max_train_steps", str(steps or 600)]))
+                                       "16", "--max_train_steps", str(steps or 1200)]))
     train = load_training_script("train_contrastive_au")
     stage2 = dict(pretrained=root / "stage2", scratch=root / "stage2_from_scratch")
     histories = {}
     for name, out in stage2.items():  # the same 2% labelled frames (seeded), with and without stage 1
         init = str(root / "stage1") if name == "pretrained" else "random"
         argv = [*COMMON, "--output_dir", str(out), "--init", init, "--label_ratio", "0.02",
-                "--per_device_train_batch_size", "8", "--max_train_steps", str(max(1, (steps or 600) // 6))]
+                "--per_device_train_batch_size", "8", "--max_train_steps", str(max(1, (steps or 1200) // 6))]
         histories[name] = train.main(train.parse_args(argv))["history"]
 
     videos = synthetic_affect_videos(4, 128, "au", image_size=32, offset_std=0.0, seed=30_000)
