@@ -7,7 +7,9 @@
 `--train_dir` holds video files and/or one folder of face-crop frames per video (never the test subjects' videos:
 transductive leakage). Each step draws random clips of `num_observed_steps + num_predicted_steps` frames,
 `frame_stride` apart, with one augmentation draw per clip; the loss is InfoNCE (`--pretext predictive|instance`).
-Resumable with `--resume_from_checkpoint`. The saved `ContrastiveAUForPreTraining` checkpoint is the `--init` of
+With several processes, `--global_negatives` scores each process's predictions against the targets gathered from all
+processes (differentiable all-gather: negatives = the global batch); without it the negatives are per device. One
+process: identical either way. Resumable with `--resume_from_checkpoint`. The saved `ContrastiveAUForPreTraining` checkpoint is the `--init` of
 `train_contrastive_au.py`.
 """
 
@@ -48,6 +50,9 @@ def parse_args(argv=None):
     group.add_argument("--model_name_or_path", type=str, default=None, help="Continue from a checkpoint.")
     group.add_argument("--config_overrides", type=str, default=None, help="JSON object of ContrastiveAUConfig fields.")
     group.add_argument("--pretext", choices=["predictive", "instance"], default=None)
+    group.add_argument("--global_negatives", action="store_true",
+                       help="Multi-process: InfoNCE negatives from the targets of every process (sets "
+                            "config.global_negatives).")
     group.add_argument("--clips_per_video", type=int, default=8, help="Clips per video and epoch.")
     group.add_argument("--no_augment", action="store_true", help="Disable the per-clip flip/brightness jitter.")
     group.add_argument("--synthetic_videos", type=int, default=48)
@@ -76,7 +81,8 @@ def load_videos(args) -> list[dict]:
 
 def build_model(args):
     if args.model_name_or_path:
-        return (ContrastiveAUForPreTraining.from_pretrained(args.model_name_or_path),
+        extra = {"global_negatives": True} if args.global_negatives else {}
+        return (ContrastiveAUForPreTraining.from_pretrained(args.model_name_or_path, **extra),
                 AffectVideoProcessor.from_pretrained(args.model_name_or_path))
     overrides = json.loads(args.config_overrides) if args.config_overrides else {}
     if args.dataset_name == "synthetic":
@@ -86,6 +92,8 @@ def build_model(args):
                      "au_names": list(AU_NAMES), **overrides}
     if args.pretext:
         overrides["pretext"] = args.pretext
+    if args.global_negatives:
+        overrides["global_negatives"] = True
     config = ContrastiveAUConfig(**overrides)
     size = config.image_size
     return ContrastiveAUForPreTraining(config), AffectVideoProcessor(size={"height": size, "width": size})
@@ -113,7 +121,7 @@ def main(args):
 
     def compute_loss(m, batch):
         out = m(**batch)
-        accuracies.append((out.accuracy.item(), out.logits.shape[0]))
+        accuracies.append((out.accuracy.item(), out.logits.shape[-1]))  # candidates (global with gathering)
         return out.loss
 
     history = loop.run(compute_loss)

@@ -32,6 +32,10 @@ class ContrastiveAUConfig(PreTrainedConfig):
             (clip-level: the two halves of a clip are positives, other clips negatives).
         num_observed_steps, num_predicted_steps, frame_stride (defaults 5, 3, 2): stage-1 clip layout.
         embedding_dim, projection_hidden_size, temperature (defaults 128, 512, 0.1): InfoNCE heads and tau.
+        global_negatives (`bool`, *optional*, defaults to `False`): under multi-process training, score each rank's
+            predictions against the targets gathered from *every* rank (differentiable all-gather), so the
+            negatives are the global batch; no effect without an initialised process group of size > 1. The spec
+            names the option (`--global_negatives`); the default (per-device negatives) is our reading.
         num_aus, au_names (defaults 12, DISFA order): K outputs; BP4D/FERA2015 uses 5 (`AU06 AU10 AU12 AU14 AU17`).
         intensity_range (`list[float]`, defaults `[0.0, 5.0]`): predictions are clamped to it at inference only.
         regressor_hidden_size (`int`, defaults to 0): 0 = a Linear regressor, else a one-hidden-layer MLP.
@@ -58,6 +62,7 @@ class ContrastiveAUConfig(PreTrainedConfig):
     embedding_dim: int = 128
     projection_hidden_size: int = 512
     temperature: float = 0.1
+    global_negatives: bool = False
     num_aus: int = 12
     au_names: list[str] | None = None
     intensity_range: list[float] | None = None

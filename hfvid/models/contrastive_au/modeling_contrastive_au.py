@@ -30,20 +30,40 @@ def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
 
 
-def info_nce(predicted: torch.Tensor, targets: torch.Tensor, temperature: float):
-    """InfoNCE over M pairs: row i of ``predicted (M, E)`` must pick row i of ``targets (M, E)`` among all M rows.
+def info_nce(predicted: torch.Tensor, targets: torch.Tensor, temperature: float, positive_offset: int = 0):
+    """InfoNCE: row i of ``predicted (m, E)`` must pick row ``positive_offset + i`` of ``targets (M, E)``, M >= m.
 
-    ``logits = predicted @ targets.T / temperature``; loss = mean cross-entropy with the diagonal as the class
-    (``log M`` when every similarity is equal). Returns ``(loss, logits (M, M), top-1 accuracy)``.
+    ``logits = predicted @ targets.T / temperature``; loss = mean cross-entropy (``log M`` when every similarity is
+    equal). The usual case is ``M = m``, offset 0 (the diagonal is the class); with global negatives ``targets`` is
+    the gathered global batch and the offset is ``rank * m``. Returns ``(loss, logits (m, M), top-1 accuracy)``.
     """
-    if predicted.ndim != 2 or predicted.shape != targets.shape:
-        raise ValueError(f"predicted and targets must both be (M, E), got {tuple(predicted.shape)} and "
+    if predicted.ndim != 2 or targets.ndim != 2 or predicted.shape[1] != targets.shape[1]:
+        raise ValueError(f"predicted and targets must be (m, E) and (M, E), got {tuple(predicted.shape)} and "
                          f"{tuple(targets.shape)}")
+    if not 0 <= positive_offset <= targets.shape[0] - predicted.shape[0]:
+        raise ValueError(f"positive_offset must be in [0, M - m] = [0, {targets.shape[0] - predicted.shape[0]}], "
+                         f"got {positive_offset}")
     logits = predicted @ targets.T / temperature
-    classes = torch.arange(logits.shape[0], device=logits.device)
+    classes = torch.arange(logits.shape[0], device=logits.device) + positive_offset
     loss = F.cross_entropy(logits, classes)
     accuracy = (logits.argmax(-1) == classes).to(logits.dtype).mean()
     return loss, logits, accuracy
+
+
+def gather_global_targets(targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``targets (m, E)`` -> ``(targets of every rank concatenated (W*m, E), positive offset rank*m)``.
+
+    Uses the differentiable ``torch.distributed.nn.functional.all_gather``: its backward sums, over ranks, the
+    gradients every rank's loss sends to this rank's targets. Every rank must hold the same ``m`` (drop the last
+    incomplete batch). Without an initialised process group of size > 1 the input is returned as is (offset 0).
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return targets, 0
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(targets), dim=0), dist.get_rank() * targets.shape[0]
 
 
 def masked_mse(predictions: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -87,8 +107,10 @@ class ContrastiveAUModelOutput(ModelOutput):
 class ContrastiveAUPreTrainingOutput(ModelOutput):
     """
     Args:
-        loss (`()`): InfoNCE. logits (`(M, M)`): similarities / temperature (diagonal = positives).
-        accuracy (`()`): top-1 accuracy of picking the positive (chance 1/M).
+        loss (`()`): InfoNCE. logits (`(M, M)`): similarities / temperature (diagonal = positives); with
+            `global_negatives` under multi-process training `(M, world_size * M)`, positives at column
+            `rank * M + i`.
+        accuracy (`()`): top-1 accuracy of picking the positive (chance 1 / number of columns).
         predicted_embeddings, target_embeddings (`(B, P, E)`, L2-normalised): `P` = predicted steps (1 for the
             `instance` pretext).
     """
@@ -225,7 +247,11 @@ class ContrastiveAUForPreTraining(ContrastiveAUPreTrainedModel):
             second, _ = base.temporal(features[:, half:])
             predicted, targets = self.predictor(first[:, -1:]), self.predictor(second[:, -1:])
         predicted, targets = F.normalize(predicted, dim=-1), F.normalize(targets, dim=-1)
-        loss, logits, accuracy = info_nce(predicted.flatten(0, 1), targets.flatten(0, 1), config.temperature)
+        local_targets, offset = targets.flatten(0, 1), 0
+        candidates = local_targets
+        if config.global_negatives:
+            candidates, offset = gather_global_targets(local_targets)
+        loss, logits, accuracy = info_nce(predicted.flatten(0, 1), candidates, config.temperature, offset)
         output = ContrastiveAUPreTrainingOutput(loss=loss, logits=logits, accuracy=accuracy,
                                                 predicted_embeddings=predicted, target_embeddings=targets)
         return output if return_dict is not False else output.to_tuple()
@@ -377,6 +403,7 @@ __all__ = [
     "ContrastiveAUPreTrainedModel",
     "ContrastiveAUPreTrainingOutput",
     "RecurrentStreamer",
+    "gather_global_targets",
     "info_nce",
     "label_validity",
     "masked_mse",
