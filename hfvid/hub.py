@@ -239,4 +239,14 @@ def publish(
     return info.commit_url
 
 
-__all__ = ["model_card_template_path", "publish", "render_model_card"]
+def finish_conversion(output_dir, config, source: str, *, license: str, repo_id: str | None = None,
+                      push_to_hub: bool = False, **extra) -> None:
+    """The last step every converter shares: write the card of a checkpoint converted from ``source`` (rendered with
+    ``extra.converted_from`` and ``extra``) to ``<output_dir>/README.md``; with ``push_to_hub`` upload the folder."""
+    card = render_model_card(config, model_id=repo_id, license=license, extra={"converted_from": source, **extra})
+    card.save(Path(output_dir) / "README.md")
+    if push_to_hub:
+        publish(output_dir, repo_id, commit_message=f"Convert {source} with hfvid")
+
+
+__all__ = ["finish_conversion", "model_card_template_path", "publish", "render_model_card"]

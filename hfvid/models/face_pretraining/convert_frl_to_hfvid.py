@@ -136,13 +136,10 @@ def convert(checkpoint_path, output_dir, with_swav_head: bool = False, push_to_h
     output_dir = Path(output_dir)
     model.save_pretrained(output_dir)
     FaceRepresentationImageProcessor(image_size=config.image_size).save_pretrained(output_dir)
-    from ...hub import publish, render_model_card
+    from ...hub import finish_conversion
 
-    card = render_model_card(config, model_id=repo_id, license="other",
-                             extra={"converted_from": config.converted_from, "dropped_keys": dropped})
-    card.save(output_dir / "README.md")
-    if push_to_hub:
-        publish(output_dir, repo_id, commit_message=f"Convert {config.converted_from} with hfvid")
+    finish_conversion(output_dir, config, config.converted_from, license="other", repo_id=repo_id,
+                      push_to_hub=push_to_hub, dropped_keys=dropped)
     return model, dropped
 
 

@@ -82,7 +82,7 @@ def convert(checkpoint_path, output_dir, push_to_hub: bool = False, repo_id: str
     """Convert ``checkpoint_path`` (read with ``weights_only=True``) into a ``GANnotationPipeline`` folder + card."""
     if push_to_hub and not repo_id:
         raise ValueError("push_to_hub needs repo_id (--hub_model_id)")
-    from ...hub import publish, render_model_card
+    from ...hub import finish_conversion
     from .pipeline_gannotation import GANnotationPipeline
 
     state_dict = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
@@ -90,11 +90,8 @@ def convert(checkpoint_path, output_dir, push_to_hub: bool = False, repo_id: str
     generator = load_converted_generator(config, converted)
     output_dir = Path(output_dir)
     GANnotationPipeline(synthesizer=generator).save_pretrained(output_dir)
-    card = render_model_card(config, model_id=repo_id, license="cc-by-nc-4.0",
-                             extra={"converted_from": config.converted_from})
-    card.save(output_dir / "README.md")
-    if push_to_hub:
-        publish(output_dir, repo_id, commit_message=f"Convert {config.converted_from} with hfvid")
+    finish_conversion(output_dir, config, config.converted_from, license="cc-by-nc-4.0", repo_id=repo_id,
+                      push_to_hub=push_to_hub)
     return generator
 
 

@@ -127,12 +127,9 @@ def convert(checkpoint_path, output_dir, config: MViTv2Config | None = None, pus
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
 
-    from ...hub import publish, render_model_card
+    from ...hub import finish_conversion
 
-    card = render_model_card(config, model_id=repo_id, license="bsd-3-clause", extra={"converted_from": SOURCE})
-    card.save(output_dir / "README.md")
-    if push_to_hub:
-        publish(output_dir, repo_id, commit_message=f"Convert {SOURCE} with hfvid")
+    finish_conversion(output_dir, config, SOURCE, license="bsd-3-clause", repo_id=repo_id, push_to_hub=push_to_hub)
     return model
 
 

@@ -147,17 +147,11 @@ def convert(
     processor = FaceAlignmentImageProcessor()  # face-alignment's rule: 256 px crop, reference scale 195, [0, 1] RGB
     processor.save_pretrained(output_dir)
 
-    from ...hub import publish, render_model_card
+    from ...hub import finish_conversion
 
-    card = render_model_card(
-        config,
-        model_id=repo_id,
-        license="other",  # third-party weights: face-alignment states no licence for them (its code is BSD-3)
-        extra={"converted_from": config.converted_from, "reference_scale": processor.reference_scale},
-    )
-    card.save(output_dir / "README.md")
-    if push_to_hub:
-        publish(output_dir, repo_id, commit_message=f"Convert {config.converted_from} with hfvid")
+    # third-party weights: face-alignment states no licence for them (its code is BSD-3)
+    finish_conversion(output_dir, config, config.converted_from, license="other", repo_id=repo_id,
+                      push_to_hub=push_to_hub, reference_scale=processor.reference_scale)
     return model
 
 
