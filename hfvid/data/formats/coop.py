@@ -14,6 +14,8 @@ Each reader returns ``{split: datasets.Dataset}`` with an ``image`` column (deco
 import json
 from pathlib import Path
 
+from .text_lines import numbered_lines
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -70,20 +72,14 @@ def read_fgvc_aircraft(root) -> dict:
     """FGVC-Aircraft as CoOp uses it: 100 variants, ``{"train", "val", "test"}`` from ``images_variant_*.txt``."""
     root = Path(root)
     variants_file = root / "variants.txt"
-    if not variants_file.is_file():
-        raise ValueError(f"{variants_file} not found (one variant name per line)")
-    class_names = [line.strip() for line in variants_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    class_names = [line for _, line in numbered_lines(variants_file, "one variant name per line")]
     label_of = {name: i for i, name in enumerate(class_names)}
     tables = {}
     for split in ("train", "val", "test"):
         list_file = root / f"images_variant_{split}.txt"
-        if not list_file.is_file():
-            raise ValueError(f"{list_file} not found (lines '<image id> <variant>')")
         paths, labels = [], []
-        for number, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            image_id, _, variant = line.strip().partition(" ")
+        for number, line in numbered_lines(list_file, "lines '<image id> <variant>'"):
+            image_id, _, variant = line.partition(" ")
             if variant not in label_of:
                 raise ValueError(f"{list_file}:{number}: variant {variant!r} is not in {variants_file.name}")
             paths.append(str(root / "images" / f"{image_id}.jpg"))
@@ -97,13 +93,9 @@ def read_imagenet(root) -> dict:
     """ImageNet as CoOp uses it: ``classnames.txt`` order and names, ``{"train", "test"}`` (test = val folder)."""
     root = Path(root)
     names_file = root / "classnames.txt"
-    if not names_file.is_file():
-        raise ValueError(f"{names_file} not found (lines '<wnid> <class name>')")
     wnids, class_names = [], []
-    for number, line in enumerate(names_file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        wnid, _, name = line.strip().partition(" ")
+    for number, line in numbered_lines(names_file, "lines '<wnid> <class name>'"):
+        wnid, _, name = line.partition(" ")
         if not name:
             raise ValueError(f"{names_file}:{number}: expected '<wnid> <class name>', got {line!r}")
         wnids.append(wnid)

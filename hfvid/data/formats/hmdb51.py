@@ -10,6 +10,8 @@ mean ± std over the three splits. Malformed content raises ``ValueError("<file>
 import re
 from pathlib import Path
 
+from .text_lines import numbered_lines
+
 NUM_HMDB51_CLASSES = 51
 HMDB51_UNUSED, HMDB51_TRAIN, HMDB51_TEST = 0, 1, 2
 _SPLIT_FILE = re.compile(r"^(?P<name>.+)_test_split(?P<split>\d+)\.txt$")
@@ -21,16 +23,12 @@ def read_hmdb51_split_file(path) -> tuple[str, int, list[tuple[str, int]]]:
     match = _SPLIT_FILE.match(path.name)
     if not match:
         raise ValueError(f"{path}: expected a file named '<class>_test_split<N>.txt'")
-    if not path.is_file():
-        raise ValueError(f"HMDB51 split file not found: {path}")
     rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for line_no, line in numbered_lines(path, "an HMDB51 split file"):
         fields = line.split()
         if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
             raise ValueError(f"{path}:{line_no}: expected '<video>.avi <0|1|2>' (0 unused, 1 train, 2 test), "
-                             f"got {line.strip()!r}")
+                             f"got {line!r}")
         rows.append((fields[0], int(fields[1])))
     if not rows:
         raise ValueError(f"{path}: no video listed")

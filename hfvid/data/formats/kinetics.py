@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .text_lines import numbered_lines
+
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 K600_NOVEL_CLASSES = 220  # the paper's count of K600 classes not in K400
 K600_CLASSES_PER_SPLIT = 160
@@ -70,9 +72,7 @@ def read_kinetics_classes(path) -> list[str]:
     path = Path(path)
     if path.suffix.lower() == ".csv":
         return sorted({row["label"] for row in read_kinetics_csv(path)})
-    if not path.is_file():
-        raise ValueError(f"class list not found: {path}")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    names = [line for _, line in numbered_lines(path, "a class list, one class per line")]
     if not names:
         raise ValueError(f"{path}: no class listed")
     if len(set(names)) != len(names):

@@ -12,24 +12,16 @@ Malformed content raises ``ValueError("<file>:<line>: ...")``.
 import re
 from pathlib import Path
 
+from .text_lines import numbered_lines
+
 NUM_UCF101_CLASSES = 101
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-
-
-def _lines(path):
-    """``(line number, stripped text)`` of the non-empty lines of a text file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"UCF101 annotation file not found: {path}")
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            yield line_no, line.strip()
 
 
 def read_ucf101_classes(path) -> list[str]:
     """Class names in id order from ``classInd.txt`` (``names[i]`` has 1-based id ``i + 1``)."""
     names = []
-    for line_no, line in _lines(path):
+    for line_no, line in numbered_lines(path, "a UCF101 annotation file"):
         fields = line.split()
         if len(fields) != 2 or not fields[0].isdigit():
             raise ValueError(f"{path}:{line_no}: expected '<id> <ClassName>', got {line!r}")
@@ -49,7 +41,7 @@ def read_ucf101_list(path, classes: list[str]) -> list[dict]:
     """
     index = {name: i for i, name in enumerate(classes)}
     rows = []
-    for line_no, line in _lines(path):
+    for line_no, line in numbered_lines(path, "a UCF101 annotation file"):
         fields = line.split()
         folder = fields[0].split("/")[0] if "/" in fields[0] else None
         if len(fields) not in (1, 2) or folder is None:
