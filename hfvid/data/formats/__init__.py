@@ -8,6 +8,7 @@
 | ``ava``, ``charades`` | AVA v2.x CSVs and label maps, Charades CSVs | BMViT, MeMSVD |
 | ``ucf101``, ``hmdb51``, ``kinetics`` | action-recognition lists and zero-shot class splits | REST |
 | ``coop`` | CoOp ``split_zhou_*.json``, FGVC-Aircraft, ImageNet class names | Bayesian prompt learning |
+| ``text_lines``, ``affect_labels`` | shared line parsing with ``file:line`` errors | the readers above |
 
 Import from the module (``from hfvid.data.formats.disfa import load_disfa_labels``); the landmark readers are also
 re-exported here.
