@@ -24,6 +24,7 @@ load the output folder.
 """
 
 import argparse
+import copy
 import csv
 import json
 
@@ -271,9 +272,12 @@ def main(args):
         from transformers import CLIPModel
 
         unwrapped = accelerator.unwrap_model(model)
-        final = RESTForZeroShotVideoClassification(unwrapped.config)
+        clip = CLIPModel.from_pretrained(args.retriever_name_or_path)
+        config = copy.deepcopy(unwrapped.config)  # the captioner's config holds no retriever
+        config.retriever_config, config.scoring = clip.config, "text_similarity"
+        final = RESTForZeroShotVideoClassification(config)
         final.captioner.load_state_dict(unwrapped.captioner.state_dict())
-        final.retriever.load_state_dict(CLIPModel.from_pretrained(args.retriever_name_or_path).state_dict())
+        final.retriever.load_state_dict(clip.state_dict())
     card = {"extra": {"num_targets": sum(len(t) for t in targets), "target_mode": args.target_mode}}
     finish_training(accelerator, args, final, processor, results, card_kwargs=card)
     return {"history": history, "results": results}

@@ -26,8 +26,10 @@ class RESTConfig(PreTrainedConfig):
     Args:
         captioner_config (`dict`, `GitConfig` or `BlipConfig`, *optional*): the captioner (default: GIT-base or
             BLIP-base sizes, after `captioner_type`).
-        retriever_config (`dict` or `CLIPConfig`, *optional*): the retriever / text encoder (default: CLIP ViT-B/32
-            sizes).
+        retriever_config (`dict` or `CLIPConfig`, *optional*): the CLIP retriever / text encoder of Rule A. `None`
+            (default): no retriever, the model scores by likelihood (Rule B) only. A captioner
+            ([`RESTForVideoCaptioning`]) holds no CLIP, so its config (and checkpoints) never carry one: a zero-shot
+            checkpoint saved from it then loads with no missing weights.
         captioner_type (`str`, *optional*, defaults to `"git"`): the captioner family: `"git"`
             (`GitForCausalLM`, video-native) or `"blip"` (`BlipForConditionalGeneration`, an image captioner).
         num_frames (`int`, *optional*, defaults to 8): frames T per video *[D]*. GIT: sets the captioner's
@@ -42,9 +44,10 @@ class RESTConfig(PreTrainedConfig):
         prompt (`str`, *optional*, defaults to `""`): caption prefix (GIT: none; BLIP: `"a picture of "`); its
             tokens are never trained on and are stripped from generated captions.
         class_template (`str`, *optional*, defaults to `"a person {}"`): class prompt template *[D]*.
-        scoring (`str`, *optional*, defaults to `"text_similarity"`): zero-shot rule: `"text_similarity"` (Rule A,
-            CLIP similarity of generated captions and class prompts), `"likelihood"` (Rule B, length-normalised
-            log-likelihood of each class prompt) or `"combined"` (Rule C).
+        scoring (`str`, *optional*): zero-shot rule: `"text_similarity"` (Rule A, CLIP similarity of generated
+            captions and class prompts), `"likelihood"` (Rule B, length-normalised log-likelihood of each class
+            prompt) or `"combined"` (Rule C). Default: `"text_similarity"` with a retriever, `"likelihood"` without;
+            Rules A and C need `retriever_config`.
         combined_alpha (`float`, *optional*, defaults to 0.5): Rule C weight of the z-scored Rule A scores *[D]*.
         num_eval_captions (`int`, *optional*, defaults to 5): captions per video for Rule A (1 beam + samples) *[D]*.
         generation_kwargs (`dict`, *optional*): defaults of `generate` (num_beams 3, max_new_tokens 30,
@@ -71,7 +74,7 @@ class RESTConfig(PreTrainedConfig):
     model_type = "hfvid-rest"
     sub_configs_defaults = {
         "captioner_config": SubConfigSpec(config_class=AutoConfig, model_type="git"),
-        "retriever_config": SubConfigSpec(config_class=AutoConfig, model_type="clip"),
+        "retriever_config": SubConfigSpec(config_class=AutoConfig, model_type="clip", optional=True),
     }
 
     captioner_config: dict | PreTrainedConfig | None = None
@@ -81,7 +84,7 @@ class RESTConfig(PreTrainedConfig):
     blip_frame_fusion: str = "concat"
     prompt: str = ""
     class_template: str = "a person {}"
-    scoring: str = "text_similarity"
+    scoring: str | None = None
     combined_alpha: float = 0.5
     num_eval_captions: int = 5
     generation_kwargs: dict | None = None
@@ -93,7 +96,12 @@ class RESTConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         check_choice("captioner_type", self.captioner_type, CAPTIONER_TYPES)
         check_choice("blip_frame_fusion", self.blip_frame_fusion, BLIP_FRAME_FUSIONS)
+        if self.scoring is None:
+            self.scoring = "likelihood" if self.retriever_config is None else "text_similarity"
         check_choice("scoring", self.scoring, SCORING_RULES)
+        if self.retriever_config is None and self.scoring != "likelihood":
+            raise ValueError(f"scoring={self.scoring!r} needs a CLIP retriever_config (Rules A and C embed captions "
+                             "with it); without one use scoring='likelihood'")
         for name in ("num_frames", "num_eval_captions", "retrieval_top_k"):
             check_positive(name, getattr(self, name))
         if not 0.0 <= self.combined_alpha <= 1.0:
@@ -127,7 +135,7 @@ class RESTConfig(PreTrainedConfig):
                 f"captioner_config.num_image_with_embedding={captioner.num_image_with_embedding} must equal "
                 f"num_frames={self.num_frames}: GIT sizes its visual prefix from it"
             )
-        if self.retriever_config.model_type != "clip":
+        if self.retriever_config is not None and self.retriever_config.model_type != "clip":
             raise ValueError(f"retriever_config must be a CLIPConfig, got {self.retriever_config.model_type!r}")
 
 

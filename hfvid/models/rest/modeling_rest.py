@@ -7,6 +7,7 @@ video model starts as the image model) and puts the `T * P` frame tokens in fron
 temporal embeddings; the frame tokens are the text decoder's cross-attention memory).
 """
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -203,9 +204,19 @@ class RESTPreTrainedModel(PreTrainedModel):
 
 
 class RESTForVideoCaptioning(RESTPreTrainedModel):
-    """The REST video captioner: GIT (or BLIP) over T frames, trained with the LM loss on retrieved pseudo-captions."""
+    """The REST video captioner: GIT (or BLIP) over T frames, trained with the LM loss on retrieved pseudo-captions.
+
+    It holds no CLIP retriever, so its config drops `retriever_config` (a copy: the caller's config is unchanged):
+    its checkpoints then load as [`RESTForZeroShotVideoClassification`] with no missing weights (likelihood
+    scoring). Loading a zero-shot checkpoint here ignores its `retriever.*` weights."""
+
+    _keys_to_ignore_on_load_unexpected = [r"^retriever\."]
 
     def __init__(self, config: RESTConfig):
+        if config.retriever_config is not None:
+            config = copy.deepcopy(config)
+            config.retriever_config = None
+            config.scoring = "likelihood"
         super().__init__(config)
         self.captioner = build_captioner(config)
         self.post_init()
@@ -255,16 +266,23 @@ class RESTForVideoCaptioning(RESTPreTrainedModel):
 class RESTForZeroShotVideoClassification(RESTPreTrainedModel):
     """Zero-shot action recognition from a REST captioner: captions -> class scores (Rules A, B or C).
 
-    Holds the captioner and the CLIP model (`retriever`): CLIP embeds pseudo-captions for retrieval during
-    training and, here, generated captions and class prompts for Rule A. Captions are generated outside `forward`
+    Holds the captioner and, when `config.retriever_config` is set, the CLIP model (`retriever`, saved with the
+    model): CLIP embeds pseudo-captions for retrieval during training and, here, generated captions and class
+    prompts for Rules A and C (without it only Rule B, likelihood, is available). Captions are generated outside `forward`
     (see `generate` and the `hfvid-zero-shot-video-classification` pipeline) so `forward` stays free of decoding.
     """
 
     def __init__(self, config: RESTConfig):
         super().__init__(config)
         self.captioner = build_captioner(config)
-        self.retriever = CLIPModel(config.retriever_config)
+        self.retriever = None if config.retriever_config is None else CLIPModel(config.retriever_config)
         self.post_init()
+
+    def _require_retriever(self, scoring: str) -> None:
+        if self.retriever is None:
+            raise ValueError(f"scoring={scoring!r} needs a CLIP retriever, but this REST model has none "
+                             "(config.retriever_config is None: a captioner checkpoint); use scoring='likelihood', "
+                             "or bundle a CLIP with train_rest.py --retriever_name_or_path")
 
     def text_similarity(self, caption_text_input_ids, caption_text_attention_mask, class_text_input_ids,
                         class_text_attention_mask) -> torch.Tensor:
@@ -272,6 +290,7 @@ class RESTForZeroShotVideoClassification(RESTPreTrainedModel):
         if caption_text_input_ids.ndim != 3:
             raise ValueError("caption_text_input_ids must be (batch, captions_per_video, length), got shape "
                              f"{tuple(caption_text_input_ids.shape)}")
+        self._require_retriever("text_similarity")
         batch, per_video, length = caption_text_input_ids.shape
         mask = None if caption_text_attention_mask is None else caption_text_attention_mask.reshape(-1, length)
         captions = clip_text_embeddings(self.retriever, caption_text_input_ids.reshape(-1, length), mask)
@@ -298,6 +317,7 @@ class RESTForZeroShotVideoClassification(RESTPreTrainedModel):
             raise ValueError(f"scoring must be text_similarity, likelihood or combined, got {scoring!r}")
         similarity = likelihood = None
         if scoring in ("text_similarity", "combined"):
+            self._require_retriever(scoring)
             if caption_text_input_ids is None or class_text_input_ids is None:
                 raise ValueError(f"scoring={scoring!r} needs caption_text_input_ids and class_text_input_ids")
             if caption_text_input_ids.shape[0] != pixel_values.shape[0]:

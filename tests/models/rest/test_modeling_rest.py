@@ -159,3 +159,53 @@ def test_text_similarity_ranks_the_class_whose_prompt_is_the_caption(tiny_rest):
                         caption_text_attention_mask=caption["attention_mask"][:, None])
         assert out.logits.argmax(-1).item() == target
         torch.testing.assert_close(out.logits[0, target], torch.tensor(1.0), atol=1e-5, rtol=0)
+
+
+def _zero_shot_inputs(processor):
+    classes = processor.tokenize_captions(["a red square moves left", "a blue square moves up", "a green square"])
+    clip_classes = processor.tokenize_for_retriever(["a red square moves left", "a blue square moves up", "a green"])
+    captions = processor.tokenize_for_retriever(CAPTIONS[:2])
+    return {"pixel_values": torch.randn(2, 2, 3, 16, 16, generator=torch.Generator().manual_seed(3)),
+            "class_input_ids": classes["input_ids"], "class_attention_mask": classes["attention_mask"],
+            "class_labels": classes["labels"], "class_text_input_ids": clip_classes["input_ids"],
+            "class_text_attention_mask": clip_classes["attention_mask"],
+            "caption_text_input_ids": captions["input_ids"][:, None],
+            "caption_text_attention_mask": captions["attention_mask"][:, None]}
+
+
+def test_saved_models_reload_with_no_missing_weights(tiny_rest, tmp_path):
+    """Issue 15: a zero-shot model saved with its CLIP retriever reloads it (Rules A and C identical after the round
+    trip); a captioner checkpoint (no CLIP) loads as a zero-shot model with no missing weights, scoring by
+    likelihood only, and refuses Rule A with a clear error instead of using a random CLIP."""
+    config, processor = tiny_rest
+    inputs = _zero_shot_inputs(processor)
+    torch.manual_seed(0)
+    model = RESTForZeroShotVideoClassification(config).eval()
+    model.save_pretrained(tmp_path / "zero_shot")
+    loaded, info = RESTForZeroShotVideoClassification.from_pretrained(tmp_path / "zero_shot",
+                                                                      output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    loaded.eval()
+    with torch.no_grad():
+        for scoring in ("text_similarity", "likelihood", "combined"):
+            torch.testing.assert_close(loaded(**inputs, scoring=scoring).logits,
+                                       model(**inputs, scoring=scoring).logits, rtol=0, atol=0)
+
+    captioner, info = RESTForVideoCaptioning.from_pretrained(tmp_path / "zero_shot", output_loading_info=True)
+    assert not info["missing_keys"] and captioner.config.retriever_config is None
+    captioner.save_pretrained(tmp_path / "captioner")
+    assert config.retriever_config is not None  # the captioner dropped the retriever from a copy of the config
+    zero_shot, info = RESTForZeroShotVideoClassification.from_pretrained(tmp_path / "captioner",
+                                                                         output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    assert zero_shot.retriever is None and zero_shot.config.scoring == "likelihood"
+    zero_shot.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(zero_shot(**inputs).logits, model(**inputs, scoring="likelihood").logits,
+                                   rtol=0, atol=0)
+        for scoring in ("text_similarity", "combined"):
+            with pytest.raises(ValueError, match="needs a CLIP retriever"):
+                zero_shot(**inputs, scoring=scoring)
+    with pytest.raises(ValueError, match="retriever_config"):
+        RESTConfig(scoring="text_similarity")
+    assert RESTConfig().scoring == "likelihood" and RESTConfig(retriever_config={}).scoring == "text_similarity"
