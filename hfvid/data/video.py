@@ -24,18 +24,24 @@ class VideoFrame:
 
 
 def _open(path):
+    """PyAV container + first video stream of a file; ``FileNotFoundError`` / ``ValueError`` naming the file."""
     import av
 
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"video file not found: {str(path)!r}")
     if not path.is_file():
-        raise ValueError(f"video file not found: {path}")
+        raise ValueError(f"expected a video file, got the directory {str(path)!r}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"could not open {str(path)!r} as a video: the file is empty (0 bytes)")
     try:
         container = av.open(str(path))
-    except av.error.FFmpegError as error:
-        raise ValueError(f"could not open {path} as a video: {error}") from error
+    except (av.error.FFmpegError, UnicodeDecodeError, OSError) as error:
+        raise ValueError(f"could not open {str(path)!r} as a video: {error} (expected a video file FFmpeg reads, "
+                         f"e.g. mp4/avi/mkv)") from None
     if not container.streams.video:
         container.close()
-        raise ValueError(f"{path} has no video stream")
+        raise ValueError(f"{str(path)!r} has no video stream (expected a video file, not audio-only or data)")
     return container, container.streams.video[0]
 
 
@@ -72,7 +78,7 @@ def _decode(path, start: float | None) -> Iterator[VideoFrame]:
         if start and start > 0 and stream.time_base is not None:
             container.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
         fps = float(stream.average_rate or 0) or None
-        for index, frame in enumerate(container.decode(stream)):
+        for index, frame in enumerate(_decoded(container, stream, path)):
             if frame.pts is not None and stream.time_base is not None:
                 timestamp = float(frame.pts * stream.time_base)
                 start_time = float((stream.start_time or 0) * stream.time_base)
@@ -83,6 +89,21 @@ def _decode(path, start: float | None) -> Iterator[VideoFrame]:
             yield VideoFrame(timestamp, frame.to_ndarray(format="rgb24"), position)
     finally:
         container.close()
+
+
+def _decoded(container, stream, path):
+    """``container.decode(stream)``, with decoding errors (a corrupt file) as a ``ValueError`` naming the file."""
+    import av
+
+    frames = container.decode(stream)
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            return
+        except av.error.FFmpegError as error:
+            raise ValueError(f"could not decode {str(path)!r}: {error} (the video file looks corrupt)") from None
+        yield frame
 
 
 def _from_frames(frames: Iterable, input_fps: float) -> Iterator[VideoFrame]:
@@ -120,7 +141,7 @@ def iter_frames(path_or_frames, fps: float | None = None, start: float | None = 
     elif isinstance(path_or_frames, Iterable):
         source = _from_frames(path_or_frames, input_fps or fps or 1.0)
     else:
-        raise ValueError(f"expected a video path or an iterable of frames, got {type(path_or_frames).__name__}")
+        raise ValueError(f"expected a video as a file path or an iterable of frames, got {type(path_or_frames).__name__}")
     begin = start or 0.0
     next_slot = begin
     eps = 1e-6

@@ -14,13 +14,30 @@ The actor encoder is pluggable: any callable ``(frames, boxes) -> (K, d)``, wher
 frames themselves as feature maps (used by the synthetic quickstart).
 """
 
+import itertools
+import math
+import numbers
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TypedDict
 
 import numpy as np
 import torch
 from transformers.pipelines.base import Pipeline
+
+from .validation import (
+    check_boxes,
+    check_model_type,
+    check_timestamps,
+    reject_unknown_kwargs,
+    to_json_number,
+    use_progress_bar,
+)
+
+TASK = "hfvid-long-term-action-detection"
+CALL_ARGUMENTS = ("boxes", "person_detector", "actor_encoder", "keyframes", "clip_duration", "fps", "top_k",
+                  "threshold", "progress_bar", "batch_size", "num_workers")
 
 
 class ActionLabel(TypedDict):
@@ -134,6 +151,10 @@ class LongTermActionDetectionPipeline(Pipeline):
     _load_tokenizer = False
     _load_feature_extractor = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        check_model_type(self.model, TASK, ["hfvid-memsvd"], "MeMSVD")
+
     def __call__(self, video, boxes=None, **kwargs) -> list[KeyframeActions] | list[list[KeyframeActions]]:
         """
         Args:
@@ -142,64 +163,158 @@ class LongTermActionDetectionPipeline(Pipeline):
             boxes (`dict[float, list[box]]`, *optional*): person boxes `[x1, y1, x2, y2]` (pixels) per second; those
                 seconds feed the memory and are the keyframes. For a list of videos, a list of such dicts.
             person_detector (`Callable[[np.ndarray], list[box]]`, *optional*): called on the middle frame of every
-                second when `boxes` is not given.
+                second when `boxes` is not given (`None` or `[]` = nobody).
             actor_encoder (`Callable[[list[np.ndarray], np.ndarray], Tensor]`, *optional*): `(clip frames, (K, 4)
-                pixel boxes) -> (K, feature_dim)`; default `RoIAlignActorEncoder()` (frames are feature maps).
+                pixel boxes) -> (K, feature_dim)`, e.g. `VideoBackboneActorEncoder.from_pretrained(...)`. Without
+                one, the frames themselves are the feature maps (only for frames with `feature_dim` channels).
             keyframes (`list[float]`, *optional*): seconds to report (default: every second with boxes).
             clip_duration (`float`, *optional*, defaults to 1.0): seconds of video around each second given to the
                 encoder. fps (`float`, *optional*): decode at this rate (default: every frame).
             top_k (`int`, *optional*, defaults to 5), threshold (`float`, *optional*): labels kept per actor.
-            progress_bar (`bool`, *optional*, defaults to `False`): show a tqdm bar over seconds.
+            progress_bar (`bool`, *optional*): a tqdm bar over seconds (default: on above 300 frames).
+
+        Boxes, seconds and keyframes are checked against the video's size and duration before any model work
+        (for a generator of frames, whose duration is unknown, a second after its end is an error at the end).
 
         Returns:
             one `{"timestamp": t, "detections": [{"box": {xmin, ymin, xmax, ymax}, "labels": [{"label", "score"}]}]}`
             per keyframe, in time order (an empty `detections` list when nobody is there).
         """
-        if isinstance(video, (list, tuple)) and video and all(isinstance(v, str) for v in video):
-            if boxes is not None and len(boxes) != len(video):
-                raise ValueError(f"got {len(video)} videos but boxes for {len(boxes)}; give one dict per video")
+        if isinstance(video, (list, tuple)) and video and all(isinstance(v, (str, Path)) for v in video):
+            if boxes is not None and (not isinstance(boxes, (list, tuple)) or len(boxes) != len(video)):
+                raise ValueError(f"boxes: got {len(video)} videos, so expected a list of {len(video)} dicts "
+                                 f"{{second: [[x1, y1, x2, y2], ...]}}, got {type(boxes).__name__}")
             return [self(v, boxes=None if boxes is None else boxes[i], **kwargs) for i, v in enumerate(video)]
         kwargs.pop("batch_size", None)  # one video is one sequential stream
         return super().__call__({"video": video, "boxes": boxes}, **kwargs)
 
     def _sanitize_parameters(self, person_detector=None, actor_encoder=None, keyframes=None, clip_duration=None,
                              fps=None, top_k=None, threshold=None, progress_bar=None, **kwargs):
-        forward = {k: v for k, v in dict(person_detector=person_detector, actor_encoder=actor_encoder,
-                                         keyframes=keyframes, clip_duration=clip_duration, fps=fps,
-                                         progress_bar=progress_bar).items() if v is not None}
+        reject_unknown_kwargs(TASK, kwargs, CALL_ARGUMENTS)
+        for name, value in (("person_detector", person_detector), ("actor_encoder", actor_encoder)):
+            if value is not None and not callable(value):
+                raise ValueError(f"{name}: expected a callable, got {type(value).__name__}")
+        for name, value in (("clip_duration", clip_duration), ("fps", fps)):
+            if value is not None and not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: expected a number of seconds/frames > 0, got {value!r}")
+        if top_k is not None and not (isinstance(top_k, int) and top_k >= 1):
+            raise ValueError(f"top_k: expected an integer >= 1, got {top_k!r}")
+        if threshold is not None and not (isinstance(threshold, numbers.Real) and 0 <= threshold <= 1):
+            raise ValueError(f"threshold: expected a score in [0, 1], got {threshold!r}")
+        if keyframes is not None:
+            keyframes = check_timestamps(keyframes, "keyframes")
+        use_progress_bar(progress_bar, 0)  # type check
+        preprocess = {k: v for k, v in dict(person_detector=person_detector, actor_encoder=actor_encoder,
+                                            keyframes=keyframes, clip_duration=clip_duration, fps=fps,
+                                            progress_bar=progress_bar).items() if v is not None}
         post = {k: v for k, v in dict(top_k=top_k, threshold=threshold).items() if v is not None}
-        return {}, forward, post
+        return preprocess, {}, post
 
-    def preprocess(self, inputs):
-        boxes = inputs["boxes"]
+    def preprocess(self, inputs, person_detector=None, actor_encoder=None, keyframes=None, clip_duration=1.0,
+                   fps=None, progress_bar=None):
+        """Every check that needs the video (its size, duration, channels), before any frame reaches the model."""
+        from ..data.video import VideoFrame, iter_frames, video_info
+
+        video, boxes = inputs["video"], inputs["boxes"]
+        if boxes is None and person_detector is None:
+            raise ValueError("boxes: give person boxes per second (boxes={second: [[x1, y1, x2, y2], ...]}) or a "
+                             "person_detector callable")
         if boxes is not None and not isinstance(boxes, dict):
-            raise ValueError("boxes must be a dict {second: [[x1, y1, x2, y2], ...]} (pixels)")
-        boxes = None if boxes is None else {float(t): np.asarray(b, np.float32).reshape(-1, 4) for t, b in boxes.items()}
-        return {"video": inputs["video"], "boxes": boxes}
+            raise ValueError(f"boxes: expected a dict {{second: [[x1, y1, x2, y2], ...]}} (pixels), got "
+                             f"{type(boxes).__name__}")
+        if boxes is not None and not boxes:
+            raise ValueError("boxes: got an empty dict (expected {second: [[x1, y1, x2, y2], ...]} for at least "
+                             "one second)")
+        if isinstance(video, (str, Path)):
+            info = video_info(video)
+            width, height, duration, num_frames = info["width"], info["height"], info["duration"], info["num_frames"]
+            frames = iter_frames(video, fps=fps)
+        else:
+            if not isinstance(video, Iterable) or isinstance(video, (dict, bytes)):
+                raise ValueError(f"video: expected a video file path or an iterable of frames, got "
+                                 f"{type(video).__name__}")
+            num_frames = len(video) if isinstance(video, (list, tuple, np.ndarray)) else None
+            if num_frames == 0:
+                raise ValueError("video: got no frames (expected a video file path or a non-empty list of frames)")
+            duration = None
+            if num_frames:  # in memory: the last frame's timestamp (bare arrays come at `fps`, else 1 per second)
+                last = video[-1]
+                duration = (last.timestamp if isinstance(last, VideoFrame) else float(last[0])
+                            if isinstance(last, tuple) and len(last) == 2 else (num_frames - 1) / (fps or 1.0))
+            frames = iter_frames(video, fps=fps)
+            first = next(frames, None)
+            if first is None:
+                raise ValueError("video: got no frames (expected a video file path or a non-empty iterable of frames)")
+            frames = itertools.chain([first], frames)
+            image = np.asarray(first.image)
+            if image.ndim != 3:
+                raise ValueError(f"video: frames must be (H, W, C) arrays, got shape {image.shape}")
+            height, width = image.shape[:2]
+            channels = image.shape[2]
+            if actor_encoder is None and channels != self.model.config.feature_dim:
+                raise ValueError(self._missing_encoder_message(channels))
+        if actor_encoder is None and isinstance(video, (str, Path)) and self.model.config.feature_dim != 3:
+            raise ValueError(self._missing_encoder_message(3))
+        if boxes is not None:
+            seconds = check_timestamps(list(boxes), "boxes (seconds)", duration=duration)
+            boxes = {second: check_boxes(value, width, height, argument=f"boxes[{key!r}]").numpy()
+                     for second, (key, value) in zip(seconds, boxes.items())}
+        if keyframes is not None:
+            check_timestamps(keyframes, "keyframes", duration=duration)
+            if boxes is not None and (missing := sorted(set(keyframes) - set(boxes))):
+                raise ValueError(f"keyframes: {missing} have no boxes (expected seconds that are keys of boxes "
+                                 f"{sorted(boxes)})")
+            if boxes is None and (fractional := [t for t in keyframes if t != int(t)]):
+                raise ValueError(f"keyframes: {fractional} are not whole seconds (with a person_detector, every "
+                                 f"whole second 0, 1, 2, ... is processed)")
+        return {"frames": frames, "boxes": boxes, "size": (width, height), "person_detector": person_detector,
+                "actor_encoder": actor_encoder, "keyframes": keyframes, "clip_duration": clip_duration,
+                "progress_bar": use_progress_bar(progress_bar, num_frames)}
 
-    def _forward(self, inputs, person_detector=None, actor_encoder=None, keyframes=None, clip_duration=1.0,
-                 fps=None, progress_bar=False):
+    def _missing_encoder_message(self, channels: int) -> str:
+        dim = self.model.config.feature_dim
+        return (f"actor_encoder: this MeMSVD model classifies {dim}-dim actor features, so it needs an actor "
+                f"encoder: pass actor_encoder=VideoBackboneActorEncoder.from_pretrained(<a video backbone with {dim} "
+                f"output channels>) or any callable (frames, boxes) -> ({dim},) features per box. Without one the "
+                f"frames themselves are the feature maps, which only works for frames with {dim} channels "
+                f"(these have {channels})")
+
+    def _forward(self, inputs):
         from tqdm.auto import tqdm
 
-        from ..data.video import iter_clips, iter_frames
+        from ..data.video import iter_clips
 
         config, boxes = self.model.config, inputs["boxes"]
-        if boxes is None and person_detector is None:
-            raise ValueError("give person boxes per second (boxes={second: [[x1, y1, x2, y2], ...]}) or a "
-                             "person_detector callable")
-        encoder = actor_encoder or RoIAlignActorEncoder()
-        keyframes = None if keyframes is None else {float(t) for t in keyframes}
+        person_detector, keyframes = inputs["person_detector"], inputs["keyframes"]
+        width, height = inputs["size"]
+        encoder = inputs["actor_encoder"] or RoIAlignActorEncoder()
+        keyframes = None if keyframes is None else set(keyframes)
         memsvd = self.model.memsvd
         per_second = config.max_features_per_second
         state = memsvd.memory.init_state(1, config.feature_dim, self.device) if config.memory_type == "memsvd" else None
         window = deque(maxlen=(config.memory_window_seconds // 2 + 1))  # attention baseline: bounded raw window
         results = []
-        frames = iter_frames(inputs["video"], fps=fps)
+        last_seen = [0.0]
+
+        def frames():  # remembers the last timestamp, to tell a second after the end of a frame generator
+            for frame in inputs["frames"]:
+                last_seen[0] = frame.timestamp
+                yield frame
+
         seconds = sorted(boxes) if boxes is not None else None
-        for second, clip, middle in tqdm(iter_clips(frames, seconds, clip_duration), disable=not progress_bar):
-            actor_boxes = boxes.get(second) if boxes is not None else (
-                np.asarray(person_detector(middle.image), np.float32).reshape(-1, 4)
-            )
+        clips = iter_clips(frames(), seconds, inputs["clip_duration"])
+        for second, clip, middle in tqdm(clips, disable=not inputs["progress_bar"], unit="s"):
+            if not clip and seconds is not None and second > last_seen[0] + inputs["clip_duration"] / 2:
+                raise ValueError(f"boxes (seconds): {second} s is after the end of the video (duration "
+                                 f"{last_seen[0]:.3f} s)")
+            if boxes is not None:
+                actor_boxes = boxes.get(second)
+            elif middle is None:
+                actor_boxes = None
+            else:
+                found = person_detector(middle.image)
+                actor_boxes = check_boxes([] if found is None else found, width, height,
+                                          argument=f"person_detector output at {second} s").numpy()
             report = keyframes is None or second in keyframes
             if actor_boxes is None or len(actor_boxes) == 0 or not clip:
                 if report:
@@ -235,9 +350,9 @@ class LongTermActionDetectionPipeline(Pipeline):
                 scores = frame["logits"].softmax(-1) if problem == "single_label_classification" else frame["logits"].sigmoid()
                 for box, row in zip(frame["boxes"], scores):
                     values, indices = row.topk(min(top_k, row.numel()))
-                    labels = [{"label": id2label[int(i)], "score": float(v)} for v, i in zip(values, indices)
+                    labels = [{"label": id2label[int(i)], "score": to_json_number(v)} for v, i in zip(values, indices)
                               if threshold is None or float(v) >= threshold]
-                    x1, y1, x2, y2 = (float(v) for v in box)
+                    x1, y1, x2, y2 = (to_json_number(v) for v in box)
                     detections.append({"box": {"xmin": x1, "ymin": y1, "xmax": x2, "ymax": y2}, "labels": labels})
             keyframes.append({"timestamp": float(frame["timestamp"]), "detections": detections})
         return keyframes

@@ -10,6 +10,8 @@ from typing import NotRequired, TypedDict
 import torch
 from transformers.pipelines.base import Pipeline
 
+from .validation import check_candidate_labels, check_model_type, reject_unknown_kwargs, to_json_number
+
 
 class GeneratedCaption(TypedDict):
     generated_text: str
@@ -29,14 +31,20 @@ class _RESTPipeline(Pipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        check_model_type(self.model, self.task or "REST pipelines", ["hfvid-rest"], "REST")
         if getattr(self, "processor", None) is None:
             raise ValueError("REST pipelines need the model's RESTProcessor (saved next to the model)")
         # batching pads `pixel_values` with the feature extractor's rule; all videos have the same shape
         self.feature_extractor = self.feature_extractor or self.processor.video_processor
 
-    def preprocess(self, video):
+    def __call__(self, videos, **kwargs):
+        if isinstance(videos, (list, tuple)) and not videos:
+            raise ValueError("videos: got an empty list (expected a video file path, frames, or a list of them)")
+        return super().__call__(videos, **kwargs)
+
+    def preprocess(self, video, progress_bar=None):
         pixel_values = self.processor.video_processor(video, num_frames=self.model.config.num_frames,
-                                                      return_tensors="pt")["pixel_values"]
+                                                      progress_bar=progress_bar, return_tensors="pt")["pixel_values"]
         return {"pixel_values": pixel_values.to(self.dtype)}
 
     def _captions(self, pixel_values, **generate_kwargs) -> torch.Tensor:
@@ -61,11 +69,14 @@ class VideoCaptioningPipeline(_RESTPipeline):
     ```
 
     Call arguments: generation settings (`max_new_tokens`, `num_beams`, `min_new_tokens`, or `generate_kwargs`),
-    `batch_size`.
+    `batch_size`, `progress_bar` (over decoded frames; default on above 300 frames).
     """
 
     def _sanitize_parameters(self, generate_kwargs=None, max_new_tokens=None, num_beams=None, min_new_tokens=None,
-                             **kwargs):
+                             progress_bar=None, **kwargs):
+        reject_unknown_kwargs("hfvid-video-captioning", kwargs, ("generate_kwargs", "max_new_tokens", "num_beams",
+                                                                 "min_new_tokens", "progress_bar", "batch_size",
+                                                                 "num_workers"))
         generate_kwargs = dict(generate_kwargs or {})
         for name, value in (("max_new_tokens", max_new_tokens), ("num_beams", num_beams),
                             ("min_new_tokens", min_new_tokens)):
@@ -73,7 +84,7 @@ class VideoCaptioningPipeline(_RESTPipeline):
                 generate_kwargs[name] = value
         if generate_kwargs.get("num_return_sequences", 1) != 1:
             raise ValueError("the captioning pipeline returns one caption per video (num_return_sequences=1)")
-        return {}, {"generate_kwargs": generate_kwargs}, {}
+        return {"progress_bar": progress_bar}, {"generate_kwargs": generate_kwargs}, {}
 
     def _forward(self, model_inputs, generate_kwargs=None):
         return {"token_ids": self._captions(model_inputs["pixel_values"], **(generate_kwargs or {}))}
@@ -104,17 +115,18 @@ class ZeroShotVideoClassificationPipeline(_RESTPipeline):
     """
 
     def __call__(self, videos, candidate_labels=None, **kwargs) -> list[LabelScore] | list[list[LabelScore]]:
-        if not candidate_labels:
-            raise ValueError("candidate_labels must be a non-empty list of class names")
+        check_candidate_labels(candidate_labels)
         return super().__call__(videos, candidate_labels=candidate_labels, **kwargs)
 
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, scoring=None, num_captions=None,
-                             seed=0, top_k=None, function_to_apply=None, return_caption=True, **kwargs):
+                             seed=0, top_k=None, function_to_apply=None, return_caption=True, progress_bar=None,
+                             **kwargs):
+        reject_unknown_kwargs("hfvid-zero-shot-video-classification", kwargs, (
+            "candidate_labels", "hypothesis_template", "scoring", "num_captions", "seed", "top_k",
+            "function_to_apply", "return_caption", "progress_bar", "batch_size", "num_workers"))
         forward, post = {}, {}
         if candidate_labels is not None:
-            labels = [candidate_labels] if isinstance(candidate_labels, str) else list(candidate_labels)
-            if not labels or len(set(labels)) != len(labels):
-                raise ValueError(f"candidate_labels must be non-empty and distinct, got {labels}")
+            labels = check_candidate_labels(candidate_labels)
             template = hypothesis_template or self.model.config.class_template
             if "{}" not in template:
                 raise ValueError(f"hypothesis_template must contain '{{}}', got {template!r}")
@@ -134,12 +146,14 @@ class ZeroShotVideoClassificationPipeline(_RESTPipeline):
                        return_caption=return_caption)
         post["scoring"] = scoring
         if top_k is not None:
+            if not (isinstance(top_k, int) and top_k >= 1):
+                raise ValueError(f"top_k: expected an integer >= 1, got {top_k!r}")
             post["top_k"] = top_k
         if function_to_apply is not None:
             if function_to_apply not in ("softmax", "none"):
                 raise ValueError(f"function_to_apply must be 'softmax' or 'none', got {function_to_apply!r}")
             post["function_to_apply"] = function_to_apply
-        return {}, forward, post
+        return {"progress_bar": progress_bar}, forward, post
 
     def _forward(self, model_inputs, class_inputs=None, scoring="text_similarity", num_captions=1, seed=0,
                  return_caption=True):
@@ -176,7 +190,7 @@ class ZeroShotVideoClassificationPipeline(_RESTPipeline):
                 logits = logits * self.model.retriever.logit_scale.detach().exp().float()
             probabilities = logits.softmax(-1)
         order = torch.argsort(-logits, stable=True).tolist()[: top_k or len(candidate_labels)]
-        results = [{"label": candidate_labels[i], "score": float(probabilities[i])} for i in order]
+        results = [{"label": candidate_labels[i], "score": to_json_number(probabilities[i])} for i in order]
         if model_outputs["caption_ids"] is not None:
             caption = self._decode(model_outputs["caption_ids"])[0]
             results = [{**result, "caption": caption} for result in results]

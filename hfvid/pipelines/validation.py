@@ -192,6 +192,18 @@ def reject_unknown_kwargs(task: str, unknown: Mapping, expected: Iterable[str] =
     raise ValueError(message)
 
 
+def check_model_type(model, task: str, expected: Iterable[str], method: str) -> None:
+    """Refuse, at pipeline construction, a checkpoint of another method (it would load and run, but mean nothing)."""
+    expected = tuple(expected)
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in expected:
+        source = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", "")
+        raise ValueError(
+            f"model: {task} needs a {method} checkpoint (model_type {' or '.join(map(repr, expected))}), got "
+            f"model_type {model_type!r}" + (f" from {source!r}" if source else "")
+        )
+
+
 def to_json_number(x) -> float | None:
     """A finite Python float, or ``None`` for NaN/inf/None, so results pass ``json.dumps(allow_nan=False)``."""
     if x is None:
@@ -216,6 +228,7 @@ __all__ = [
     "check_boxes",
     "check_candidate_labels",
     "check_file",
+    "check_model_type",
     "check_timestamps",
     "load_image",
     "reject_unknown_kwargs",

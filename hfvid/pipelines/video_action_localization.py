@@ -12,6 +12,12 @@ import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
+from .validation import check_model_type, check_timestamps, reject_unknown_kwargs, to_json_number, use_progress_bar
+
+TASK = "hfvid-video-action-localization"
+CALL_ARGUMENTS = ("keyframe_timestamps", "fps", "person_threshold", "top_k", "top_k_actions", "progress_bar",
+                  "batch_size", "num_workers")
+
 
 class ActionScore(TypedDict):
     label: str
@@ -61,6 +67,7 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
             # transformers' batch collation (`pad_collate_fn`) only consults a tokenizer, feature extractor or image
             # processor, never a video processor; clips all have one shape, so it only needs a non-None object.
             self.feature_extractor = self.video_processor
+        check_model_type(self.model, TASK, ["hfvid-bmvit"], "BMViT")
 
     def __call__(self, inputs, keyframe_timestamps=None, **kwargs) -> list[KeyframeResult]:
         """
@@ -73,42 +80,69 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
             top_k (`int`, *optional*): most people per keyframe (default: the model config's `top_k_eval`).
             top_k_actions (`int`, *optional*, defaults to 5): actions listed per person.
             batch_size (`int`, *optional*): keyframe clips per forward pass.
+            progress_bar (`bool`, *optional*): a tqdm bar over decoded frames (default: on above 300 frames).
+
+        Keyframe times are checked against the video's duration (finite, in `[0, duration]`) before any model work.
 
         Returns:
             per keyframe `{"timestamp", "detections": [{"score", "box": {"xmin", "ymin", "xmax", "ymax"} in pixels,
             "labels": [{"label", "score"}, ...]}]}` (a list of these lists for a list of videos). A keyframe with
             nobody gives `"detections": []`.
         """
-        if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], (str, Path)):
+        if isinstance(inputs, (list, tuple)) and not len(inputs):
+            raise ValueError("inputs: got an empty list (expected a video file path, frames, or a list of paths)")
+        if isinstance(inputs, (list, tuple)) and isinstance(inputs[0], (str, Path)):
             items = [{"video": video, "keyframes": keyframe_timestamps} for video in inputs]
         else:
             items = {"video": inputs, "keyframes": keyframe_timestamps}
         return super().__call__(items, **kwargs)
 
-    def _sanitize_parameters(self, fps=None, person_threshold=None, top_k=None, top_k_actions=None, **kwargs):
-        preprocess = {"fps": fps} if fps is not None else {}
+    def _sanitize_parameters(self, fps=None, person_threshold=None, top_k=None, top_k_actions=None, progress_bar=None,
+                             **kwargs):
+        reject_unknown_kwargs(TASK, kwargs, CALL_ARGUMENTS)
+        if fps is not None and not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps: expected a frame rate > 0, got {fps!r}")
+        for name, value in (("top_k", top_k), ("top_k_actions", top_k_actions)):
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        use_progress_bar(progress_bar, 0)  # type check
+        preprocess = {key: value for key, value in dict(fps=fps, progress_bar=progress_bar).items() if value is not None}
         postprocess = {key: value for key, value in dict(person_threshold=person_threshold, top_k=top_k,
                                                          top_k_actions=top_k_actions).items() if value is not None}
         return preprocess, {}, postprocess
 
     def _frames(self, video, fps):
-        """(frame iterator, duration in seconds) of a path or in-memory frames; frames come as VideoFrames."""
+        """(frame iterator, duration in seconds, frame count) of a path or in-memory frames (as VideoFrames)."""
         from ..data.video import iter_frames, video_info
 
         if isinstance(video, (str, Path)):
-            return iter_frames(video), video_info(video)["duration"]
+            info = video_info(video)
+            return iter_frames(video), info["duration"], info["num_frames"]
         if isinstance(video, np.ndarray) and video.ndim != 4:
-            raise ValueError(f"frames must be a (T, H, W, 3) array or a list of frames, got shape {video.shape}")
+            raise ValueError(f"inputs: frames must be a (T, H, W, 3) array or a list of frames, got shape {video.shape}")
+        if not isinstance(video, (list, tuple, np.ndarray, torch.Tensor)):
+            raise ValueError(f"inputs: expected a video file path, a (T, H, W, 3) array or a list of frames, got "
+                             f"{type(video).__name__}")
         frames = [np.asarray(frame.convert("RGB")) if hasattr(frame, "convert") else np.asarray(frame)
                   for frame in video]
+        if not frames:
+            raise ValueError("inputs: got no frames (expected a video file path or a non-empty list of frames)")
+        if any(frame.ndim != 3 or frame.shape[-1] != 3 for frame in frames):
+            raise ValueError(f"inputs: frames must be (H, W, 3) RGB images, got shape {frames[0].shape}")
         rate = fps or self.video_processor.base_fps
-        return iter_frames(frames, input_fps=rate), len(frames) / rate
+        return iter_frames(frames, input_fps=rate), len(frames) / rate, len(frames)
 
-    def preprocess(self, item, fps=None):
+    def preprocess(self, item, fps=None, progress_bar=None):
+        from tqdm.auto import tqdm
+
         processor = self.video_processor
-        frames, duration = self._frames(item["video"], fps)
-        keyframes = sorted(float(t) for t in (item["keyframes"] if item["keyframes"] is not None
-                                              else default_keyframes(duration or 0.0)))
+        frames, duration, num_frames = self._frames(item["video"], fps)
+        if item["keyframes"] is None:
+            keyframes = default_keyframes(duration or 0.0)
+        else:
+            keyframes = sorted(check_timestamps(item["keyframes"], "keyframe_timestamps", duration=duration))
+        frames = tqdm(frames, total=num_frames or None, unit="frame",
+                      disable=not use_progress_bar(progress_bar, num_frames))
         before, after = processor.clip_span
         window = deque()  # (timestamp, image) of the frames a pending keyframe may still need
         pending = list(keyframes)
@@ -135,12 +169,8 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
                 yield from self._flush(chunks)
         while pending and window:
             chunks.append(emit(pending.pop(0)))
-        if not chunks and not window:  # no frames: one placeholder keeps the item in the stream
-            size = processor.size
-            chunks.append({"pixel_values": torch.zeros(1, processor.num_frames, 3, size.height, size.width,
-                                                       dtype=self.dtype),
-                           "timestamp": torch.zeros(1), "size": torch.zeros(1, 2, dtype=torch.long),
-                           "valid": torch.zeros(1, dtype=torch.bool)})
+        if not chunks and not window:
+            raise ValueError(f"inputs: could not decode any frame of {item['video']!r}")
         yield from self._flush(chunks, last=True)
 
     @staticmethod
@@ -171,9 +201,9 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
             for score, box, actions in zip(found["scores"], found["boxes"], found["action_scores"]):
                 best = actions.argsort(descending=True)[:top_k_actions]
                 detections.append({
-                    "score": float(score),
-                    "box": dict(zip(("xmin", "ymin", "xmax", "ymax"), (float(v) for v in box))),
-                    "labels": [{"label": config.id2label[int(c)], "score": float(actions[c])} for c in best],
+                    "score": to_json_number(score),
+                    "box": dict(zip(("xmin", "ymin", "xmax", "ymax"), (to_json_number(v) for v in box))),
+                    "labels": [{"label": config.id2label[int(c)], "score": to_json_number(actions[c])} for c in best],
                 })
             results.append({"timestamp": float(output["timestamp"].reshape(-1)[0]), "detections": detections})
         return results

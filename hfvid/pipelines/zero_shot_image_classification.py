@@ -7,23 +7,20 @@ probabilities over the learned prompt distribution; ``score_std`` is their sprea
 
 from typing import TypedDict
 
-import numpy as np
 import torch
 from transformers.pipelines.base import Pipeline
+
+from .validation import check_candidate_labels, load_image, reject_unknown_kwargs, to_json_number
+
+TASK = "hfvid-zero-shot-image-classification"
+CALL_ARGUMENTS = ("candidate_labels", "num_samples", "deterministic", "seed", "top_k", "timeout", "batch_size",
+                  "num_workers")
 
 
 class LabelScore(TypedDict):
     label: str
     score: float
     score_std: float
-
-
-def _check_image(image) -> None:
-    """Arrays must be (H, W, 3) or (3, H, W); anything else is refused before the image processor guesses."""
-    if isinstance(image, (np.ndarray, torch.Tensor)):
-        shape = tuple(image.shape)
-        if len(shape) != 3 or (shape[-1] != 3 and shape[0] != 3):
-            raise ValueError(f"images must be RGB arrays of shape (H, W, 3) or (3, H, W), got {shape}")
 
 
 class BayesianZeroShotImageClassificationPipeline(Pipeline):
@@ -39,7 +36,7 @@ class BayesianZeroShotImageClassificationPipeline(Pipeline):
     [{'label': 'dog', 'score': 0.93, 'score_std': 0.02}, {'label': 'cat', ...}, ...]
     ```
 
-    Call arguments: `candidate_labels` (required, distinct), `num_samples` (MC samples, default the adapter's
+    Call arguments: `candidate_labels` (required, distinct; a string is split on commas), `num_samples` (MC samples, default the adapter's
     `num_samples_eval`), `deterministic` (one pass with the posterior mean), `seed` (of the samples; default the
     adapter's `eval_seed`, so results are reproducible), `top_k`, `batch_size`.
     """
@@ -49,34 +46,47 @@ class BayesianZeroShotImageClassificationPipeline(Pipeline):
     _load_processor = False
     _load_feature_extractor = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from ..models.bayesian_prompt import find_bayesian_prompt_layer
+
+        try:
+            find_bayesian_prompt_layer(self.model)
+        except ValueError:
+            source = getattr(self.model, "name_or_path", "") or getattr(self.model.config, "_name_or_path", "")
+            raise ValueError(f"model: {TASK} needs a CLIP model with a BayesianPrompt adapter (an adapter folder or a "
+                             f"PeftModel), got a {type(self.model).__name__} from {source!r}") from None
+
     def __call__(self, images, candidate_labels=None, **kwargs) -> list[LabelScore] | list[list[LabelScore]]:
-        if candidate_labels is None:
-            raise ValueError("candidate_labels are required: the class names to choose from")
+        check_candidate_labels(candidate_labels)
+        if isinstance(images, (list, tuple)) and not images:
+            raise ValueError("images: got an empty list (expected an image or a list of images)")
         return super().__call__(images, candidate_labels=candidate_labels, **kwargs)
 
     def _sanitize_parameters(self, candidate_labels=None, num_samples=None, deterministic=None, seed=None, top_k=None,
                              timeout=None, **kwargs):
+        reject_unknown_kwargs(TASK, kwargs, CALL_ARGUMENTS)
         from ..models.bayesian_prompt import build_class_prompts, check_class_names, find_bayesian_prompt_layer
         from ..models.bayesian_prompt.model import bpl_config
 
         forward, postprocess = {}, {}
         if candidate_labels is not None:
+            candidate_labels = check_candidate_labels(candidate_labels)
             labels = check_class_names(candidate_labels)
             config = bpl_config(find_bayesian_prompt_layer(self.model))
             forward["prompts"] = build_class_prompts(self.tokenizer, labels, config)
-            postprocess["labels"] = list(candidate_labels)
+            postprocess["labels"] = candidate_labels
         for name, value in (("num_samples", num_samples), ("deterministic", deterministic), ("seed", seed)):
             if value is not None:
                 forward[name] = value
         if top_k is not None:
+            if not (isinstance(top_k, int) and top_k >= 1):
+                raise ValueError(f"top_k: expected an integer >= 1, got {top_k!r}")
             postprocess["top_k"] = top_k
         return ({"timeout": timeout} if timeout is not None else {}), forward, postprocess
 
     def preprocess(self, image, timeout=None):
-        from transformers.image_utils import load_image
-
-        _check_image(image)
-        image = load_image(image, timeout=timeout) if isinstance(image, str) else image
+        image = load_image(image, "images", timeout=timeout)
         return self.image_processor(images=image, return_tensors="pt")
 
     def _forward(self, model_inputs, prompts=None, num_samples=None, deterministic=False, seed=None):
@@ -94,7 +104,8 @@ class BayesianZeroShotImageClassificationPipeline(Pipeline):
         scores = model_outputs["scores"].reshape(-1).float().tolist()
         stds = model_outputs["scores_std"].reshape(-1).float().tolist()
         ranked = sorted(zip(labels, scores, stds), key=lambda item: -item[1])
-        return [{"label": label, "score": score, "score_std": std} for label, score, std in ranked[:top_k]]
+        return [{"label": label, "score": to_json_number(score), "score_std": to_json_number(std)}
+                for label, score, std in ranked[:top_k]]
 
 
 __all__ = ["BayesianZeroShotImageClassificationPipeline", "LabelScore"]

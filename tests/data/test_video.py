@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from bad_inputs import write_audio
+
 from hfvid.data.video import iter_frames, video_info, write_video
 
 
@@ -41,11 +43,16 @@ def test_frame_iterables_and_errors(tmp_path):
     frames = [np.zeros((4, 4, 3), np.uint8) + i for i in range(10)]
     assert [f.timestamp for f in iter_frames(iter(frames), input_fps=5, fps=2.5)] == [0.0, 0.4, 0.8, 1.2, 1.6]
     assert [f.timestamp for f in iter_frames([(0.5, frames[0]), (1.5, frames[1])], start=1.0)] == [1.5]
-    with pytest.raises(ValueError, match="not found"):
+    with pytest.raises(FileNotFoundError, match="not found: .*missing.mp4"):
         next(iter_frames(tmp_path / "missing.mp4"))
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
-    with pytest.raises(ValueError, match="could not open"):
+    with pytest.raises(ValueError, match="could not open .*junk.mp4"):
         video_info(tmp_path / "junk.mp4")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.mp4.*0 bytes"):
+        video_info(tmp_path / "empty.mp4")
+    with pytest.raises(ValueError, match="audio.m4a.*no video stream"):
+        video_info(write_audio(tmp_path / "audio.m4a"))
     with pytest.raises(ValueError, match="fps"):
         next(iter_frames(frames, fps=0))
 

@@ -68,5 +68,5 @@ def test_video_file_is_streamed_and_matches_in_memory_frames(model_dir, tmp_path
 def test_default_keyframes_and_bad_input(model_dir):
     assert default_keyframes(3.2) == [1.0, 2.0, 3.0] and default_keyframes(0.5) == [0.25]
     pipe = pipeline("hfvid-video-action-localization", model=str(model_dir))
-    with pytest.raises(ValueError, match="video file not found"):
+    with pytest.raises(FileNotFoundError, match="video file not found"):
         pipe("missing.mp4")

@@ -46,9 +46,15 @@ class MViTv2VideoProcessor(BaseVideoProcessor):
         if isinstance(video_url_or_urls, list):
             return list(zip(*[self.fetch_videos(x, sample_indices_fn=sample_indices_fn) for x in video_url_or_urls]))
         if isinstance(video_url_or_urls, (str, Path)) and not str(video_url_or_urls).startswith(("http://", "https://")):
-            if not Path(video_url_or_urls).is_file():
-                raise FileNotFoundError(f"video file {video_url_or_urls} does not exist (expected a path, a URL, or "
-                                        f"frames (T, H, W, 3) uint8)")
+            import av
+
+            from ...data.video import video_info
+
+            video_info(video_url_or_urls)  # missing, empty, corrupt or stream-less files: an error naming the file
+            try:
+                return load_video(video_url_or_urls, backend="pyav", sample_indices_fn=sample_indices_fn)
+            except (av.error.FFmpegError, IndexError, OSError, ValueError) as error:
+                raise ValueError(f"could not decode the video file {str(video_url_or_urls)!r}: {error}") from None
         return load_video(video_url_or_urls, backend="pyav", sample_indices_fn=sample_indices_fn)
 
     def _preprocess(self, videos, **kwargs):

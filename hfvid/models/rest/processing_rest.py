@@ -35,15 +35,22 @@ def _count_frames(path) -> int:
     return video_info(path)["num_frames"] or sum(1 for _ in iter_frames(path))
 
 
-def load_video_frames(video, num_frames: int) -> np.ndarray:
+def load_video_frames(video, num_frames: int, progress_bar: bool | None = None) -> np.ndarray:
     """`num_frames` uniformly sampled RGB frames `(num_frames, H, W, 3)` of a path, an array or an iterable of
-    frames. Files are decoded lazily (frames not sampled are dropped as they stream past)."""
+    frames. Files are decoded lazily (frames not sampled are dropped as they stream past); `progress_bar` shows
+    the decoding (default: on above 300 frames)."""
+    from tqdm.auto import tqdm
+
     from ...data.video import iter_frames
+    from ...pipelines.validation import use_progress_bar
 
     if isinstance(video, (str, Path)):
-        indices = sample_frame_indices(_count_frames(video), num_frames)
+        total = _count_frames(video)
+        indices = sample_frame_indices(total, num_frames)
         wanted, picked = set(indices), {}
-        for position, frame in enumerate(iter_frames(video)):
+        frames = tqdm(iter_frames(video), total=indices[-1] + 1, unit="frame",
+                      disable=not use_progress_bar(progress_bar, total))
+        for position, frame in enumerate(frames):
             if position in wanted:
                 picked[position] = frame.image
             if position >= indices[-1]:
@@ -61,7 +68,12 @@ def load_video_frames(video, num_frames: int) -> np.ndarray:
     elif isinstance(video, (Iterable, Iterator)):
         frames = [np.asarray(getattr(f, "image", f)) for f in video]
     else:
-        raise ValueError(f"a video must be a path, a (frames, H, W, 3) array or frames, got {type(video).__name__}")
+        raise ValueError(f"videos: a video must be a file path, a (frames, H, W, 3) array or frames, got "
+                         f"{type(video).__name__}")
+    if len(frames) == 0:
+        raise ValueError("videos: got a video with no frames (expected a file path or a non-empty list of frames)")
+    if any(frame.ndim != 3 or frame.shape[-1] != 3 for frame in frames):
+        raise ValueError(f"videos: frames must be (H, W, 3) RGB images, got shape {frames[0].shape}")
     indices = sample_frame_indices(len(frames), num_frames)
     return np.stack([np.asarray(frames[i]) for i in indices])
 
@@ -100,7 +112,8 @@ class RESTVideoProcessor(BaseVideoProcessor):
         if not videos:
             raise ValueError("no video given")
         num_frames = kwargs.pop("num_frames", None) or self.num_frames
-        clips = [load_video_frames(video, num_frames) for video in videos]
+        progress_bar = kwargs.pop("progress_bar", None)
+        clips = [load_video_frames(video, num_frames, progress_bar) for video in videos]
         batch = super().preprocess(clips, return_tensors=kwargs.pop("return_tensors", "pt"), **kwargs)
         batch["pixel_values"] = batch.pop("pixel_values_videos")
         return batch
