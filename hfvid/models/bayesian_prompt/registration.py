@@ -5,6 +5,11 @@ name that is not a member of its closed ``PeftType`` enum. What PEFT does use to
 dicts in ``peft.mapping`` (config class, tuner class and parameter prefix per ``peft_type``), looked up with the
 ``peft_type`` string stored in ``adapter_config.json``. Registering means writing our string key into them; this
 is the one place that relies on those semi-private names, and it checks them first.
+
+It also gives ``CLIPModel`` the ``get_input_embeddings`` / ``set_input_embeddings`` pair that ``CLIPTextModel``
+has (CLIP's text token embedding): ``AutoPeftModel.from_pretrained`` calls ``get_input_embeddings`` on the base
+model whenever the adapter folder holds a tokenizer, and transformers 5 raises ``NotImplementedError`` for
+``CLIPModel``. The pair is added only where ``CLIPModel`` defines none of its own.
 """
 
 from .config import BAYESIAN_PROMPT_PEFT_TYPE, BayesianPromptConfig
@@ -48,6 +53,26 @@ def register_bayesian_prompt() -> None:
     tables["PEFT_TYPE_TO_CONFIG_MAPPING"][BAYESIAN_PROMPT_PEFT_TYPE] = BayesianPromptConfig
     tables["PEFT_TYPE_TO_TUNER_MAPPING"][BAYESIAN_PROMPT_PEFT_TYPE] = BayesianPromptModel
     tables["PEFT_TYPE_TO_PREFIX_MAPPING"][BAYESIAN_PROMPT_PEFT_TYPE] = BayesianPromptModel.prefix
+    give_clip_input_embeddings()
 
 
-__all__ = ["TESTED_PEFT_VERSIONS", "register_bayesian_prompt"]
+def _clip_input_embeddings(self):
+    """CLIP's text token embedding (the layer the BPL adapter wraps), as ``CLIPTextModel`` returns it."""
+    return self.text_model.embeddings.token_embedding
+
+
+def _set_clip_input_embeddings(self, value):
+    self.text_model.embeddings.token_embedding = value
+
+
+def give_clip_input_embeddings() -> None:
+    """Let ``AutoPeftModel.from_pretrained`` load a BPL adapter folder that holds its tokenizer (idempotent)."""
+    from transformers import CLIPModel
+
+    if "get_input_embeddings" not in CLIPModel.__dict__:
+        CLIPModel.get_input_embeddings = _clip_input_embeddings
+    if "set_input_embeddings" not in CLIPModel.__dict__:
+        CLIPModel.set_input_embeddings = _set_clip_input_embeddings
+
+
+__all__ = ["TESTED_PEFT_VERSIONS", "give_clip_input_embeddings", "register_bayesian_prompt"]

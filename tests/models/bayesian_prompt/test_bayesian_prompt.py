@@ -226,6 +226,34 @@ def test_save_load_round_trip_through_peft(tmp_path):
     assert result.stdout.strip().splitlines()[-1] == "BayesianPromptConfig"
 
 
+def test_auto_peft_model_loads_an_adapter_folder_with_its_processor(tmp_path):
+    """Issue 15: with a tokenizer in the adapter folder (as the training script saves it, for pipeline()),
+    `AutoPeftModel.from_pretrained` asks the base CLIPModel for `get_input_embeddings`, which transformers does not
+    give CLIPModel; `import hfvid` supplies it (CLIP's text token embedding), so the adapter loads unchanged."""
+    from peft import AutoPeftModel
+
+    base = tmp_path / "base"
+    peft_model, processor = make(num_samples_eval=3, save_base_to=base)
+    with torch.no_grad():
+        find_bayesian_prompt_layer(peft_model).bpl_mu["default"].normal_()
+    peft_model.eval()
+    peft_model.peft_config["default"].base_model_name_or_path = str(base)
+    peft_model.save_pretrained(tmp_path / "adapter")
+    processor.save_pretrained(tmp_path / "adapter")
+    assert (tmp_path / "adapter" / "tokenizer_config.json").is_file()
+    prompts, images = prompts_for(processor, peft_model), pixels(2)
+    loaded = AutoPeftModel.from_pretrained(tmp_path / "adapter").eval()
+    assert type(loaded.peft_config["default"]) is BayesianPromptConfig
+    with torch.no_grad():
+        for deterministic in (True, False):
+            assert torch.equal(loaded.classify(images, prompts["input_ids"], prompts["attention_mask"],
+                                               deterministic=deterministic).logits,
+                               peft_model.classify(images, prompts["input_ids"], prompts["attention_mask"],
+                                                   deterministic=deterministic).logits)
+    clip = CLIPModel.from_pretrained(base)
+    assert clip.get_input_embeddings() is clip.text_model.embeddings.token_embedding
+
+
 def test_adapter_for_another_base_model_is_refused(tmp_path):
     peft_model, _ = make(hidden_size=32)
     peft_model.save_pretrained(tmp_path / "adapter")
