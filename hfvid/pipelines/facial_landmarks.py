@@ -3,19 +3,9 @@
 from collections.abc import Callable, Iterator
 from typing import TypedDict
 
+import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
-
-
-def _to_pil(image):
-    """The image as a PIL RGB image (what face detectors are given)."""
-    if hasattr(image, "convert"):
-        return image.convert("RGB")
-    from PIL import Image
-
-    from ..modules.images import image_to_tensor
-
-    return Image.fromarray((image_to_tensor(image).permute(1, 2, 0) * 255).round().byte().numpy())
 
 
 def _is_dataset(value) -> bool:
@@ -31,9 +21,10 @@ class FaceLandmarks(TypedDict):
 class FacialLandmarkDetectionPipeline(ChunkPipeline):
     """Facial landmark detection with any hfvid landmark model (e.g. SH-FAN).
 
-    Each face is one chunk, so `batch_size` batches faces across images. Without `boxes` (and without a
-    `face_detector`) the whole image is taken as the face box; an image with no face (empty box list or a detector
-    that finds none) gives an empty list.
+    Each face is one chunk, so `batch_size` batches faces across images. Without `boxes` the faces are found by a
+    face detector (default: the built-in MTCNN, see :mod:`hfvid.modules.face_detection`); an image with no face
+    (empty box list or a detector that finds none) gives an empty list. For images that are already face crops pass
+    `face_detector="full_image"` (the whole image is the face box).
 
     Example:
 
@@ -41,9 +32,10 @@ class FacialLandmarkDetectionPipeline(ChunkPipeline):
     >>> import hfvid
     >>> from transformers import pipeline
     >>> pipe = pipeline("hfvid-facial-landmarks", model="path/or/hub-id")  # doctest: +SKIP
-    >>> faces = pipe("face.jpg", boxes=[[40, 30, 210, 220]])  # doctest: +SKIP
+    >>> faces = pipe("photo.jpg")  # doctest: +SKIP  (faces found by the built-in detector)
     >>> faces[0]["landmarks"][:2]  # doctest: +SKIP
     [[63.21, 101.87], [64.05, 121.40]]
+    >>> faces = pipe("photo.jpg", boxes=[[40, 30, 210, 220]])  # doctest: +SKIP  (your own boxes)
     ```
     """
 
@@ -58,9 +50,13 @@ class FacialLandmarkDetectionPipeline(ChunkPipeline):
             images: a path, PIL image, numpy array or tensor, a list of them, or a generator / `datasets.Dataset`
                 of them (streamed: results are yielded as they come).
             boxes: face boxes (`[x1, y1, x2, y2]`); for one image a list of boxes, for a list of images one list of
-                boxes per image.
-            face_detector (`Callable[[PIL.Image], list[box]]`, *optional*): called with the image as a PIL RGB image
-                when `boxes` is not given.
+                boxes per image. Not given: the faces are detected.
+            face_detector (*optional*, defaults to `"mtcnn"`): used when `boxes` is not given: a built-in name
+                (`"mtcnn"`; `"full_image"` takes the whole image as the face, for face crops), a Hub id or folder of
+                a transformers object-detection model, or a callable `PIL.Image -> boxes` (`None`/`[]` = no face;
+                boxes, `(K, 5)` arrays or object-detection dicts, see `hfvid.modules.face_detection`).
+            min_score (`float`, *optional*): drop detections scoring below this (default per detector).
+            max_faces (`int`, *optional*): keep at most this many detected faces per image (best scoring first).
             flip_test (`bool`, *optional*): average with the mirrored crop (default: on when the model has a mirror
                 table).
             batch_size (`int`, *optional*): faces per forward pass.
@@ -81,26 +77,53 @@ class FacialLandmarkDetectionPipeline(ChunkPipeline):
             items = {"image": images, "boxes": boxes}
         return super().__call__(items, **kwargs)
 
-    def _sanitize_parameters(self, face_detector: Callable | None = None, flip_test: bool | None = None, **kwargs):
-        preprocess_params = {"face_detector": face_detector} if face_detector is not None else {}
+    # smallest image side accepted: a 1x1 "image" has no face to find
+    MIN_IMAGE_SIZE = 8
+
+    def _sanitize_parameters(self, face_detector=None, min_score: float | None = None, max_faces: int | None = None,
+                             flip_test: bool | None = None, **kwargs):
+        from .validation import reject_unknown_kwargs
+
+        reject_unknown_kwargs(self.task or "hfvid-facial-landmarks", kwargs,
+                              ("boxes", "face_detector", "min_score", "max_faces", "flip_test", "batch_size",
+                               "num_workers"))
+        preprocess_params = {}
+        if face_detector is not None or min_score is not None or max_faces is not None:
+            from ..modules.face_detection import resolve_face_detector
+
+            preprocess_params["face_detector"] = resolve_face_detector(face_detector, min_score=min_score,
+                                                                       max_faces=max_faces, device=self.device)
         forward_params = {"flip_test": flip_test} if flip_test is not None else {}
         return preprocess_params, forward_params, {}
 
-    def preprocess(self, item, face_detector: Callable | None = None):
-        from transformers.image_utils import load_image
+    def _default_face_detector(self):
+        """The built-in default detector, loaded on first use."""
+        if getattr(self, "_face_detector", None) is None:
+            from ..modules.face_detection import resolve_face_detector
 
-        image = item["image"]
-        image = load_image(image) if isinstance(image, str) else image
+            self._face_detector = resolve_face_detector(None, device=self.device)
+        return self._face_detector
+
+    def preprocess(self, item, face_detector: Callable | None = None):
+        from .validation import check_boxes, load_image
+
+        image = load_image(item["image"], "images", min_size=self.MIN_IMAGE_SIZE)
+        # arrays go to the processor as given (float images keep their precision); detectors see the PIL image
+        pixels = item["image"] if isinstance(item["image"], (np.ndarray, torch.Tensor)) else image
         boxes = item["boxes"]
-        if boxes is None and face_detector is not None:
-            boxes = list(face_detector(_to_pil(image)))
+        if boxes is not None:
+            check_boxes(boxes, image.width, image.height, "boxes")  # validated; passed on as given
+        else:
+            face_detector = face_detector or self._default_face_detector()
+            if face_detector.name != "full_image":  # full_image: the processor's own whole-image box
+                boxes = [face["box"] for face in face_detector(image)]
         if boxes is not None and len(boxes) == 0:
             # No face: one placeholder chunk keeps the item in the stream; postprocess drops it.
             size = self.image_processor.crop_size
             yield {"pixel_values": torch.zeros(1, 3, size, size), "crop_matrices": torch.eye(2, 3)[None],
                    "boxes": torch.zeros(1, 4), "has_face": torch.zeros(1, dtype=torch.bool), "is_last": True}
             return
-        inputs = self.image_processor(image, boxes=boxes, return_tensors="pt")
+        inputs = self.image_processor(pixels, boxes=boxes, return_tensors="pt")
         count = len(inputs["pixel_values"])
         for face in range(count):
             yield {

@@ -100,8 +100,8 @@ def test_path_pil_and_numpy_inputs_agree(pipe, images, tmp_path):
     assert_faces_close(pipe(images[1], boxes=BOX), reference, atol=0)
 
 
-def test_whole_image_default_box(pipe, images):
-    (face,) = pipe(images[2])
+def test_full_image_box_for_face_crops(pipe, images):
+    (face,) = pipe(images[2], face_detector="full_image")
     assert face["box"] == [0.0, 0.0, 99.0, 89.0]
     assert_faces_close([face], manual(pipe, images[2], None)[0])
 
@@ -156,3 +156,34 @@ def test_landmark_count_mismatch_raises(pipe, images):
     inputs = pipe.image_processor(images[0], boxes=[BOX], landmarks=np.zeros((4, 2)))  # model predicts 5
     with pytest.raises(ValueError, match=r"labels must have shape \(1, 5, 2\)"):
         pipe.model(pixel_values=inputs["pixel_values"], labels=inputs["labels"])
+
+
+def test_faces_found_in_a_real_photo_without_boxes(pipe):
+    """`pipe(photo)` runs the built-in detector: same points as with the detected box passed by hand."""
+    skdata = pytest.importorskip("skimage.data")
+    from hfvid.modules.face_detection import box_iou, resolve_face_detector
+
+    photo = skdata.astronaut()
+    (face,) = pipe(photo)
+    (detected,) = resolve_face_detector()(photo)
+    assert box_iou(face["box"], [184, 72, 272, 176])[0, 0] > 0.65  # hand-measured face box
+    assert_faces_close([face], pipe(photo, boxes=[detected["box"]]), atol=1e-5)
+    json.dumps(face, allow_nan=False)
+    assert pipe(skdata.coffee()) == []  # no face in the photo: no guess
+    assert pipe(photo, min_score=1.01) == [] and len(pipe(photo, max_faces=1)) == 1
+
+
+def test_detector_outputs_and_bad_input(pipe, images):
+    hf_output = [{"score": 0.9, "label": "face", "box": {"xmin": 12, "ymin": 10, "xmax": 70, "ymax": 80}}]
+    assert_faces_close(pipe(images[0], face_detector=lambda image: hf_output), manual(pipe, images[0], [BOX])[0])
+    assert pipe(images[0], face_detector=lambda image: None) == []
+    with pytest.raises(ValueError, match="unexpected keyword argument.*'box'.*did you mean 'box' -> 'boxes'"):
+        pipe(images[0], box=[BOX])
+    with pytest.raises(ValueError, match="too small"):
+        pipe(np.zeros((1, 1, 3), np.uint8), boxes=[[0, 0, 1, 1]])
+    with pytest.raises(ValueError, match="NaN"):
+        pipe(images[0], boxes=[[float("nan"), 0, 10, 10]])
+    with pytest.raises(ValueError, match="wholly outside"):
+        pipe(images[0], boxes=[[500, 500, 600, 600]])
+    with pytest.raises(ValueError, match="face_detector.*NaN"):
+        pipe(images[0], face_detector=lambda image: [[float("nan"), 0, 10, 10]])

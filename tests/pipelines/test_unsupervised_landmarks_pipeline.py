@@ -54,7 +54,7 @@ def test_batches_empty_boxes_and_whole_image(saved_model):
     pipe = pipeline("hfvid-unsupervised-landmarks", model=str(saved_model))
     images = [np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), 128, np.uint8)]
     assert pipe(images[0], boxes=[]) == []  # no object -> empty result
-    results = pipe(images, batch_size=2)  # no boxes -> the whole image
+    results = pipe(images, batch_size=2, face_detector="full_image")  # the whole image is the object
     assert len(results) == 2 and all(len(r) == 1 and r[0]["box"] == [0.0, 0.0, 63.0, 63.0] for r in results)
     with pytest.raises(ValueError, match="boxes"):
         pipe(images, boxes=[[[0, 0, 10, 10]]])

@@ -51,7 +51,7 @@ def test_all_stages_save_and_reload_with_pipeline(tmp_path):
     from transformers import pipeline
 
     pipe = pipeline("hfvid-unsupervised-landmarks", model=str(run))
-    objects = pipe(np.zeros((32, 32, 3), np.uint8))
+    objects = pipe(np.zeros((32, 32, 3), np.uint8), face_detector="full_image")
     assert len(objects) == 1 and len(objects[0]["landmarks"]) == 3
 
     evaluated = script.main(script.parse_args(tiny_argv(run, 2, 2, "--stage", "evaluate")))["results"]
