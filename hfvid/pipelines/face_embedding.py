@@ -1,13 +1,16 @@
 """`hfvid-face-embedding`: images (+ optional face boxes) -> one embedding vector per face.
 
 Works with any `AutoModel` whose output has a `pooler_output` (FRL's `FaceRepresentationModel`, transformers'
-ResNet/ViT/...) and an image processor; hfvid processors that take `boxes` crop each face, other processors see
-the whole image. The stock `pipeline("image-feature-extraction", model=..., pool=True)` also works on FRL models.
+ResNet/ViT/...) and an image processor; hfvid processors that take `boxes` crop each face themselves, other
+processors get each box cut out of the image. Without `boxes` the faces are found by a face detector (default: the
+built-in MTCNN, :mod:`hfvid.modules.face_detection`); `face_detector="full_image"` embeds the whole image (face
+crops). The stock `pipeline("image-feature-extraction", model=..., pool=True)` also works on FRL models.
 """
 
 from collections.abc import Iterator
 from typing import TypedDict
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers.pipelines.base import ChunkPipeline
@@ -27,8 +30,8 @@ def _accepts_boxes(processor) -> bool:
 class FaceEmbeddingPipeline(ChunkPipeline):
     """Face embeddings (pooled encoder features), L2-normalised by default.
 
-    Each face is one chunk, so `batch_size` batches faces across images. An image whose box list is empty gives
-    an empty list (no face), not an error.
+    Each face is one chunk, so `batch_size` batches faces across images. An image whose box list is empty, or in
+    which the detector finds no face, gives an empty list (no face), not an error.
 
     Example:
 
@@ -36,7 +39,7 @@ class FaceEmbeddingPipeline(ChunkPipeline):
     >>> import hfvid
     >>> from transformers import pipeline
     >>> pipe = pipeline("hfvid-face-embedding", model="path/or/hub-id")  # doctest: +SKIP
-    >>> faces = pipe("face.jpg", boxes=[[40, 30, 210, 220]])  # doctest: +SKIP
+    >>> faces = pipe("photo.jpg")  # doctest: +SKIP  (one entry per detected face)
     >>> len(faces[0]["embedding"])  # doctest: +SKIP
     2048
     ```
@@ -52,7 +55,12 @@ class FaceEmbeddingPipeline(ChunkPipeline):
         Args:
             images: a path, PIL image, numpy array or tensor, a list of them, or a generator (streamed).
             boxes: face boxes `[x1, y1, x2, y2]`; for one image a list of boxes, for a list of images one list per
-                image. `None`: the whole image is one face.
+                image. `None`: the faces are detected.
+            face_detector (*optional*, defaults to `"mtcnn"`): used when `boxes` is not given: a built-in name
+                (`"mtcnn"`; `"full_image"`: the whole image is one face, box `None`), a Hub id or folder of a
+                transformers object-detection model, or a callable `PIL.Image -> boxes` (`None`/`[]` = no face).
+            min_score (`float`, *optional*): drop detections scoring below this (default per detector).
+            max_faces (`int`, *optional*): keep at most this many detected faces per image (best scoring first).
             normalize (`bool`, *optional*, defaults to `True`): L2-normalise each embedding.
             batch_size (`int`, *optional*): faces per forward pass.
 
@@ -70,27 +78,53 @@ class FaceEmbeddingPipeline(ChunkPipeline):
             items = {"image": images, "boxes": boxes}
         return super().__call__(items, **kwargs)
 
-    def _sanitize_parameters(self, normalize: bool | None = None, **kwargs):
-        return {}, {}, ({"normalize": normalize} if normalize is not None else {})
+    def _sanitize_parameters(self, normalize: bool | None = None, face_detector=None, min_score: float | None = None,
+                             max_faces: int | None = None, **kwargs):
+        from .validation import reject_unknown_kwargs
 
-    def preprocess(self, item):
-        from transformers.image_utils import load_image
+        reject_unknown_kwargs(self.task or "hfvid-face-embedding", kwargs,
+                              ("boxes", "normalize", "face_detector", "min_score", "max_faces", "batch_size",
+                               "num_workers"))
+        preprocess_params = {}
+        if face_detector is not None or min_score is not None or max_faces is not None:
+            from ..modules.face_detection import resolve_face_detector
 
-        image = item["image"]
-        image = load_image(image) if isinstance(image, str) else image
+            preprocess_params["face_detector"] = resolve_face_detector(face_detector, min_score=min_score,
+                                                                       max_faces=max_faces, device=self.device)
+        return preprocess_params, {}, ({"normalize": normalize} if normalize is not None else {})
+
+    def _default_face_detector(self):
+        """The built-in default detector, loaded on first use."""
+        if getattr(self, "_face_detector", None) is None:
+            from ..modules.face_detection import resolve_face_detector
+
+            self._face_detector = resolve_face_detector(None, device=self.device)
+        return self._face_detector
+
+    def preprocess(self, item, face_detector=None):
+        from .validation import check_boxes, load_image
+
+        image = load_image(item["image"], "images")
+        # arrays go to the processor as given (float images keep their precision); detectors see the PIL image
+        source = item["image"] if isinstance(item["image"], (np.ndarray, torch.Tensor)) else image
         boxes = item["boxes"]
-        if boxes is not None and len(boxes) == 4 and not hasattr(boxes[0], "__len__"):
-            boxes = [boxes]
-        if boxes is not None and len(boxes) and not _accepts_boxes(self.image_processor):
-            raise ValueError(f"{type(self.image_processor).__name__} cannot crop face boxes; pass whole face images "
-                             "without boxes, or use an hfvid model whose processor takes boxes")
+        if boxes is not None:
+            boxes = check_boxes(boxes, image.width, image.height, "boxes").tolist()
+        else:
+            face_detector = face_detector or self._default_face_detector()
+            if face_detector.name != "full_image":  # full_image: the whole image, box None
+                boxes = [face["box"] for face in face_detector(image)]
         if boxes is None or len(boxes) == 0:
             # whole image; with an empty box list it is only a placeholder chunk that postprocess drops (no face)
-            pixels = self.image_processor(image, return_tensors="pt")["pixel_values"]
+            pixels = self.image_processor(source, return_tensors="pt")["pixel_values"]
             face_boxes = torch.zeros(1, 4)
-        else:
-            pixels = self.image_processor(image, boxes=boxes, return_tensors="pt")["pixel_values"]
-            face_boxes = torch.as_tensor([list(map(float, box)) for box in boxes])
+        elif _accepts_boxes(self.image_processor):
+            pixels = self.image_processor(source, boxes=boxes, return_tensors="pt")["pixel_values"]
+            face_boxes = torch.as_tensor(boxes, dtype=torch.float64)
+        else:  # a stock processor: each face cut out of the image, then processed as an image
+            crops = [image.crop(tuple(round(v) for v in box)) for box in boxes]
+            pixels = self.image_processor(crops, return_tensors="pt")["pixel_values"]
+            face_boxes = torch.as_tensor(boxes, dtype=torch.float64)
         has_face = boxes is None or len(boxes) > 0
         for face in range(len(face_boxes)):
             yield {

@@ -41,7 +41,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
 
     pipe = pipeline("hfvid-face-embedding", model=str(out), device="cpu")
     faces = synthetic_expression_faces(4, 64, seed=99)
-    embeddings = pipe([f["image"] for f in faces], batch_size=4)
+    embeddings = pipe([f["image"] for f in faces], batch_size=4, face_detector="full_image")  # face crops
     if not all(abs(np.linalg.norm(e[0]["embedding"]) - 1) < 1e-4 for e in embeddings):
         raise RuntimeError("the face-embedding pipeline did not return unit-norm embeddings")
 
