@@ -1,4 +1,4 @@
-"""Landmark conditioning of GANnotation: 68 <-> 66 point helpers, the crop rule, and the three map renderers.
+"""Landmark conditioning of GANnotation: 68 -> 66 / 5 point helpers, the crop rule, and the three map renderers.
 
 * ``heatmap``: one continuous Gaussian per point (``hfvid.modules.heatmaps.encode_heatmaps``), peak at the exact
   location, std ``sigma`` pixels (ours; the default).
@@ -25,6 +25,12 @@ IBUG66_FLIP_PERMUTATION = tuple(
 # Outer eye corners (inter-ocular normaliser): indices 36 and 45 are below 60, so the same in both schemes.
 EYE_CORNERS_66 = (36, 45)
 
+# 68 -> 5: the 5-point scheme of the blob faces (``hfvid.data.synthetic_pairs.BLOB_TEMPLATE``), image-left first:
+# the two eye centres (mean of each eye's 6 contour points), nose tip, the two outer mouth corners. Every index is
+# below 60, so it holds for 66-point shapes too.
+IBUG5_EYES_68 = (tuple(range(36, 42)), tuple(range(42, 48)))
+IBUG5_NOSE_MOUTH_68 = (30, 48, 54)
+
 # 68-point polylines of the edge maps: (point indices, closed, colour channel).
 _EDGE_CONTOURS_68 = (
     (range(0, 17), False, 0),
@@ -41,6 +47,30 @@ def to_66_points(points):
     if count != 68:
         raise ValueError(f"expected 68 or 66 landmarks, got {count}")
     return points[..., list(IBUG66_FROM_68), :]
+
+
+def to_5_points(points):
+    """(..., 68|66, 2) iBUG points -> (..., 5, 2): eye centres, nose tip, mouth corners (image-left first)."""
+    if points.shape[-2] not in (66, 68):
+        raise ValueError(f"expected 68 or 66 landmarks, got {points.shape[-2]}")
+    eyes = [points[..., list(eye), :].mean(-2) for eye in IBUG5_EYES_68]
+    others = [points[..., index, :] for index in IBUG5_NOSE_MOUTH_68]
+    return np.stack(eyes + others, axis=-2)
+
+
+def to_model_points(points, num_landmarks: int, name: str = "landmarks"):
+    """(T, N, 2) shapes in the model's scheme: iBUG 68 reduced to 66 (66-point model) or 5 (5-point model), 66
+    reduced to 5; other counts must equal ``num_landmarks`` (``ValueError`` naming ``name`` otherwise)."""
+    count = points.shape[-2]
+    if count == num_landmarks:
+        return points
+    if num_landmarks == 66 and count == 68:
+        return to_66_points(points)
+    if num_landmarks == 5 and count in (66, 68):
+        return to_5_points(points)
+    accepted = {66: " (or iBUG 68, reduced to 66)", 5: " (or iBUG 68/66, reduced to eye centres, nose tip and "
+                "mouth corners)"}.get(num_landmarks, "")
+    raise ValueError(f"{name} have {count} points, the model expects {num_landmarks}{accepted}")
 
 
 def _edge_segments(num_landmarks: int) -> tuple[list[int], list[int], list[int]]:
@@ -161,5 +191,9 @@ __all__ = [
     "render_edge_maps",
     "render_landmark_maps",
     "render_legacy_heatmaps",
+    "IBUG5_EYES_68",
+    "IBUG5_NOSE_MOUTH_68",
+    "to_5_points",
     "to_66_points",
+    "to_model_points",
 ]

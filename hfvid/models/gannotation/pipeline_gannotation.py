@@ -17,7 +17,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
 from ...modules.heatmaps import warp_affine
-from .landmark_maps import crop_box, crop_matrix, normalize_shape, to_66_points
+from .landmark_maps import crop_box, crop_matrix, normalize_shape, to_model_points
 from .modeling_gannotation import GANnotationDiscriminator, GANnotationGenerator
 
 OUTPUT_TYPES = ("pil", "np", "pt")
@@ -39,17 +39,19 @@ class GANnotationPipelineOutput(BaseOutput):
 
 
 def image_to_tensor(image) -> torch.Tensor:
-    """A PIL image, (H, W, 3) uint8/float array or (3, H, W) tensor in [0, 1] -> float tensor (3, H, W) in [0, 1]."""
+    """A PIL image (any mode: grey, palette and RGBA are converted to RGB), (H, W, 3) uint8/float array or
+    (3, H, W) tensor in [0, 1] -> float tensor (3, H, W) in [0, 1]."""
     if isinstance(image, torch.Tensor):
         if image.ndim != 3 or image.shape[0] != 3:
             raise ValueError(f"a tensor image must have shape (3, H, W) in [0, 1], got {tuple(image.shape)}")
         return image.detach().float().cpu()
-    if hasattr(image, "mode") and hasattr(image, "size"):  # PIL
-        image = np.asarray(image)
+    if hasattr(image, "mode") and hasattr(image, "convert"):  # PIL: its mode says how to make RGB of it
+        image = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     if not isinstance(image, np.ndarray):
         raise ValueError(f"image must be a PIL image, numpy array or torch tensor, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"image must be a 3-channel RGB image (H, W, 3), got shape {image.shape}")
+        raise ValueError(f"image must be a 3-channel RGB image (H, W, 3), got shape {image.shape} (grey or RGBA "
+                         "images: pass a PIL image, which is converted)")
     array = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
 
@@ -101,12 +103,8 @@ class GANnotationPipeline(DiffusionPipeline):
 
     def _prepare_targets(self, target_landmarks, normalize: bool, margin: float) -> np.ndarray:
         config = self.synthesizer.config
-        points = _as_points(target_landmarks, "target_landmarks")
-        if points.shape[1] == 68 and config.num_landmarks == 66:
-            points = to_66_points(points)
-        if points.shape[1] != config.num_landmarks:
-            raise ValueError(f"target_landmarks have {points.shape[1]} points, the model expects "
-                             f"{config.num_landmarks}" + (" (or 68, converted)" if config.num_landmarks == 66 else ""))
+        points = to_model_points(_as_points(target_landmarks, "target_landmarks"), config.num_landmarks,
+                                 "target_landmarks")
         if normalize:
             points = np.stack([normalize_shape(shape, config.image_size, margin) for shape in points])
         return points
@@ -116,7 +114,8 @@ class GANnotationPipeline(DiffusionPipeline):
         size = self.synthesizer.config.image_size
         pixels = image_to_tensor(image)[None]
         if source_landmarks is not None and crop_source:
-            points = _as_points(source_landmarks, "source_landmarks")[0]
+            points = to_model_points(_as_points(source_landmarks, "source_landmarks"),
+                                     self.synthesizer.config.num_landmarks, "source_landmarks")[0]
             matrix = torch.from_numpy(crop_matrix(crop_box(points, margin), size)).float()[None]
             return warp_affine(pixels, matrix, size, padding_mode="border")
         if pixels.shape[-2:] != (size, size):
@@ -141,11 +140,14 @@ class GANnotationPipeline(DiffusionPipeline):
     ) -> GANnotationPipelineOutput | tuple:
         r"""
         Args:
-            image: the source face: PIL image, (H, W, 3) uint8 array (or float in [0, 1]), or (3, H, W) tensor in
-                [0, 1]. Without `source_landmarks` it is taken as an already cropped face and resized.
+            image: the source face: PIL image (grey and RGBA are converted to RGB), (H, W, 3) uint8 array (or
+                float in [0, 1]), or (3, H, W) tensor in [0, 1]. Without `source_landmarks` it is taken as an
+                already cropped face and resized.
             target_landmarks: one shape (N, 2) or a trajectory (T, N, 2) (array, tensor or list); N is the
-                model's `num_landmarks` (68-point shapes are reduced to 66 for 66-point models).
-            source_landmarks: (N, 2) points of the source face, to crop it with the GANnotation rule.
+                model's `num_landmarks`, or iBUG 68 points, reduced to the model's scheme (66: without the inner
+                mouth corners; 5: eye centres, nose tip, mouth corners).
+            source_landmarks: (N, 2) points of the source face (same rule for N), to crop it with the GANnotation
+                rule.
             crop_source: crop around `source_landmarks` (otherwise only resize).
             normalize_targets: re-crop every target shape to the output frame with the same rule, so only pose and
                 expression are transferred; `False` when targets are already in output-crop pixels.

@@ -151,3 +151,52 @@ def test_fresh_offline_process_loads_the_pipeline(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected.permute(0, 2, 3, 1).numpy(), atol=1e-5)
 
+
+
+def test_ibug68_to_5_points_follows_the_blob_convention():
+    """Issue 15: eye centres (mean of each eye's 6 points), nose tip 30, mouth corners 48 and 54, image-left first
+    as in BLOB_TEMPLATE (the 5-point scheme of the quickstart model); 66-point shapes give the same 5 points."""
+    from hfvid.data.synthetic_pairs import BLOB_TEMPLATE, synthetic_face_video
+    from hfvid.models.gannotation.landmark_maps import to_5_points, to_66_points, to_model_points
+
+    shape = synthetic_face_video(0, 1, image_size=64)["landmarks"][0]
+    five = to_5_points(shape)
+    np.testing.assert_allclose(five[0], shape[36:42].mean(0))
+    np.testing.assert_allclose(five[1], shape[42:48].mean(0))
+    np.testing.assert_allclose(five[2:], shape[[30, 48, 54]])
+    np.testing.assert_allclose(to_5_points(to_66_points(shape)), five)
+    # same layout as the blob faces: left eye left of right eye, both above the nose, mouth below it
+    for points in (five, BLOB_TEMPLATE):
+        assert points[0, 0] < points[1, 0] and points[3, 0] < points[4, 0]
+        assert max(points[0, 1], points[1, 1]) < points[2, 1] < min(points[3, 1], points[4, 1])
+    assert to_model_points(shape[None], 5).shape == (1, 5, 2) and to_model_points(shape[None], 66).shape[1] == 66
+    with pytest.raises(ValueError, match="target_landmarks have 7 points, the model expects 5"):
+        to_model_points(np.zeros((1, 7, 2)), 5, "target_landmarks")
+    with pytest.raises(ValueError, match="have 5 points, the model expects 66"):
+        to_model_points(np.zeros((1, 5, 2)), 66)
+
+
+def test_five_point_model_takes_68_point_trajectories_and_grey_or_rgba_images():
+    """The README call (68-point trajectory and source points) on a 5-point model equals the call with the mapped
+    5-point shapes; grey ("L") and RGBA PIL images are converted to RGB, not refused."""
+    from PIL import Image
+
+    from hfvid.models.gannotation.landmark_maps import to_5_points
+
+    pipe = make_pipe(num_landmarks=5)
+    image, source_points, trajectory = face_and_trajectory(2)
+    out = pipe(image, trajectory, source_landmarks=source_points, output_type="np")
+    mapped = pipe(image, to_5_points(trajectory), source_landmarks=to_5_points(source_points), output_type="np")
+    assert out.landmarks.shape == (2, 5, 2)
+    np.testing.assert_allclose(out.images, mapped.images, atol=1e-5)  # float32 vs float64 means
+    np.testing.assert_allclose(out.landmarks, mapped.landmarks, atol=1e-4)
+    with pytest.raises(ValueError, match="source_landmarks have 3 points, the model expects 5"):
+        pipe(image, trajectory, source_landmarks=source_points[:3])
+
+    pil = Image.fromarray(image)
+    for mode in ("L", "RGBA", "P"):
+        converted = pil.convert(mode)
+        got = pipe(converted, trajectory, source_landmarks=source_points, output_type="np").images
+        want = pipe(np.asarray(converted.convert("RGB")), trajectory, source_landmarks=source_points,
+                    output_type="np").images
+        np.testing.assert_array_equal(got, want)
