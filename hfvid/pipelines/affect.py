@@ -4,7 +4,11 @@ Streaming with bounded memory: frames are decoded one at a time (``hfvid.data.vi
 and encoded by the backbone in batches of ``batch_size``, and pushed through overlapping windows
 (``SlidingWindowStitcher``); a frame's record is emitted as soon as no later window can change it, so only one
 window of features is ever held. :meth:`stream` yields records one by one; calling the pipeline returns the list.
-Frames where the face detector finds no face get ``success=False`` and NaN values (they are not in any context).
+Without ``boxes`` the face is found by a face detector (default: the built-in MTCNN,
+:mod:`hfvid.modules.face_detection`) run every ``detect_every`` frames and tracked in between (IoU), so it keeps
+its ``face_id``; the pipeline follows one face (the best-scoring one, until it is lost). Frames with no face get
+``success=False`` and ``None`` values (they are not in any context); ``face_detector="full_image"`` takes whole
+frames as the face (face-crop videos).
 
 Exports: :func:`to_dataframe` (pandas) and :func:`to_csv` with OpenFace column names (``frame`` 1-based,
 ``face_id``, ``timestamp``, ``confidence``, ``success``, ``AU01_r`` ...; valence/arousal keep their names).
@@ -14,6 +18,10 @@ from collections.abc import Callable, Iterator
 
 import torch
 from transformers.pipelines.base import Pipeline
+
+from .validation import check_boxes, to_json_number
+
+_MISSING = object()
 
 
 def _openface_name(name: str) -> str:
@@ -58,9 +66,13 @@ class _AffectVideoPipeline(Pipeline):
             video: a video file path, or an iterable of frames (`(H, W, 3)` arrays, `(timestamp, array)` pairs or
                 `VideoFrame`s; a generator is consumed lazily).
             fps (`float`, *optional*): decode at this rate (default: every frame).
-            boxes (`list`, *optional*): one face box `[x1, y1, x2, y2]` or `None` per decoded frame.
-            face_detector (`Callable[[np.ndarray], box | None]`, *optional*): called per frame when `boxes` is not
-                given; `None` or an empty box means no face in that frame.
+            boxes (`list`, *optional*): one face box `[x1, y1, x2, y2]` or `None` (no face) per decoded frame.
+            face_detector (*optional*, defaults to `"mtcnn"`): used when `boxes` is not given: a built-in name
+                (`"mtcnn"`; `"full_image"`: whole frames are the face), a Hub id or folder of a transformers
+                object-detection model, or a callable `PIL.Image -> boxes` (`None`/`[]` = no face in that frame).
+            min_score (`float`, *optional*): drop detections scoring below this (default per detector).
+            detect_every (`int`, *optional*, defaults to 5): run the detector every this many frames; faces are
+                tracked by IoU in between.
             batch_size (`int`, *optional*, defaults to 32): frames per backbone pass.
             num_samples (`int`, *optional*): latent samples for the predictive std (0: `z = mu_z`).
             return_std (`bool`, *optional*, defaults to `False`): add `<name>_std` (model uncertainty).
@@ -69,7 +81,8 @@ class _AffectVideoPipeline(Pipeline):
             progress_bar (`bool`, *optional*, defaults to `False`).
 
         Returns:
-            one record per decoded frame, in order: `{"frame", "time", "face_id", "success", <outputs>...}`.
+            one record per decoded frame, in order: `{"frame", "time", "face_id", "success", <outputs>...}`;
+            outputs are `None` where `success` is False (strict JSON).
         """
         output_format = kwargs.pop("output_format", "records")
         records = list(self.stream(video, **kwargs))
@@ -116,9 +129,10 @@ class _AffectVideoPipeline(Pipeline):
         (Contrastive AU) expose both themselves, with `window_stitcher` for the streaming part."""
         return getattr(self.model, "affective_process", self.model)
 
-    def stream(self, video, fps: float | None = None, boxes=None, face_detector: Callable | None = None,
+    def stream(self, video, fps: float | None = None, boxes=None, face_detector: Callable | str | None = None,
                batch_size: int = 32, num_samples: int | None = None, return_std: bool = False,
-               progress_bar: bool = False, generator=None) -> Iterator[dict]:
+               progress_bar: bool = False, generator=None, min_score: float | None = None,
+               detect_every: int = 5) -> Iterator[dict]:
         """Yield one record per decoded frame as soon as it is final (bounded memory; see the module doc)."""
         from tqdm.auto import tqdm
 
@@ -129,38 +143,62 @@ class _AffectVideoPipeline(Pipeline):
             raise ValueError("this checkpoint has no backbone (use_backbone=False); it predicts from features, use "
                              "model.predict_sequence(features, pseudo_labels) instead of the video pipeline")
         processor = self._processor()
+        if isinstance(boxes, (str, bytes)) or (boxes is not None and not hasattr(boxes, "__iter__")):
+            raise ValueError(f"boxes: expected one box [x1, y1, x2, y2] or None per frame, got {boxes!r}")
         box_stream = iter(boxes) if boxes is not None else None
+        tracker = None
+        if boxes is None:
+            from ..modules.face_detection import FaceTracker
+
+            tracker = FaceTracker(face_detector, detect_every=detect_every, min_score=min_score, device=self.device)
+            if tracker.detector.name == "full_image":
+                tracker = None  # whole frames are the face: the processor's no-box path
+        followed = [0]  # the face_id the records follow
         stitcher = self.model.window_stitcher(num_samples, generator)
         pending: list = []  # (index, source frame index, time, image, box) waiting for the backbone
-        meta: dict[int, tuple[int, float, bool]] = {}
+        meta: dict[int, tuple[int, float, bool, int]] = {}
         k = config.num_outputs
         count = 0
 
         def records(ready):
             for index, row in ready:
-                frame_index, time, valid = meta.pop(index)
-                yield from processor.post_process_affect(
-                    row[None, :k], row[None, k:] if return_std else None, frame_mask=[valid],
-                    timestamps=[time], frame_indices=[frame_index], output_names=config.output_names,
-                    output_range=config.output_range)
+                frame_index, time, valid, face_id = meta.pop(index)
+                for record in processor.post_process_affect(
+                        row[None, :k], row[None, k:] if return_std else None, frame_mask=[valid],
+                        timestamps=[time], frame_indices=[frame_index], output_names=config.output_names,
+                        output_range=config.output_range):
+                    record["face_id"] = face_id
+                    yield {key: to_json_number(value) if isinstance(value, float) else value
+                           for key, value in record.items()}
 
         def flush_pending():
             frames = [p[3] for p in pending]
-            frame_boxes = [p[4] for p in pending] if (boxes is not None or face_detector is not None) else None
+            frame_boxes = [p[4] for p in pending] if (boxes is not None or tracker is not None) else None
             features, pseudo, mask = self._encode(frames, frame_boxes)
             pending_items = list(pending)
             pending.clear()
             ready = []
-            for t, (index, frame_index, time, _, _) in enumerate(pending_items):
-                meta[index] = (frame_index, time, bool(mask[t]))
+            for t, (index, frame_index, time, _, _, face_id) in enumerate(pending_items):
+                meta[index] = (frame_index, time, bool(mask[t]), face_id)
                 ready += stitcher.push((features[t], None if pseudo is None else pseudo[t], bool(mask[t])))
             return ready
 
         self.model.eval()
         for frame in tqdm(iter_frames(video, fps=fps), disable=not progress_bar, unit="frame"):
-            box = next(box_stream, None) if box_stream is not None else (
-                face_detector(frame.image) if face_detector is not None else None)
-            pending.append((count, frame.index, frame.timestamp, frame.image, box))
+            height, width = frame.image.shape[:2]
+            if box_stream is not None:
+                box = next(box_stream, _MISSING)
+                if box is _MISSING:
+                    raise ValueError(f"boxes: got {count} boxes but the video has more frames (expected one box "
+                                     "[x1, y1, x2, y2] or None per decoded frame)")
+                if box is not None and len(box):
+                    box = check_boxes(box, width, height, f"boxes[{count}]")[0].tolist()
+                box = box if box is not None and len(box) else None
+            elif tracker is not None:
+                box = self._follow(tracker(frame.image), followed)
+            else:
+                box = None
+            pending.append((count, frame.index, frame.timestamp, frame.image, box, followed[0]))
             count += 1
             if len(pending) >= batch_size:
                 yield from records(flush_pending())
@@ -168,7 +206,20 @@ class _AffectVideoPipeline(Pipeline):
             yield from records(flush_pending())
         if count == 0:
             raise ValueError(f"the video has no frames: {video if isinstance(video, str) else type(video).__name__}")
+        if box_stream is not None and next(box_stream, _MISSING) is not _MISSING:
+            raise ValueError(f"boxes: got more boxes than the {count} decoded frames (expected one box or None per "
+                             "frame)")
         yield from records(stitcher.flush())
+
+
+    @staticmethod
+    def _follow(faces: list[dict], followed: list[int]):
+        """The box of the followed face (by ``face_id``), else of the best-scoring face; ``None`` when no face."""
+        face = next((f for f in faces if f["face_id"] == followed[0]), faces[0] if faces else None)
+        if face is None:
+            return None
+        followed[0] = face["face_id"]
+        return face["box"]
 
 
 class AffectEstimationPipeline(_AffectVideoPipeline):

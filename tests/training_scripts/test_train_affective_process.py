@@ -42,7 +42,7 @@ def test_stages_save_and_reload_with_pipeline_then_resume(tmp_path):
     from hfvid.data.synthetic_affect import synthetic_affect_videos
 
     pipe = pipeline("hfvid-au-intensity", model=str(run))
-    records = pipe(list(synthetic_affect_videos(1, 10, "au", image_size=32)[0]["frames"]))
+    records = pipe(list(synthetic_affect_videos(1, 10, "au", image_size=32)[0]["frames"]), face_detector="full_image")
     assert len(records) == 10 and set(records[0]) >= {"AU01", "AU06", "AU12"}
 
     resumed = script.main(script.parse_args(tiny_argv(run, 4, "--resume_from_checkpoint", "latest", "--task", "au")))

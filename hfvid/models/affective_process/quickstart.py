@@ -32,7 +32,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     pipe = pipeline("hfvid-affect", model=str(out), device="cpu")
     predictions, references = [], []
     for video in synthetic_affect_videos(8, 64, "va", image_size=32, seed=20_000):
-        records = pipe(list(video["frames"]))
+        records = pipe(list(video["frames"]), face_detector="full_image")  # face-crop videos
         predictions.append([[r["valence"], r["arousal"]] for r in records])
         references.append(video["labels"])
     metrics = affect_metrics(np.concatenate(predictions), np.concatenate(references), names=["valence", "arousal"])

@@ -37,7 +37,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     icc = {}
     for name, out in stage2.items():
         pipe = pipeline("hfvid-au-intensity", model=str(out), device="cpu")
-        predictions = [[[r[au] for au in AU_NAMES] for r in pipe(list(video["frames"]))] for video in videos]
+        predictions = [[[r[au] for au in AU_NAMES] for r in pipe(list(video["frames"]), face_detector="full_image")] for video in videos]
         icc[name] = affect_metrics(np.concatenate(predictions), np.concatenate([v["labels"] for v in videos]),
                                    names=list(AU_NAMES), metrics=("icc",))["icc_mean"]
     out = stage2["pretrained"]

@@ -170,7 +170,7 @@ def test_streaming_equals_single_pass_and_pipeline(tmp_path):
     AffectVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
     pipe = pipeline("hfvid-au-intensity", model=str(tmp_path), device="cpu")
     frames = [np.random.default_rng(t).integers(0, 255, (40, 40, 3), dtype=np.uint8) for t in range(23)]
-    records = pipe(frames, batch_size=4)
+    records = pipe(frames, batch_size=4, face_detector="full_image")
     assert [r["frame"] for r in records] == list(range(23))
     pixels_ = pipe.video_processor(frames)["pixel_values"][0]
     expected = model.predict_sequence(pixels_)
