@@ -30,8 +30,10 @@ class _RESTPipeline(Pipeline):
     _load_feature_extractor = False
 
     def __init__(self, *args, **kwargs):
+        # before super().__init__, which already reads REST config fields while sanitising default arguments
+        check_model_type(kwargs.get("model", args[0] if args else None), kwargs.get("task") or "REST pipelines",
+                         ["hfvid-rest"], "REST")
         super().__init__(*args, **kwargs)
-        check_model_type(self.model, self.task or "REST pipelines", ["hfvid-rest"], "REST")
         if getattr(self, "processor", None) is None:
             raise ValueError("REST pipelines need the model's RESTProcessor (saved next to the model)")
         # batching pads `pixel_values` with the feature extractor's rule; all videos have the same shape

@@ -70,6 +70,8 @@ def load_video_frames(video, num_frames: int, progress_bar: bool | None = None) 
     else:
         raise ValueError(f"videos: a video must be a file path, a (frames, H, W, 3) array or frames, got "
                          f"{type(video).__name__}")
+    if any(np.asarray(frame).dtype.kind == "f" and not np.isfinite(frame).all() for frame in frames):
+        raise ValueError("videos: the video's frames contain NaN or inf values (expected uint8 RGB frames)")
     if len(frames) == 0:
         raise ValueError("videos: got a video with no frames (expected a file path or a non-empty list of frames)")
     if any(frame.ndim != 3 or frame.shape[-1] != 3 for frame in frames):
@@ -108,6 +110,9 @@ class RESTVideoProcessor(BaseVideoProcessor):
         """`videos`: one or a list of videos (paths, `(frames, H, W, 3)` uint8 arrays, or lists of frames); each is
         sampled to `num_frames` frames first."""
         single = isinstance(videos, (str, Path)) or (isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 4)
+        if not single and not isinstance(videos, Iterable):
+            raise ValueError(f"videos: expected a video file path, a (frames, H, W, 3) array, a list of frames, or a "
+                             f"list of videos, got {type(videos).__name__}")
         videos = [videos] if single else list(videos)
         if not videos:
             raise ValueError("no video given")

@@ -49,5 +49,13 @@ def test_round_trip_through_auto_video_processor(tmp_path):
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.mp4 does not exist"):
+    from bad_inputs import write_audio, write_corrupt_video
+
+    with pytest.raises(FileNotFoundError, match="not found: .*missing.mp4"):
         processor()(str(tmp_path / "missing.mp4"))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    for path, message in [(tmp_path / "empty.mp4", "empty.mp4.*0 bytes"),
+                          (write_corrupt_video(tmp_path / "corrupt.mp4"), "could not open .*corrupt.mp4"),
+                          (write_audio(tmp_path / "audio.m4a"), "audio.m4a.*no video stream")]:
+        with pytest.raises(ValueError, match=message):
+            processor()(str(path))
