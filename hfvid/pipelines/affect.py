@@ -78,7 +78,7 @@ class _AffectVideoPipeline(Pipeline):
             return_std (`bool`, *optional*, defaults to `False`): add `<name>_std` (model uncertainty).
             output_format (`str`, *optional*, defaults to `"records"`): `"records"`, `"pandas"` or `"openface"`
                 (a DataFrame with OpenFace column names).
-            progress_bar (`bool`, *optional*, defaults to `False`).
+            progress_bar (`bool`, *optional*): a tqdm bar over frames (default: on above 300 frames).
 
         Returns:
             one record per decoded frame, in order: `{"frame", "time", "face_id", "success", <outputs>...}`;
@@ -131,12 +131,14 @@ class _AffectVideoPipeline(Pipeline):
 
     def stream(self, video, fps: float | None = None, boxes=None, face_detector: Callable | str | None = None,
                batch_size: int = 32, num_samples: int | None = None, return_std: bool = False,
-               progress_bar: bool = False, generator=None, min_score: float | None = None,
+               progress_bar: bool | None = None, generator=None, min_score: float | None = None,
                detect_every: int = 5) -> Iterator[dict]:
         """Yield one record per decoded frame as soon as it is final (bounded memory; see the module doc)."""
         from tqdm.auto import tqdm
 
-        from ..data.video import iter_frames
+        from pathlib import Path
+
+        from ..data.video import iter_frames, video_info
 
         config = self.model.config
         if self._encoder().frame_encoder is None:
@@ -184,7 +186,11 @@ class _AffectVideoPipeline(Pipeline):
             return ready
 
         self.model.eval()
-        for frame in tqdm(iter_frames(video, fps=fps), disable=not progress_bar, unit="frame"):
+        from .validation import use_progress_bar
+
+        total = (video_info(video)["num_frames"] if isinstance(video, (str, Path))
+                 else len(video) if hasattr(video, "__len__") else None)
+        for frame in tqdm(iter_frames(video, fps=fps), disable=not use_progress_bar(progress_bar, total), unit="frame"):
             height, width = frame.image.shape[:2]
             if box_stream is not None:
                 box = next(box_stream, _MISSING)
