@@ -99,6 +99,12 @@ class GANnotationPipeline(DiffusionPipeline):
 
     def __init__(self, synthesizer: GANnotationGenerator, critic: GANnotationDiscriminator | None = None):
         super().__init__()
+        for name, module, expected in (("synthesizer", synthesizer, GANnotationGenerator),
+                                       ("critic", critic, GANnotationDiscriminator)):
+            if module is not None and not isinstance(module, expected):  # a checkpoint of another method
+                source = getattr(getattr(module, "config", None), "_name_or_path", "")
+                raise ValueError(f"{name}: GANnotationPipeline needs a {expected.__name__}, got a "
+                                 f"{type(module).__name__}" + (f" from {source!r}" if source else ""))
         self.register_modules(synthesizer=synthesizer, critic=critic)
 
     def _prepare_targets(self, target_landmarks, normalize: bool, margin: float) -> np.ndarray:
@@ -109,8 +115,10 @@ class GANnotationPipeline(DiffusionPipeline):
             points = np.stack([normalize_shape(shape, config.image_size, margin) for shape in points])
         return points
 
-    def _prepare_source(self, image, source_landmarks, crop_source: bool, margin: float) -> torch.Tensor:
-        """The source as a (1, 3, S, S) tensor in [0, 1]: cropped around its landmarks, or resized whole."""
+    def _prepare_source(self, image, source_landmarks, crop_source: bool, margin: float,
+                        face_detector=None) -> torch.Tensor:
+        """The source as a (1, 3, S, S) tensor in [0, 1]: cropped around its landmarks (or, without them, around
+        the best face the detector finds, its box standing for the landmarks' extent), or resized whole."""
         size = self.synthesizer.config.image_size
         pixels = image_to_tensor(image)[None]
         if source_landmarks is not None and crop_source:
@@ -118,6 +126,18 @@ class GANnotationPipeline(DiffusionPipeline):
                                      self.synthesizer.config.num_landmarks, "source_landmarks")[0]
             matrix = torch.from_numpy(crop_matrix(crop_box(points, margin), size)).float()[None]
             return warp_affine(pixels, matrix, size, padding_mode="border")
+        if crop_source:
+            from ...modules.face_detection import resolve_face_detector
+
+            detector = resolve_face_detector(face_detector, device=self.device)
+            if detector.name != "full_image":
+                faces = detector(pixels[0])
+                if not faces:
+                    raise ValueError("image: no face found in the source image (pass source_landmarks, or "
+                                     "face_detector='full_image' for an image that is already a face crop)")
+                corners = np.asarray(faces[0]["box"], dtype=np.float64).reshape(2, 2)
+                matrix = torch.from_numpy(crop_matrix(crop_box(corners, margin), size)).float()[None]
+                return warp_affine(pixels, matrix, size, padding_mode="border")
         if pixels.shape[-2:] != (size, size):
             pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         return pixels
@@ -137,12 +157,13 @@ class GANnotationPipeline(DiffusionPipeline):
         return_masks: bool = False,
         return_dict: bool = True,
         generator: torch.Generator | None = None,
+        face_detector=None,
     ) -> GANnotationPipelineOutput | tuple:
         r"""
         Args:
             image: the source face: PIL image (grey and RGBA are converted to RGB), (H, W, 3) uint8 array (or
-                float in [0, 1]), or (3, H, W) tensor in [0, 1]. Without `source_landmarks` it is taken as an
-                already cropped face and resized.
+                float in [0, 1]), or (3, H, W) tensor in [0, 1]. Without `source_landmarks` the face is found by
+                `face_detector` and cropped around its box.
             target_landmarks: one shape (N, 2) or a trajectory (T, N, 2) (array, tensor or list); N is the
                 model's `num_landmarks`, or iBUG 68 points, reduced to the model's scheme (66: without the inner
                 mouth corners; 5: eye centres, nose tip, mouth corners).
@@ -158,6 +179,10 @@ class GANnotationPipeline(DiffusionPipeline):
             output_type: `"pil"`, `"np"` or `"pt"`.
             return_masks: also return the generator's blend masks.
             generator: accepted for diffusers API symmetry; the model is deterministic.
+            face_detector: finds the source face when `source_landmarks` is not given (default: the built-in
+                MTCNN; a name, Hub id / folder of a transformers object-detection model, or a callable, as in
+                `hfvid.modules.face_detection`); `"full_image"` takes the image as an already cropped face and
+                only resizes it.
         """
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
@@ -166,7 +191,7 @@ class GANnotationPipeline(DiffusionPipeline):
         model = self.synthesizer
         config = model.config
         targets = self._prepare_targets(target_landmarks, normalize_targets, crop_margin)
-        source = self._prepare_source(image, source_landmarks, crop_source, crop_margin)
+        source = self._prepare_source(image, source_landmarks, crop_source, crop_margin, face_detector)
         device, dtype = self.device, model.dtype
         source = source.to(device=device, dtype=dtype)
         legacy = config.input_range == "0_1"  # released weights: [0, 1] in, [-1, 1] out

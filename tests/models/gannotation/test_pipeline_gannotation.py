@@ -74,11 +74,33 @@ def test_progressive_chaining_order_with_a_stub_generator():
         "Out", (), {"sample": pixel_values + 0.1, "mask": None})()
     source = torch.full((3, SIZE, SIZE), 0.3)
     targets = np.random.default_rng(0).uniform(5, 25, (4, 66, 2))
-    direct = pipe(source, targets, output_type="pt", normalize_targets=False).images
-    chained = pipe(source, targets, output_type="pt", normalize_targets=False, progressive=True).images
+    direct = pipe(source, targets, output_type="pt", normalize_targets=False, face_detector="full_image").images
+    chained = pipe(source, targets, output_type="pt", normalize_targets=False, progressive=True,
+                   face_detector="full_image").images
     for t in range(4):  # +0.1 in [-1, 1] is +0.05 in [0, 1]
         torch.testing.assert_close(direct[t], torch.full_like(direct[t], 0.35))
         torch.testing.assert_close(chained[t], torch.full_like(chained[t], 0.3 + 0.05 * (t + 1)))
+
+
+def test_source_face_found_in_a_real_photo():
+    """Without source_landmarks the face is detected and cropped by the GANnotation rule around its box."""
+    skdata = pytest.importorskip("skimage.data")
+    from hfvid.modules.face_detection import box_iou, resolve_face_detector
+    from hfvid.modules.heatmaps import warp_affine
+    from hfvid.models.gannotation.landmark_maps import crop_box, crop_matrix
+
+    pipe = make_pipe()
+    photo = skdata.astronaut()
+    (face,) = resolve_face_detector()(photo)
+    assert box_iou(face["box"], [184, 72, 272, 176])[0, 0] > 0.65
+    box = crop_box(np.asarray(face["box"]).reshape(2, 2), 16.0)
+    pixels = torch.from_numpy(photo).permute(2, 0, 1).float()[None] / 255
+    expected = warp_affine(pixels, torch.from_numpy(crop_matrix(box, SIZE)).float()[None], SIZE, padding_mode="border")
+    torch.testing.assert_close(pipe._prepare_source(photo, None, True, 16.0), expected)
+    _, _, trajectory = face_and_trajectory(2)
+    assert len(pipe(photo, trajectory).images) == 2  # no other argument
+    with pytest.raises(ValueError, match="no face found"):
+        pipe(skdata.coffee(), trajectory)
 
 
 def test_save_load_round_trip(tmp_path):
