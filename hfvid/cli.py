@@ -1,4 +1,5 @@
-"""The ``hfvid`` console script: ``quickstart`` (the main job), ``methods``, ``env`` and ``convert``."""
+"""The ``hfvid`` console script: ``quickstart`` (the main job), ``methods``, ``env``, ``convert``, ``export`` and
+``demo``."""
 
 import argparse
 import os
@@ -54,6 +55,21 @@ def _convert(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .export import export_onnx
+
+    path = export_onnx(args.model, args.method, args.output, opset=args.opset)
+    print(f"exported {args.method} {args.model} -> {path} (onnxruntime check: {path.parent / 'onnx_check.json'})")
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import launch_demo
+
+    launch_demo(args.model, args.models, host=args.host, port=args.port, share=args.share, device=args.device)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfvid", description="Research methods for faces and video on the HF stack.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--push_to_hub", action="store_true")
     convert.add_argument("--hub_model_id", default=None)
     convert.set_defaults(func=_convert)
+    export = commands.add_parser("export", help="export an image model to ONNX, checked with onnxruntime")
+    export.add_argument("--method", required=True, help="subpixel_fan, keypoints_to_landmarks, face_pretraining "
+                                                         "or gannotation")
+    export.add_argument("--model", required=True, help="a save_pretrained folder or Hub id")
+    export.add_argument("--format", choices=["onnx"], default="onnx")
+    export.add_argument("--output", required=True, help="output folder (model.onnx, config, processor config)")
+    export.add_argument("--opset", type=int, default=18)
+    export.set_defaults(func=_export)
+    demo = commands.add_parser("demo", help="start the Gradio demo (one tab per method) locally")
+    demo.add_argument("--model", default=None, help="a quickstart output folder (one sub-folder per method) or "
+                                                     "one model folder / Hub id")
+    demo.add_argument("--models", nargs="+", default=[], metavar="METHOD=PATH", help="a model per method")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=7860)
+    demo.add_argument("--device", default="cpu")
+    demo.add_argument("--share", action="store_true", help="also open a public Gradio link")
+    demo.set_defaults(func=_demo)
     return parser
 
 
