@@ -115,7 +115,7 @@ def main(args):
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, loader)))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, loader)
+    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, loader, processor=processor)
     init_trackers(accelerator, "contrastive_au_pretraining", args)
     accuracies = []
 

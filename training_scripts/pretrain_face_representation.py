@@ -152,7 +152,7 @@ def main(args):
     total = args.max_train_steps or args.num_train_epochs * len(train_loader) // args.gradient_accumulation_steps
     lr_scheduler = accelerator.prepare(swav_scheduler(optimizer.optimizer, total, args.num_warmup_steps,
                                                       args.start_warmup_lr, args.final_lr, accelerator.num_processes))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader)
+    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader, processor=processor)
     init_trackers(accelerator, "face_pretraining", args)
     unwrapped = accelerator.unwrap_model(model)
 

@@ -241,7 +241,7 @@ def main(args):
     if eval_loader is not None:
         eval_loader = accelerator.prepare(eval_loader)
     lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader)))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader)
+    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader, processor=processor)
     init_trackers(accelerator, "bmvit", args)
     excluded = None
     if args.excluded_timestamps:

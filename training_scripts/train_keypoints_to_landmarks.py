@@ -327,7 +327,7 @@ def run_stage1(args, config, processor, records, eval_records, table):
     optimizer = make_optimizer(args, model.parameters(), args.learning_rate)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     scheduler = accelerator.prepare(make_lr_scheduler(args1, optimizer, steps))
-    loop = TrainingLoop(accelerator, args1, model, optimizer, scheduler, loader)
+    loop = TrainingLoop(accelerator, args1, model, optimizer, scheduler, loader, processor=processor)
     init_trackers(accelerator, "keypoints_to_landmarks_stage1", args1)
 
     def recover_round():
@@ -397,7 +397,7 @@ def run_stage2(args, stage1_model, processor, records, eval_records):
     optimizer = make_optimizer(args, groups, args.learning_rate)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     scheduler = accelerator.prepare(make_lr_scheduler(args2, optimizer, steps))
-    loop = TrainingLoop(accelerator, args2, model, optimizer, scheduler, loader)
+    loop = TrainingLoop(accelerator, args2, model, optimizer, scheduler, loader, processor=processor)
     init_trackers(accelerator, "keypoints_to_landmarks_stage2", args2)
 
     def evaluate():

@@ -151,7 +151,7 @@ def main(args):
     lr_scheduler = accelerator.prepare(
         make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader))
     )
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader)
+    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader, processor=processor)
     init_trackers(accelerator, "subpixel_fan", args)
 
     normalization = args.nme_normalization or ("inter_ocular" if config.eye_indices else "box")

@@ -4,7 +4,8 @@ A checkpoint is ``<output_dir>/checkpoints/step_<n>/`` holding what ``accelerato
 scheduler, RNG states, ...), one ``save_pretrained`` folder per prepared ``PreTrainedModel`` (``<ClassName>/``,
 thanks to :func:`register_pretrained_hooks`; a model holding a PEFT adapter is stored without its frozen base) and
 ``trainer_state.json`` (step, epoch, history). The JSON file is written last, so a folder without it is an
-interrupted save and is never resumed from.
+interrupted save and is never resumed from. Given the processor, :func:`save_checkpoint` stores it in the trained
+model's folder too, so ``checkpoints/step_<n>/<ClassName>/`` loads in a pipeline like the final output folder.
 """
 
 from __future__ import annotations
@@ -164,18 +165,33 @@ def prune_checkpoints(output_dir, keep: int) -> None:
         shutil.rmtree(path)
 
 
-def save_checkpoint(accelerator, args, trainer_state: dict) -> Path:
-    """``save_state`` to ``checkpoints/step_<global_step>`` after pruning, then write ``trainer_state.json``."""
+def save_checkpoint(accelerator, args, trainer_state: dict, model=None, processor=None) -> Path:
+    """``save_state`` to ``checkpoints/step_<global_step>`` after pruning, then write ``trainer_state.json``.
+
+    With ``model`` (a prepared ``PreTrainedModel``) and ``processor``, the processor is saved next to the model's
+    weights in ``<ClassName>/``, which makes that folder loadable by ``pipeline(task, model=folder)``.
+    """
     path = Path(args.output_dir) / "checkpoints" / f"step_{trainer_state['global_step']}"
     if accelerator.is_main_process and args.checkpoints_total_limit is not None:
         prune_checkpoints(args.output_dir, keep=args.checkpoints_total_limit - 1)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(path))
     if accelerator.is_main_process:
+        if processor is not None and model is not None:
+            folder = pretrained_folder(accelerator, path, model)
+            if folder is not None:
+                processor.save_pretrained(folder)
         (path / TRAINER_STATE_NAME).write_text(json.dumps(trainer_state, indent=2))
     accelerator.wait_for_everyone()
     logger.info(f"Saved checkpoint {path}")
     return path
+
+
+def pretrained_folder(accelerator, checkpoint, model) -> Path | None:
+    """The ``save_pretrained`` folder of ``model`` inside a checkpoint (``<ClassName>/``), or None if it has none
+    (not a ``PreTrainedModel``, e.g. a PEFT adapter's trainable state, or saved by FSDP/DeepSpeed)."""
+    folder = Path(checkpoint) / type(accelerator.unwrap_model(model)).__name__
+    return folder if (folder / "config.json").is_file() else None
 
 
 def load_trainer_state(path) -> dict:
@@ -188,6 +204,7 @@ __all__ = [
     "find_resume_checkpoint",
     "list_checkpoints",
     "load_trainer_state",
+    "pretrained_folder",
     "prune_checkpoints",
     "register_pretrained_hooks",
     "save_checkpoint",

@@ -109,13 +109,14 @@ def make_lr_scheduler(args, optimizer, num_training_steps: int):
 class TrainingLoop:
     """Step counting with accumulation, clipping, logging, evaluation, checkpoints and a real resume.
 
-    All objects must already be prepared. ``run`` returns the history
+    All objects must already be prepared. Give ``processor`` (what ``finish_training`` saves) to have every
+    checkpoint's model folder loadable by a pipeline too. ``run`` returns the history
     ``{"losses": [(step, loss)], "eval": [(step, metrics)], "global_step", "first_loss", "last_loss"}``;
     losses are the mean over the step's micro-batches and over processes.
     """
 
-    def __init__(self, accelerator, args, model, optimizer, lr_scheduler, train_dataloader):
-        self.accelerator, self.args = accelerator, args
+    def __init__(self, accelerator, args, model, optimizer, lr_scheduler, train_dataloader, processor=None):
+        self.accelerator, self.args, self.processor = accelerator, args, processor
         self.model, self.optimizer, self.lr_scheduler = model, optimizer, lr_scheduler
         self.train_dataloader = train_dataloader
         if len(train_dataloader) == 0:
@@ -224,7 +225,7 @@ class TrainingLoop:
                     self._evaluate(evaluate)
                 every = args.checkpointing_steps  # validate_args made it an int or "epoch"
                 if (every == "epoch" and epoch_done) or (isinstance(every, int) and self.global_step % every == 0):
-                    save_checkpoint(accelerator, args, self.trainer_state())
+                    save_checkpoint(accelerator, args, self.trainer_state(), self.model, self.processor)
                 if self.global_step >= self.max_train_steps:
                     break
             else:
