@@ -89,3 +89,26 @@ def test_mp4_path_with_a_pluggable_backbone(pipe, tmp_path):
     assert [len(r["detections"]) for r in results] == [2, 1]
     several = pipe([str(path), str(path)], boxes=[{1: [[0, 0, 20, 20]]}, {2: [[0, 0, 20, 20]]}], actor_encoder=encoder)
     assert [[r["timestamp"] for r in video] for video in several] == [[1.0], [2.0]]
+
+
+def test_input_contract_checks_before_model_work(pipe, sample, monkeypatch):
+    _, video = sample
+    calls = []
+    monkeypatch.setattr(pipe.model, "forward", lambda *a, **k: calls.append(1))
+    frames = list(video["frames"])
+    with pytest.raises(ValueError, match=r"keyframes: \[2.5\] have no boxes"):
+        pipe(frames, boxes=video["boxes"], keyframes=[2.5])
+    with pytest.raises(ValueError, match=r"boxes \(seconds\): 9.0 s is after the end of the video \(duration 4"):
+        pipe(frames, boxes={**video["boxes"], 9: [[1, 1, 5, 5]]})
+    with pytest.raises(ValueError, match=r"boxes\[3\]\[0\] = \[5.0, 1.0, 1.0, 5.0\] is empty or reversed"):
+        pipe(frames, boxes={**video["boxes"], 3: [[5, 1, 1, 5]]})
+    with pytest.raises(ValueError, match="boxes: got an empty dict"):
+        pipe(frames, boxes={})
+    with pytest.raises(ValueError, match="keyframes: .*not whole seconds"):
+        pipe(frames, person_detector=lambda image: None, keyframes=[0.5])
+    with pytest.raises(ValueError, match="'keyframe'.*did you mean 'keyframe' -> 'keyframes'"):
+        pipe(frames, boxes=video["boxes"], keyframe=[1])
+    assert calls == []  # every check ran before the model
+    monkeypatch.undo()
+    nobody = pipe(frames, person_detector=lambda image: None)  # a detector's None = nobody: empty detections
+    assert [r["detections"] for r in nobody] == [[]] * len(nobody) and len(nobody) == 5
