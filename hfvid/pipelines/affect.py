@@ -84,6 +84,13 @@ class _AffectVideoPipeline(Pipeline):
             one record per decoded frame, in order: `{"frame", "time", "face_id", "success", <outputs>...}`;
             outputs are `None` where `success` is False (strict JSON).
         """
+        import inspect
+
+        from .validation import reject_unknown_kwargs
+
+        expected = set(inspect.signature(self.stream).parameters) - {"video"}
+        reject_unknown_kwargs(self.task or "hfvid-affect", {k: v for k, v in kwargs.items() if k not in expected
+                                                            and k != "output_format"}, expected | {"output_format"})
         output_format = kwargs.pop("output_format", "records")
         records = list(self.stream(video, **kwargs))
         if output_format == "records":

@@ -68,6 +68,8 @@ class FaceEmbeddingPipeline(ChunkPipeline):
             per image a list of `{"box": [x1, y1, x2, y2] or None, "embedding": [...]}`.
         """
         if isinstance(images, (list, tuple)):
+            if not images:
+                raise ValueError("images: got an empty list (expected at least one image)")
             if boxes is not None and len(boxes) != len(images):
                 raise ValueError(f"got {len(images)} images but boxes for {len(boxes)}; give one list of boxes per image")
             items = [{"image": image, "boxes": None if boxes is None else boxes[i]} for i, image in enumerate(images)]

@@ -66,6 +66,8 @@ class FacialLandmarkDetectionPipeline(ChunkPipeline):
             original-image pixels (a list of such lists for a list of images).
         """
         if isinstance(images, (list, tuple)):
+            if not images:
+                raise ValueError("images: got an empty list (expected at least one image)")
             if boxes is not None and len(boxes) != len(images):
                 raise ValueError(f"got {len(images)} images but boxes for {len(boxes)}; give one list of boxes per image")
             items = [{"image": image, "boxes": None if boxes is None else boxes[i]} for i, image in enumerate(images)]

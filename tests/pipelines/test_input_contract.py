@@ -390,7 +390,8 @@ GOOD = {
     L: lambda c: c.pipe(L)(c.files.video, keyframe_timestamps=[0.5, 1.5], person_threshold=0.0, progress_bar=True),
     T: lambda c: c.pipe(T)(c.files.video, boxes={0: [FACE], 1: [FACE, [0, 0, 40, 40]]}, keyframes=[1],
                            progress_bar=True),
-    "gannotation": lambda c: c.pipe("gannotation")(c.files.image, GAN_TARGET, output_type="np").landmarks.tolist(),
+    "gannotation": lambda c: c.pipe("gannotation")(c.files.image, GAN_TARGET, output_type="np",
+                                                   face_detector="full_image").landmarks.tolist(),  # noise image
     C: lambda c: c.pipe(C)(c.files.video, top_k=2),
 }
 
