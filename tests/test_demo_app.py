@@ -1,0 +1,112 @@
+"""The Gradio demo: model resolution, the tab functions, and a real headless browser (Playwright driving Debian's
+Chromium) that uploads an image, presses Run and sees the drawn result and the JSON.
+
+The browser test skips with a message when gradio, playwright or /usr/bin/chromium is missing
+(`apt-get install -y chromium`; Playwright's own browser download is not used).
+"""
+
+import json
+import os
+import shutil
+import socket
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hfvid import FaceAlignmentImageProcessor, SubpixelFANConfig, SubpixelFANForFacialLandmarkDetection
+from hfvid.data.synthetic import synthetic_faces
+
+CHROMIUM = os.environ.get("HFVID_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def fan_folder(tmp_path_factory):
+    """A tiny random SH-FAN (68 points) saved like a quickstart output: <root>/subpixel_fan/."""
+    root = tmp_path_factory.mktemp("quickstart")
+    torch.manual_seed(0)
+    config = SubpixelFANConfig(num_stacks=1, hidden_size=16, hourglass_depth=2, image_size=32, heatmap_size=8,
+                               num_landmarks=68)
+    SubpixelFANForFacialLandmarkDetection(config).save_pretrained(root / "subpixel_fan")
+    FaceAlignmentImageProcessor(crop_size=32).save_pretrained(root / "subpixel_fan")
+    return root
+
+
+def test_resolve_models_reads_quickstart_folders_and_method_overrides(fan_folder, tmp_path):
+    from hfvid.demo import resolve_models
+
+    assert resolve_models(fan_folder) == {"subpixel_fan": str(fan_folder / "subpixel_fan")}
+    assert resolve_models(fan_folder / "subpixel_fan") == {"subpixel_fan": str(fan_folder / "subpixel_fan")}
+    assert resolve_models(None, ["gannotation=some/hub-id"]) == {"gannotation": "some/hub-id"}
+    with pytest.raises(ValueError, match="neither an hfvid model folder"):
+        resolve_models(tmp_path)
+    with pytest.raises(ValueError, match="METHOD=PATH"):
+        resolve_models(None, ["subpixel_fan"])
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        resolve_models(None, ["nope=x"])
+
+
+def test_space_app_builds_from_the_environment(fan_folder, monkeypatch):
+    pytest.importorskip("gradio", reason="gradio is not installed (pip install 'hfvid[demo]')")
+    import runpy
+    from pathlib import Path
+
+    monkeypatch.setenv("HFVID_MODEL", str(fan_folder))
+    app = Path(__file__).resolve().parents[1] / "demo" / "app.py"
+    namespace = runpy.run_path(str(app))  # builds, does not launch (not __main__)
+    assert type(namespace["demo"]).__name__ == "Blocks"
+    monkeypatch.setenv("HFVID_MODEL", str(fan_folder / "missing"))
+    with pytest.raises(FileNotFoundError, match="missing"):
+        runpy.run_path(str(app))
+
+
+def test_run_image_draws_landmarks_and_returns_the_pipeline_json(fan_folder):
+    from hfvid.demo import _Runner, run_image
+
+    face = synthetic_faces(1, image_size=128, seed=3)[0]
+    image = Image.fromarray(face["image"])
+    drawn, result = run_image(_Runner("subpixel_fan", str(fan_folder / "subpixel_fan"), "cpu"), image,
+                              ", ".join(str(v) for v in face["box"].tolist()), "mtcnn")
+    assert len(result) == 1 and len(result[0]["landmarks"]) == 68
+    json.dumps(result)  # strict JSON for the UI
+    assert np.any(np.asarray(drawn) != np.asarray(image))
+    with pytest.raises(ValueError, match="4 numbers"):
+        run_image(_Runner("subpixel_fan", str(fan_folder / "subpixel_fan"), "cpu"), image, "1, 2", "mtcnn")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_browser_upload_run_shows_drawn_result_and_json(fan_folder, tmp_path):
+    pytest.importorskip("gradio", reason="gradio is not installed (pip install 'hfvid[demo]')")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    from hfvid.demo import launch_demo
+
+    face = synthetic_faces(1, image_size=128, seed=5)[0]
+    Image.fromarray(face["image"]).save(tmp_path / "face.png")
+    port = _free_port()
+    demo = launch_demo(fan_folder, port=port, block=False)
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                 args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+            page.locator("#subpixel_fan-input input[type=file]").set_input_files(str(tmp_path / "face.png"))
+            page.locator("#subpixel_fan-box textarea, #subpixel_fan-box input").first.fill(
+                ", ".join(f"{v:.1f}" for v in face["box"]))
+            page.locator("#subpixel_fan-run").click()
+            drawn = page.locator("#subpixel_fan-output img")
+            drawn.wait_for(state="visible", timeout=60_000)
+            page.locator("#subpixel_fan-json").get_by_text("landmarks").first.wait_for(timeout=60_000)
+            assert drawn.get_attribute("src")
+            page.screenshot(path=str(tmp_path / "demo.png"))
+            browser.close()
+    finally:
+        demo.close()
