@@ -3,6 +3,14 @@
 Module names mirror the ``face-alignment`` package (``conv1, bn1, conv2..4, m{i}.b1_{level}, top_m_{i},
 conv_last{i}, bn_end{i}, l{i}, bl{i}, al{i}``) so its 2DFAN-4 state dict loads key for key. Widths, depth, stack
 count and the normalisation layer are parameters so tests and other methods can use small networks.
+
+Inference path: in eval mode under ``torch.no_grad()`` the same arithmetic runs with fewer passes over memory
+(at 256 px, batch 8, every full-resolution feature map is 33 MB, and the elementwise work is ~40% of a forward):
+ReLUs and residual sums are done in place, each block writes its three branches straight into the summed output
+(no ``torch.cat`` buffer), the 2x nearest upsampling is a broadcast add into the upper branch (no upsampled
+copy), and the BatchNorms that directly follow a convolution (stem, ``bn_end``) are folded into it on the fly
+(weights are never modified, so ``train()`` and saving are unaffected). Outputs equal the training-path
+computation to float rounding (~1e-6). With autograd on, or in train mode, the plain functional code runs.
 """
 
 from __future__ import annotations
@@ -21,6 +29,33 @@ def make_norm(norm_type: str, channels: int, num_groups: int = 8) -> nn.Module:
     if norm_type == "group":
         return nn.GroupNorm(math.gcd(num_groups, channels), channels)
     raise ValueError(f"norm_type must be 'batch' or 'group', got {norm_type!r}")
+
+
+def inference_path(module: nn.Module) -> bool:
+    """True when ``module`` may take the in-place inference path: eval mode and no autograd."""
+    return not module.training and not torch.is_grad_enabled()
+
+
+def conv_norm_relu(conv: nn.Conv2d, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``relu(norm(conv(x)))``; an eval-mode BatchNorm is folded into the convolution's weights on the fly."""
+    if not isinstance(norm, nn.BatchNorm2d) or norm.training or norm.running_var is None:
+        return F.relu(norm(conv(x)), inplace=not torch.is_grad_enabled())
+    scale = norm.running_var.add(norm.eps).rsqrt()
+    if norm.weight is not None:
+        scale = scale * norm.weight
+    bias = -norm.running_mean * scale if conv.bias is None else (conv.bias - norm.running_mean) * scale
+    if norm.bias is not None:
+        bias = bias + norm.bias
+    weight = conv.weight * scale.reshape(-1, 1, 1, 1)
+    return F.relu(F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups), inplace=True)
+
+
+def add_upsampled_(upper: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
+    """``upper += nearest_upsample_2x(lower)`` in place, as a broadcast add (no upsampled copy)."""
+    batch, channels, height, width = upper.shape
+    view = upper.unflatten(3, (width // 2, 2)).unflatten(2, (height // 2, 2))  # (B, C, H/2, 2, W/2, 2)
+    view.add_(lower[:, :, :, None, :, None])
+    return upper
 
 
 class HeatmapHead(nn.Conv2d):
@@ -48,11 +83,29 @@ class ConvBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if inference_path(self):
+            return self._forward_inference(x)
         out1 = self.conv1(F.relu(self.bn1(x)))
         out2 = self.conv2(F.relu(self.bn2(out1)))
         out3 = self.conv3(F.relu(self.bn3(out2)))
         residual = x if self.downsample is None else self.downsample(x)
         return torch.cat([out1, out2, out3], dim=1) + residual
+
+    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """Same result; in-place ReLUs, and the branches are added straight into the output (no cat buffer)."""
+        out1 = self.conv1(F.relu(self.bn1(x), inplace=True))
+        out2 = self.conv2(F.relu(self.bn2(out1), inplace=True))
+        out3 = self.conv3(F.relu(self.bn3(out2), inplace=True))
+        if self.downsample is None:
+            output, residual = torch.empty_like(x), x
+        else:
+            output = residual = self.downsample(x)  # a fresh tensor of ours: sum into it in place
+        start = 0
+        for branch in (out1, out2, out3):
+            end = start + branch.shape[1]
+            torch.add(residual[:, start:end], branch, out=output[:, start:end])
+            start = end
+        return output
 
 
 class HourGlass(nn.Module):
@@ -72,6 +125,8 @@ class HourGlass(nn.Module):
         lower = getattr(self, f"b2_{level}")(F.avg_pool2d(x, 2, stride=2))
         lower = self._level(level - 1, lower) if level > 1 else self.b2_plus_1(lower)
         lower = getattr(self, f"b3_{level}")(lower)
+        if inference_path(self) and upper.shape[-2:] == (2 * lower.shape[-2], 2 * lower.shape[-1]):
+            return add_upsampled_(upper, lower)  # upper is a fresh block output: safe to update in place
         return upper + F.interpolate(lower, scale_factor=2, mode="nearest")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,17 +170,22 @@ class FAN(nn.Module):
                 self.add_module(f"al{i}", nn.Conv2d(num_landmarks, hidden_size, 1))
 
     def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        x = F.relu(self.bn1(self.conv1(pixel_values)))
+        inference = inference_path(self)
+        x = conv_norm_relu(self.conv1, self.bn1, pixel_values)
         x = F.avg_pool2d(self.conv2(x), 2, stride=2)
         previous = self.conv4(self.conv3(x))
         heatmaps = []
         for i in range(self.num_stacks):
             features = getattr(self, f"top_m_{i}")(getattr(self, f"m{i}")(previous))
-            features = F.relu(getattr(self, f"bn_end{i}")(getattr(self, f"conv_last{i}")(features)))
+            features = conv_norm_relu(getattr(self, f"conv_last{i}"), getattr(self, f"bn_end{i}"), features)
             heatmaps.append(getattr(self, f"l{i}")(features))
             if i < self.num_stacks - 1:
-                previous = previous + getattr(self, f"bl{i}")(features) + getattr(self, f"al{i}")(heatmaps[-1])
+                merged = getattr(self, f"bl{i}")(features)
+                if inference:  # merged is a fresh conv output
+                    previous = merged.add_(previous).add_(getattr(self, f"al{i}")(heatmaps[-1]))
+                else:
+                    previous = previous + merged + getattr(self, f"al{i}")(heatmaps[-1])
         return features, tuple(heatmaps)
 
 
-__all__ = ["FAN", "ConvBlock", "HeatmapHead", "HourGlass", "make_norm"]
+__all__ = ["FAN", "ConvBlock", "HeatmapHead", "HourGlass", "add_upsampled_", "conv_norm_relu", "inference_path", "make_norm"]

@@ -45,6 +45,9 @@ class SubpixelFANConfig(PreTrainedConfig):
         flip_permutation (`list[int]`, *optional*): mirror table; `None` disables flip augmentation and flip test.
         eye_indices (`list[int]`, *optional*): outer eye corners for the inter-ocular NME.
         landmark_names (`list[str]`, *optional*): names of the landmarks, for outputs and cards.
+        channels_last (`bool`, *optional*, defaults to `True`): run inference (eval mode, no autograd) in
+            channels-last memory layout, which oneDNN (CPU) and cuDNN convolutions take without layout reorders
+            (measured 1.4-1.8x faster for FAN-4 on a 2-core CPU; same values). Training keeps the default layout.
 
     Example:
 
@@ -78,6 +81,7 @@ class SubpixelFANConfig(PreTrainedConfig):
     flip_permutation: list[int] | None = None
     eye_indices: list[int] | None = None
     landmark_names: list[str] | None = None
+    channels_last: bool = True
 
     def __post_init__(self, **kwargs):
         check_choice("landmark_scheme", self.landmark_scheme, LANDMARK_SCHEMES)

@@ -19,7 +19,7 @@ from ...modules.heatmaps import (
     to_map_coords,
     warp_affine,
 )
-from ...modules.hourglass import FAN, HeatmapHead
+from ...modules.hourglass import FAN, HeatmapHead, inference_path
 from .configuration_subpixel_fan import SubpixelFANConfig
 
 
@@ -47,7 +47,8 @@ class FacialLandmarkDetectionOutput(ModelOutput):
             last-stack heatmaps (averaged with the mirrored view under `flip_test`).
         landmarks (`torch.FloatTensor` of shape `(batch, num_landmarks, 2)`): decoded (x, y) in crop pixels.
         scores (`torch.FloatTensor` of shape `(batch, num_landmarks)`): heatmap value at each peak.
-        all_heatmaps (`tuple(torch.FloatTensor)`): heatmaps of every stack (intermediate supervision).
+        all_heatmaps (`tuple(torch.FloatTensor)`): heatmaps of every stack (intermediate supervision); only with
+            `output_all_heatmaps` (on by default in training and whenever a loss is computed).
         supervised_loss (`torch.FloatTensor` of shape `()`): masked heatmap MSE summed over stacks (and views).
         consistency_loss (`torch.FloatTensor` of shape `()`): Siamese transformation-consistency term.
     """
@@ -94,12 +95,22 @@ class SubpixelFANModel(SubpixelFANPreTrainedModel):
         self.post_init()
 
     def forward(self, pixel_values: torch.Tensor, return_dict: bool | None = None, **kwargs) -> SubpixelFANModelOutput:
-        """`pixel_values` (batch, 3, image_size, image_size) float crops from the image processor."""
+        """`pixel_values` (batch, 3, image_size, image_size) float crops from the image processor.
+
+        In eval mode without autograd the network takes its in-place inference path (see
+        :mod:`hfvid.modules.hourglass`), in channels-last layout when `config.channels_last`; `last_hidden_state`
+        then comes back channels-last (same values, use `.reshape` rather than `.view` on it).
+        """
         expected = (3, self.config.image_size, self.config.image_size)
         if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != expected:
             raise ValueError(f"pixel_values must have shape (batch, {', '.join(map(str, expected))}), "
                              f"got {tuple(pixel_values.shape)}")
+        channels_last = self.config.channels_last and inference_path(self)
+        if channels_last:  # oneDNN/cuDNN convolutions skip their layout reorders (1.4-1.8x on CPU, see README)
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
         features, heatmaps = self.network(pixel_values)
+        if channels_last:  # heatmaps are small (num_landmarks channels): hand them back in the default layout
+            heatmaps = tuple(h.contiguous() for h in heatmaps)
         output = SubpixelFANModelOutput(last_hidden_state=features, heatmaps=heatmaps)
         return output if return_dict is not False else output.to_tuple()
 
@@ -117,7 +128,13 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
         return self.config.image_size / self.config.heatmap_size
 
     def decode(self, heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Heatmaps -> (landmarks in crop pixels, scores) with the configured decoder."""
+        """Heatmaps -> (landmarks in crop pixels, scores) with the configured decoder, always in float32 or wider.
+
+        Half-precision heatmaps (bfloat16/float16 inference) are decoded in float32: the soft-argmax offsets need
+        more than bfloat16's 8 bits of mantissa to keep sub-pixel precision.
+        """
+        if heatmaps.dtype in (torch.float16, torch.bfloat16):
+            heatmaps = heatmaps.float()
         points, scores = decode_heatmaps(
             heatmaps,
             method=self.config.decode_method,
@@ -178,6 +195,7 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
         pixel_values_transformed: torch.Tensor | None = None,
         transform_matrix: torch.Tensor | None = None,
         flip_test: bool = False,
+        output_all_heatmaps: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> FacialLandmarkDetectionOutput:
@@ -194,6 +212,9 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
                 the first view to the second (a determinant < 0 means it contains a horizontal flip).
             flip_test (`bool`, *optional*, defaults to `False`): average the heatmaps with those of the mirrored
                 crop (flipped back, channels permuted) before decoding.
+            output_all_heatmaps (`bool`, *optional*): return every stack's heatmaps as `all_heatmaps`. Defaults to
+                `True` in training mode or when a loss is computed, else `False` (inference returns only the last
+                stack's `heatmaps`; the intermediate ones are freed as soon as the next stack has used them).
 
         Example:
 
@@ -218,12 +239,15 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
         if flip_test and self.config.flip_permutation is None:
             raise ValueError("flip_test needs config.flip_permutation (the landmark mirror table)")
 
+        if output_all_heatmaps is None:
+            output_all_heatmaps = self.training or labels is not None or has_second_view
+
         inputs = [pixel_values]
         if has_second_view:
             inputs.append(pixel_values_transformed)
         if flip_test:
             inputs.append(pixel_values.flip(-1))
-        stacks = self.fan(torch.cat(inputs), return_dict=True).heatmaps
+        stacks = self.fan(inputs[0] if len(inputs) == 1 else torch.cat(inputs), return_dict=True).heatmaps
         views = [tuple(s.split(batch)) for s in stacks]  # per stack: one chunk per view
         stacks_1 = tuple(v[0] for v in views)
 
@@ -256,7 +280,7 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
             heatmaps=heatmaps,
             landmarks=landmarks,
             scores=scores,
-            all_heatmaps=stacks_1,
+            all_heatmaps=stacks_1 if output_all_heatmaps else None,
             supervised_loss=supervised,
             consistency_loss=consistency,
         )

@@ -72,11 +72,16 @@ def test_identical_heatmaps_per_stack(converted):
     pixel_values = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = reference(pixel_values)
-        ours = model(pixel_values).all_heatmaps
-    assert len(ours) == len(expected) == 2
-    for a, b in zip(ours, expected):
+        default = model(pixel_values)  # inference path: in place, folded BatchNorms, channels-last
+        ours = model(pixel_values, output_all_heatmaps=True).all_heatmaps
+    assert default.all_heatmaps is None  # inference returns the last stack only unless asked
+    torch.testing.assert_close(default.heatmaps, expected[-1], rtol=0, atol=1e-5)
+    plain = model(pixel_values, output_all_heatmaps=True).all_heatmaps  # autograd on: the plain functional path
+    assert len(ours) == len(expected) == len(plain) == 2
+    for a, b, c in zip(ours, expected, plain):
         assert a.shape == (1, 68, 64, 64)
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+        torch.testing.assert_close(c.detach(), b, rtol=0, atol=1e-5)
 
 
 def test_quarter_shift_decoding_matches_face_alignment(converted, monkeypatch):

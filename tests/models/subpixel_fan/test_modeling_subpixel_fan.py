@@ -95,7 +95,7 @@ def test_batch_norm_buffers_survive_loading(tiny_fan_config, tmp_path):
 def test_shapes_and_stacks():
     model = SubpixelFANForFacialLandmarkDetection(small_config()).eval()
     with torch.no_grad():
-        out = model(torch.rand(2, 3, SIZE, SIZE))
+        out = model(torch.rand(2, 3, SIZE, SIZE), output_all_heatmaps=True)
     assert isinstance(out.all_heatmaps, tuple) and len(out.all_heatmaps) == 1
     assert out.all_heatmaps[0].shape == (2, 5, 16, 16)
     assert out.heatmaps.shape == (2, 5, 16, 16)
@@ -107,10 +107,14 @@ def test_shapes_and_stacks():
     config = small_config(num_stacks=2, hidden_size=32)
     with torch.no_grad():
         base = SubpixelFANModel(config)(torch.rand(3, 3, SIZE, SIZE))
-        out = SubpixelFANForFacialLandmarkDetection(config)(torch.rand(3, 3, SIZE, SIZE))
+        model = SubpixelFANForFacialLandmarkDetection(config)
+        out = model(torch.rand(3, 3, SIZE, SIZE), output_all_heatmaps=True)
+        assert model.eval()(torch.rand(3, 3, SIZE, SIZE)).all_heatmaps is None  # inference: last stack only
     assert len(base.heatmaps) == 2 and all(h.shape == (3, 5, 16, 16) for h in base.heatmaps)
     assert base.last_hidden_state.shape == (3, 32, 16, 16)
     assert len(out.all_heatmaps) == 2 and out.heatmaps is out.all_heatmaps[-1]
+    model.train()
+    assert len(model(torch.rand(2, 3, SIZE, SIZE)).all_heatmaps) == 2  # training: every stack, for the loss
 
 
 def test_loss_is_sum_of_terms():
@@ -333,3 +337,26 @@ def test_learns_synthetic_five_point_faces():
     assert last < first / 3
     assert last < settled / 2  # still learning after the initial shrinking of the (large) initial heatmaps
     assert error_after < 3.0
+
+
+# ---------------------------------------------------------------- inference path options
+def test_inference_layouts_and_bfloat16_agree_with_the_plain_path():
+    config = small_config(num_stacks=2, hidden_size=32, norm_type="batch")
+    model = SubpixelFANForFacialLandmarkDetection(config).eval()
+    pixels = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    plain = model(pixels)  # autograd on: plain path, default layout
+    with torch.no_grad():
+        fast = model(pixels)
+        model.config.channels_last = False
+        default_layout = model(pixels)
+        model.config.channels_last = True
+        half = SubpixelFANForFacialLandmarkDetection(config).eval()
+        half.load_state_dict(model.state_dict())
+        half = half.to(torch.bfloat16)(pixels.to(torch.bfloat16))
+    scale = plain.heatmaps.abs().max().item()  # kaiming-initialised, unnormalised: values are not O(1)
+    for out in (fast, default_layout):
+        torch.testing.assert_close(out.heatmaps, plain.heatmaps.detach(), rtol=0, atol=1e-5 * scale)
+        torch.testing.assert_close(out.landmarks, plain.landmarks.detach(), rtol=0, atol=1e-4)
+    assert fast.heatmaps.is_contiguous()
+    assert half.heatmaps.dtype == torch.bfloat16 and half.landmarks.dtype == torch.float32  # decoded in float32
+    assert (half.landmarks - fast.landmarks).abs().max() < 2.0
