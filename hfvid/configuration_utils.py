@@ -41,4 +41,15 @@ def check_positive(name: str, value) -> None:
         raise ValueError(f"{name} must be > 0, got {value!r}")
 
 
-__all__ = ["check_choice", "check_positive", "hfvid_config"]
+def check_flip_permutation(name: str, permutation, num_landmarks: int) -> None:
+    """Raise ``ValueError`` naming the field unless ``permutation`` is a landmark mirror table: a permutation of
+    ``range(num_landmarks)`` that is its own inverse (mirroring twice gives the original points)."""
+    perm = list(permutation)
+    if sorted(perm) != list(range(num_landmarks)):
+        raise ValueError(f"{name} must be a permutation of range(num_landmarks={num_landmarks}), got {len(perm)} "
+                         "entries")
+    if [perm[p] for p in perm] != list(range(num_landmarks)):
+        raise ValueError(f"{name} must be an involution (applying it twice gives the identity)")
+
+
+__all__ = ["check_choice", "check_flip_permutation", "check_positive", "hfvid_config"]

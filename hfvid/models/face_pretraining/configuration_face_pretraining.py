@@ -2,7 +2,7 @@
 
 from transformers import PreTrainedConfig, ResNetConfig
 
-from ...configuration_utils import check_choice, check_positive, hfvid_config
+from ...configuration_utils import check_choice, check_flip_permutation, check_positive, hfvid_config
 
 # SwAV / FRL normalisation (the 0.228 first-channel std is inherited from SwAV's code: keep it for weight parity).
 FRL_IMAGE_MEAN = [0.485, 0.456, 0.406]
@@ -50,6 +50,9 @@ class FaceRepresentationConfig(PreTrainedConfig):
         arcface_scale (`float`, *optional*, defaults to 64.0): ArcFace logit scale s.
         arcface_margin (`float`, *optional*, defaults to 0.5): ArcFace additive angular margin m.
         num_landmarks (`int`, *optional*, defaults to 68): landmarks of the alignment head.
+        flip_permutation (`list[int]`, *optional*): the landmarks' mirror table (point `i` of a mirrored face is
+            point `flip_permutation[i]`), e.g. `hfvid.modules.heatmaps.IBUG68_FLIP_PERMUTATION`; enables
+            `flip_test` of the alignment head (`None`: no mirror table, `flip_test=True` is refused).
         heatmap_size (`int`, *optional*, defaults to 56): side of the landmark heatmaps (`image_size / 4`).
         heatmap_sigma (`float`, *optional*, defaults to 1.5): target Gaussian std in heatmap pixels *[unverified]*.
         head_channels (`int`, *optional*, defaults to 256): width of the deconvolution landmark head (SimpleBaseline
@@ -99,6 +102,7 @@ class FaceRepresentationConfig(PreTrainedConfig):
     arcface_scale: float = 64.0
     arcface_margin: float = 0.5
     num_landmarks: int = 68
+    flip_permutation: list[int] | None = None
     heatmap_size: int = 56
     heatmap_sigma: float = 1.5
     head_channels: int = 256
@@ -130,6 +134,8 @@ class FaceRepresentationConfig(PreTrainedConfig):
                      "num_3d_landmarks", "temperature", "sinkhorn_epsilon", "arcface_scale", "heatmap_sigma",
                      "max_au_intensity"):
             check_positive(name, getattr(self, name))
+        if self.flip_permutation is not None:
+            check_flip_permutation("flip_permutation", self.flip_permutation, self.num_landmarks)
         for name in ("hidden_sizes", "depths", "num_crops", "crop_sizes"):
             if not all(v > 0 for v in getattr(self, name)):
                 raise ValueError(f"{name} must hold positive integers, got {getattr(self, name)}")

@@ -7,6 +7,7 @@ import torch
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 from ...modules.images import crop_faces, image_to_tensor
+from ..subpixel_fan.image_processing_subpixel_fan import FaceAlignmentImageProcessor
 from .configuration_face_pretraining import FRL_IMAGE_MEAN, FRL_IMAGE_STD
 
 
@@ -40,6 +41,11 @@ class FaceRepresentationImageProcessor(BaseImageProcessor):
             raise ValueError(f"image_size and margin must be > 0, got {image_size} and {margin}")
         self.image_size, self.margin, self.do_normalize = image_size, margin, do_normalize
         self.image_mean, self.image_std, self.box_format = list(image_mean), list(image_std), box_format
+
+    @property
+    def crop_size(self) -> int:
+        """Side of the crops (the landmark processors' name for `image_size`)."""
+        return self.image_size
 
     def crop_matrices(self, boxes: torch.Tensor) -> torch.Tensor:
         """Image -> crop affines (K, 2, 3) of the margin-expanded squares around xyxy `boxes` (K, 4)."""
@@ -77,7 +83,8 @@ class FaceRepresentationImageProcessor(BaseImageProcessor):
 
         Returns:
             `BatchFeature` with `pixel_values (F, 3, image_size, image_size)` for the F faces of all images,
-            `crop_matrices (F, 2, 3)` (image -> crop) and `image_indices (F,)`.
+            `crop_matrices (F, 2, 3)` (image -> crop), `image_indices (F,)` and `boxes (F, 4)` xyxy (the whole
+            image `[0, 0, W - 1, H - 1]` when no box is given).
         """
         single = not isinstance(images, (list, tuple))
         images = [images] if single else list(images)
@@ -85,23 +92,30 @@ class FaceRepresentationImageProcessor(BaseImageProcessor):
             boxes = [boxes]
         if boxes is not None and len(boxes) != len(images):
             raise ValueError(f"got {len(images)} images but boxes for {len(boxes)}; give one list of boxes per image")
-        crops, matrices, indices = [], [], []
+        crops, matrices, indices, all_boxes = [], [], [], []
         for index, image in enumerate(images):
             tensor = image_to_tensor(image)
             height, width = tensor.shape[-2:]
             if boxes is None or boxes[index] is None:
                 image_matrices = self._whole_image_matrix(height, width)
+                image_boxes = torch.tensor([[0.0, 0.0, width - 1.0, height - 1.0]])
             else:
-                image_matrices = self.crop_matrices(self._boxes(boxes[index], height, width))
+                image_boxes = self._boxes(boxes[index], height, width)
+                image_matrices = self.crop_matrices(image_boxes)
             crops.append(crop_faces(tensor, image_matrices, self.image_size))
             matrices.append(image_matrices)
             indices.append(torch.full((len(image_matrices),), index, dtype=torch.long))
+            all_boxes.append(image_boxes)
         pixels = torch.cat(crops)
         if self.do_normalize:
             mean = pixels.new_tensor(self.image_mean)[:, None, None]
             pixels = (pixels - mean) / pixels.new_tensor(self.image_std)[:, None, None]
-        data = {"pixel_values": pixels, "crop_matrices": torch.cat(matrices), "image_indices": torch.cat(indices)}
+        data = {"pixel_values": pixels, "crop_matrices": torch.cat(matrices), "image_indices": torch.cat(indices),
+                "boxes": torch.cat(all_boxes)}
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    # crop-pixel landmarks -> image pixels, exactly as the face-alignment processor (the same crop-matrix contract)
+    post_process_facial_landmarks = FaceAlignmentImageProcessor.post_process_facial_landmarks
 
 
 __all__ = ["FaceRepresentationImageProcessor"]

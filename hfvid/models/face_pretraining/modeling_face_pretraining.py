@@ -15,7 +15,14 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
 from transformers.utils import ModelOutput
 
-from ...modules.heatmaps import decode_heatmaps, encode_heatmaps, from_map_coords, inside_map, to_map_coords
+from ...modules.heatmaps import (
+    decode_heatmaps,
+    encode_heatmaps,
+    flip_heatmaps,
+    from_map_coords,
+    inside_map,
+    to_map_coords,
+)
 from .configuration_face_pretraining import FaceRepresentationConfig
 
 
@@ -194,11 +201,19 @@ class LandmarkHeatmapHead(nn.Module):
     def stride(self) -> float:
         return self.image_size / self.heatmap_size
 
-    def forward(self, feature_map: torch.Tensor, labels: torch.Tensor | None = None) -> FaceLandmarkOutput:
+    def predict_heatmaps(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) feature map -> (B, N, heatmap_size, heatmap_size) raw heatmaps."""
         heatmaps = self.final(self.deconv(feature_map))
         if heatmaps.shape[-1] != self.heatmap_size:
             raise ValueError(f"the head made {heatmaps.shape[-1]}-pixel heatmaps, expected heatmap_size="
                              f"{self.heatmap_size}: pixel_values must be image_size={self.image_size} crops")
+        return heatmaps
+
+    def forward(self, feature_map: torch.Tensor, labels: torch.Tensor | None = None) -> FaceLandmarkOutput:
+        return self.decode(self.predict_heatmaps(feature_map), labels)
+
+    def decode(self, heatmaps: torch.Tensor, labels: torch.Tensor | None = None) -> FaceLandmarkOutput:
+        """Heatmaps -> crop-pixel landmarks and peak scores (+ the heatmap MSE with `labels`)."""
         points, scores = decode_heatmaps(heatmaps, method="local_soft_argmax")
         landmarks = from_map_coords(points, self.stride)
         loss = None
@@ -496,7 +511,13 @@ class _FaceRepresentationWithHead(FaceRepresentationPreTrainedModel):
 
 
 class FaceRepresentationForLandmarkDetection(_FaceRepresentationWithHead):
-    """2D face alignment: deconvolution heatmap head on the last ResNet map; `labels` (batch, N, 2) crop pixels."""
+    """2D face alignment: deconvolution heatmap head on the last ResNet map; `labels` (batch, N, 2) crop pixels.
+
+    Follows hfvid's landmark-model contract (every `AutoModelForPoseEstimation` model, served by the
+    `hfvid-facial-landmarks` pipeline): `forward(pixel_values, flip_test=False, labels=None)` returns `landmarks`
+    (batch, N, 2) and `scores` (batch, N) in crop pixels; `flip_test=True` averages the heatmaps with those of the
+    mirrored crop (flipped back, channels permuted by `config.flip_permutation`) and needs that mirror table.
+    """
 
     uses_feature_map = True
 
@@ -506,6 +527,32 @@ class FaceRepresentationForLandmarkDetection(_FaceRepresentationWithHead):
         num_deconv = int(round(math.log2(config.heatmap_size / (config.image_size / 32))))
         return LandmarkHeatmapHead(config.hidden_size, config.num_landmarks, config.image_size, config.heatmap_size,
                                    num_deconv, config.head_channels, config.heatmap_sigma)
+
+    def forward(self, pixel_values: torch.Tensor, flip_test: bool = False, labels: torch.Tensor | None = None,
+                return_dict: bool | None = None, **kwargs) -> FaceLandmarkOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch, 3, image_size, image_size)`): face crops.
+            flip_test (`bool`, *optional*, defaults to `False`): average with the mirrored crop's heatmaps (needs
+                `config.flip_permutation`).
+            labels (`torch.FloatTensor` of shape `(batch, num_landmarks, 2)`, *optional*): crop-pixel targets.
+            kwargs: the processor's `crop_matrices`, `image_indices` and `boxes` are accepted and ignored.
+        """
+        unknown = sorted(set(kwargs) - {"crop_matrices", "image_indices", "boxes"})
+        if unknown:
+            raise ValueError(f"{type(self).__name__} got unexpected arguments {unknown}; expected pixel_values, "
+                             "flip_test, labels")
+        permutation = self.config.flip_permutation
+        if flip_test and permutation is None:
+            raise ValueError("flip_test needs config.flip_permutation (the landmark mirror table); this model has "
+                             "none, call it with flip_test=False")
+        batch = pixel_values.shape[0]
+        inputs = torch.cat([pixel_values, pixel_values.flip(-1)]) if flip_test else pixel_values
+        heatmaps = self.head.predict_heatmaps(self.face_repr(inputs).last_hidden_state)
+        if flip_test:
+            heatmaps = 0.5 * (heatmaps[:batch] + flip_heatmaps(heatmaps[batch:], permutation))
+        output = self.head.decode(heatmaps, labels)
+        return output if return_dict is not False else output.to_tuple()
 
 
 class FaceRepresentationForAUIntensity(_FaceRepresentationWithHead):

@@ -245,3 +245,11 @@ def test_code_entropy_detects_collapse_that_usage_entropy_misses():
     spread = F.normalize(torch.randn(32, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
     codes = sinkhorn_knopp(spread @ F.normalize(torch.randn(6, 8, generator=torch.Generator().manual_seed(1)), dim=-1).t())
     assert code_entropy(codes) < 0.7 and prototype_usage_entropy(codes) > 0.9
+
+
+def test_flip_permutation_is_validated():
+    assert tiny_config(flip_permutation=[1, 0, 2, 4, 3]).flip_permutation == [1, 0, 2, 4, 3]
+    with pytest.raises(ValueError, match="flip_permutation must be a permutation"):
+        tiny_config(flip_permutation=[1, 0, 2])
+    with pytest.raises(ValueError, match="involution"):
+        tiny_config(flip_permutation=[1, 2, 0, 3, 4])
