@@ -1,9 +1,18 @@
 """The ``hfvid`` console script: ``quickstart`` (the main job), ``methods``, ``env``, ``convert``, ``export`` and
-``demo``."""
+``demo``.
+
+User errors (a bad argument value, a missing or unreadable file: ``ValueError``, ``KeyError`` and ``OSError``,
+which includes ``FileNotFoundError``) print one line ``hfvid: error: ...`` to stderr and exit with status 2, as
+argparse does for malformed command lines; anything else is a bug and keeps its traceback. ``HFVID_DEBUG=1`` shows
+the traceback of user errors too.
+"""
 
 import argparse
 import os
 import sys
+from pathlib import Path
+
+USER_ERRORS = (ValueError, KeyError, OSError)
 
 
 def _quickstart(args) -> int:
@@ -43,20 +52,45 @@ def _env(args) -> int:
 
 
 def _convert(args) -> int:
+    import pickle
+
+    path = Path(args.checkpoint_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--checkpoint_path {str(path)!r}: no such file (give the original checkpoint, "
+                                "e.g. a .pth / .pth.tar state dict)")
     if args.source == "face-alignment":
         from .models.subpixel_fan.convert_face_alignment_to_hfvid import convert
-
-        convert(args.checkpoint_path, args.output_dir, push_to_hub=args.push_to_hub, repo_id=args.hub_model_id)
-    elif args.source == "torchvision-mvit":
+    else:
         from .models.mvitv2.convert_torchvision_mvit_to_hfvid import convert
+    from safetensors import SafetensorError
 
-        convert(args.checkpoint_path, args.output_dir, push_to_hub=args.push_to_hub, repo_id=args.hub_model_id)
+    try:
+        convert(path, args.output_dir, push_to_hub=args.push_to_hub, repo_id=args.hub_model_id)
+    except pickle.UnpicklingError as error:  # torch.load(weights_only=True): not tensors and plain containers
+        raise ValueError(f"--checkpoint_path {str(path)!r} is not a PyTorch state-dict file for {args.source} "
+                         "(read with torch.load(weights_only=True): tensors and plain containers only)") from error
+    except (EOFError, SafetensorError) as error:
+        raise ValueError(f"--checkpoint_path {str(path)!r} is not a readable checkpoint for {args.source} "
+                         f"({type(error).__name__}: {_first_sentence(error)})") from error
+    except RuntimeError as error:
+        if "PytorchStreamReader" not in str(error):  # torch.load's message for a damaged zip file
+            raise
+        raise ValueError(f"--checkpoint_path {str(path)!r} is a damaged PyTorch file ({_first_sentence(error)})") \
+            from error
     print(f"converted {args.checkpoint_path} -> {args.output_dir}")
     return 0
 
 
+def _first_sentence(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].split(". ")[0].rstrip(".") if text else "empty file"
+
+
 def _export(args) -> int:
     from .export import export_onnx
+
+    if args.model.startswith(("/", ".", "~")) and not Path(args.model).expanduser().exists():
+        raise FileNotFoundError(f"--model {args.model!r}: no such folder (give a save_pretrained folder or Hub id)")
 
     path = export_onnx(args.model, args.method, args.output, opset=args.opset)
     print(f"exported {args.method} {args.model} -> {path} (onnxruntime check: {path.parent / 'onnx_check.json'})")
@@ -70,13 +104,20 @@ def _demo(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfvid", description="Research methods for faces and video on the HF stack.")
     commands = parser.add_subparsers(dest="command", required=True)
     quick = commands.add_parser("quickstart", help="train, reload, evaluate and card every method on synthetic data")
     quick.add_argument("--methods", nargs="+", default=None, help="subset of methods (default: all implemented)")
     quick.add_argument("--output_dir", default="hfvid-quickstart")
-    quick.add_argument("--steps", type=int, default=None, help="override each recipe's training steps")
+    quick.add_argument("--steps", type=_positive_int, default=None, help="override each recipe's training steps")
     quick.set_defaults(func=_quickstart)
     commands.add_parser("methods", help="list the methods and their pipeline tasks").set_defaults(func=_methods)
     commands.add_parser("env", help="print versions for bug reports").set_defaults(func=_env)
@@ -109,7 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except USER_ERRORS as error:
+        if os.environ.get("HFVID_DEBUG"):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"hfvid: error: {' '.join(str(message).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
