@@ -51,6 +51,25 @@ def to_csv(records: list[dict], path, format: str = "openface"):
     return path
 
 
+def _check_checkpoint_fits(model, action_units: bool) -> None:
+    """Refuse, at construction, a checkpoint whose outputs are not the pipeline's task, or whose task head was
+    never trained (a pre-training checkpoint loaded into the task class: its head would be random)."""
+    name, saved_as = type(model).__name__, list(getattr(model.config, "architectures", None) or [])
+    pretraining = [a for a in saved_as if a.endswith("ForPreTraining")]
+    if pretraining and name not in saved_as:
+        raise ValueError(f"this checkpoint was saved by {pretraining[0]} (pre-training), so {name}'s output head "
+                         "is untrained; fine-tune it first (e.g. training_scripts/train_contrastive_au.py --init "
+                         "<this folder>) and give the pipeline that output folder")
+    outputs = list(model.config.output_names)
+    au = [o.upper().startswith("AU") and o[2:].isdigit() for o in outputs]
+    if action_units and not all(au):
+        raise ValueError(f"hfvid-au-intensity needs a model predicting action units (AU01, AU06, ...), but "
+                         f"{name} predicts {outputs}: use pipeline('hfvid-affect', model=...) for it")
+    if not action_units and all(au):
+        raise ValueError(f"hfvid-affect needs a model predicting affect dimensions (valence, arousal), but {name} "
+                         f"predicts action units {outputs}: use pipeline('hfvid-au-intensity', model=...) for it")
+
+
 class _AffectVideoPipeline(Pipeline):
     """Shared streaming core of the affect and AU-intensity pipelines."""
 
@@ -59,6 +78,11 @@ class _AffectVideoPipeline(Pipeline):
     _load_processor = False
     _load_tokenizer = False
     _load_feature_extractor = False
+    predicts_action_units = False  # the task: AU intensities (hfvid-au-intensity) or affect dimensions
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _check_checkpoint_fits(self.model, self.predicts_action_units)
 
     def __call__(self, video, **kwargs) -> list[dict]:
         """
@@ -257,6 +281,8 @@ class AUIntensityPipeline(_AffectVideoPipeline):
     `pipe(video, output_format="openface")` gives a DataFrame with OpenFace's `AU01_r`-style columns; records keep
     `AU01` ... names.
     """
+
+    predicts_action_units = True
 
 
 __all__ = ["AUIntensityPipeline", "AffectEstimationPipeline", "to_csv", "to_dataframe"]
