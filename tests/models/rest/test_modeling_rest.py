@@ -209,3 +209,23 @@ def test_saved_models_reload_with_no_missing_weights(tiny_rest, tmp_path):
     with pytest.raises(ValueError, match="retriever_config"):
         RESTConfig(scoring="text_similarity")
     assert RESTConfig().scoring == "likelihood" and RESTConfig(retriever_config={}).scoring == "text_similarity"
+
+
+def test_zero_shot_pipeline_on_a_captioner_checkpoint(tiny_rest, tmp_path):
+    """The quickstart's folder (a captioner, no CLIP): the zero-shot pipeline loads it with no missing weights,
+    scores by likelihood by default and refuses Rule A with the clear error."""
+    from transformers import pipeline
+
+    from hfvid.data.synthetic_video import shapes_in_motion
+
+    config, processor = tiny_rest
+    torch.manual_seed(0)
+    RESTForVideoCaptioning(config).save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    classifier = pipeline("hfvid-zero-shot-video-classification", model=str(tmp_path))
+    assert classifier.model.retriever is None and classifier.model.config.scoring == "likelihood"
+    video = shapes_in_motion(1, image_size=16, seed=3)[0]["frames"]
+    labels = ["red square moves left", "blue square moves up"]
+    assert {r["label"] for r in classifier(video, candidate_labels=labels, return_caption=False)} == set(labels)
+    with pytest.raises(ValueError, match="needs a CLIP retriever"):
+        classifier(video, candidate_labels=labels, scoring="text_similarity", num_captions=1)
