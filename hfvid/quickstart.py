@@ -3,6 +3,9 @@
 For each method: train a tiny model through the method's own training script (its ``main(parse_args(argv))``, an
 Accelerate run), reload the saved folder with ``from_pretrained`` inside a ``pipeline()``, evaluate the pipeline's
 outputs with the method's metric on held-out synthetic data, check the rendered model card, and report one row.
+Each recipe also saves a picture (``quickstart.png`` in its output folder, drawn with :mod:`hfvid.visualize`: landmarks
+on faces, a synthesised sequence, a detection frame, affect curves or the training loss curve) after its numbers are
+computed, so the pictures never change the table.
 A method joins by naming its recipe (``hfvid/models/<name>/quickstart.py:run``) in ``hfvid/registration.py``.
 """
 
@@ -21,6 +24,34 @@ class QuickstartRow:
     metric: str
     output_dir: str
     seconds: float
+    picture: str | None = None  # a PNG of the method's result (or loss curve) in its output folder
+
+
+PICTURE_NAME = "quickstart.png"
+
+
+def save_picture(output_dir, draw) -> str | None:
+    """Save ``draw()`` (a PIL image, e.g. from :mod:`hfvid.visualize`) as ``<output_dir>/quickstart.png``.
+
+    Returns the path, or ``None`` (with a note) when a plotting dependency (matplotlib) is missing: the picture is
+    a by-product and never fails a recipe whose numbers are already computed.
+    """
+    try:
+        image = draw()
+    except ImportError as error:
+        print(f"hfvid quickstart: no picture in {output_dir} ({error}; pip install matplotlib)")
+        return None
+    path = Path(output_dir) / PICTURE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, optimize=True)
+    return str(path)
+
+
+def loss_picture(output_dir, history, title: str) -> str | None:
+    """The training loss curve of a recipe (its history's ``losses``) as the recipe's picture."""
+    from .visualize import plot_loss_curve
+
+    return save_picture(output_dir, lambda: plot_loss_curve(history, title=f"{title}: training loss"))
 
 
 def training_script_path(name: str) -> Path:
@@ -51,9 +82,9 @@ def recipes() -> dict:
 
 
 def format_table(rows: list[QuickstartRow]) -> str:
-    header = ["method", "steps", "loss first -> last", "metric", "output folder", "time"]
+    header = ["method", "steps", "loss first -> last", "metric", "output folder", "time", "picture"]
     lines = [[r.method, str(r.steps), f"{r.first_loss:.4g} -> {r.last_loss:.4g}", r.metric, r.output_dir,
-              f"{r.seconds:.0f}s"] for r in rows]
+              f"{r.seconds:.0f}s", r.picture or "-"] for r in rows]
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     render = lambda row: "| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |"  # noqa: E731
     return "\n".join([render(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(render, lines)])
@@ -79,4 +110,5 @@ def run_quickstart(methods: list[str] | None = None, output_dir: str = "hfvid-qu
         torch.set_num_threads(threads)
 
 
-__all__ = ["QuickstartRow", "format_table", "load_training_script", "recipes", "run_quickstart", "training_script_path"]
+__all__ = ["PICTURE_NAME", "QuickstartRow", "format_table", "load_training_script", "loss_picture", "recipes",
+           "run_quickstart", "save_picture", "training_script_path"]

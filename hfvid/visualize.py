@@ -74,8 +74,8 @@ def _line_width(image: Image.Image) -> int:
     return max(1, round(min(image.size) / 160))
 
 
-def _draw_box(draw: ImageDraw.ImageDraw, box, color, text: str, width: int) -> None:
-    x1, y1, x2, y2 = _xyxy(box)
+def _draw_box(draw: ImageDraw.ImageDraw, box, color, text: str, width: int, scale: float = 1.0) -> None:
+    x1, y1, x2, y2 = (value * scale for value in _xyxy(box))
     draw.rectangle([x1, y1, x2, y2], outline=color, width=width)
     if text:
         left, top, right, bottom = draw.textbbox((x1, y1), text)
@@ -106,8 +106,18 @@ def _faces(result) -> list[dict]:
     return faces
 
 
+def _scaled(image, scale: float) -> Image.Image:
+    """A copy of ``image`` as PIL, enlarged ``scale`` times (bicubic) so small crops stay legible."""
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    image = to_pil(image)
+    if scale == 1:
+        return image.copy()
+    return image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
+
+
 def draw_landmarks(image, landmarks, draw_boxes: bool = True, radius: float | None = None,
-                   color=(0, 255, 0), line_color=(255, 255, 0)) -> Image.Image:
+                   color=(0, 255, 0), line_color=(255, 255, 0), scale: float = 1.0) -> Image.Image:
     """Landmarks drawn on a copy of ``image``: iBUG-68 (or 66) contour lines plus points, plain points otherwise.
 
     Args:
@@ -115,15 +125,16 @@ def draw_landmarks(image, landmarks, draw_boxes: bool = True, radius: float | No
         landmarks: a ``hfvid-facial-landmarks`` / ``hfvid-unsupervised-landmarks`` result for this image (a list of
             ``{"box", "landmarks", "scores"}``, or one such dict), or points ``(N, 2)`` / ``(F, N, 2)`` in pixels.
         draw_boxes: also draw each face's ``box`` when the result has one.
+        scale: enlarge the image (and the points) this many times first, for small crops.
     """
-    canvas = to_pil(image).copy()
+    canvas = _scaled(image, scale)
     draw = ImageDraw.Draw(canvas)
     width = _line_width(canvas)
     radius = radius if radius is not None else max(1.0, min(canvas.size) / 128)
     for index, face in enumerate(_faces(landmarks)):
-        points = face["landmarks"]
+        points = face["landmarks"] * scale
         if draw_boxes and face["box"] is not None:
-            _draw_box(draw, face["box"], PALETTE[index % len(PALETTE)], "", width)
+            _draw_box(draw, face["box"], PALETTE[index % len(PALETTE)], "", width, scale)
         contours = {68: IBUG68_CONTOURS, 66: IBUG66_CONTOURS}.get(len(points), ())
         for first, last, closed in contours:
             line = [tuple(p) for p in points[first:last + 1]]
@@ -148,7 +159,7 @@ def _detections(result) -> list[dict]:
     return items
 
 
-def draw_boxes(image, detections, labels: Sequence[str] | None = None) -> Image.Image:
+def draw_boxes(image, detections, labels: Sequence[str] | None = None, scale: float = 1.0) -> Image.Image:
     """Labelled boxes drawn on a copy of ``image``.
 
     Args:
@@ -157,15 +168,16 @@ def draw_boxes(image, detections, labels: Sequence[str] | None = None) -> Image.
             ``detections`` list, a ``hfvid-face-embedding`` / ``hfvid-facial-landmarks`` result (dicts with
             ``box``), or bare boxes ``[x1, y1, x2, y2]``.
         labels: text per box, overriding the one read from the detections.
+        scale: enlarge the image (and the boxes) this many times first, for small frames.
     """
-    canvas = to_pil(image).copy()
+    canvas = _scaled(image, scale)
     draw = ImageDraw.Draw(canvas)
     items = _detections(detections)
     if labels is not None and len(labels) != len(items):
         raise ValueError(f"labels has {len(labels)} entries but there are {len(items)} boxes")
     for index, item in enumerate(items):
         text = labels[index] if labels is not None else _label_text(item)
-        _draw_box(draw, item["box"], PALETTE[index % len(PALETTE)], text, _line_width(canvas))
+        _draw_box(draw, item["box"], PALETTE[index % len(PALETTE)], text, _line_width(canvas), scale)
     return canvas
 
 
@@ -324,19 +336,23 @@ def _sequence(output):
     return images, landmarks
 
 
-def gannotation_grid(output, columns: int | None = None, show_landmarks: bool = True) -> Image.Image:
+def gannotation_grid(output, columns: int | None = None, show_landmarks: bool = True,
+                     scale: float = 1.0) -> Image.Image:
     """A GANnotation trajectory (the pipeline output, ``(images, landmarks)`` or a list of images) as one grid
-    image, left to right then top to bottom; the target landmarks are drawn on each face when known."""
+    image, left to right then top to bottom; the target landmarks are drawn on each face when known. ``scale``
+    enlarges every face (small crops)."""
     images, landmarks = _sequence(output)
     columns = columns or min(len(images), 8)
     if columns < 1:
         raise ValueError(f"columns must be >= 1, got {columns}")
-    width, height = images[0].size
+    width, height = round(images[0].width * scale), round(images[0].height * scale)
     rows = -(-len(images) // columns)
     grid = Image.new("RGB", (columns * width, rows * height), (255, 255, 255))
     for index, image in enumerate(images):
         if show_landmarks and landmarks is not None:
-            image = draw_landmarks(image, landmarks[index], radius=max(0.6, width / 160))
+            image = draw_landmarks(image, landmarks[index], radius=max(1.0, width / 48), scale=scale)
+        else:
+            image = _scaled(image, scale)
         grid.paste(image.resize((width, height)), ((index % columns) * width, (index // columns) * height))
     return grid
 

@@ -50,6 +50,15 @@ def test_draw_landmarks_accepts_tensor_image_and_dict():
         visualize.draw_landmarks(image, [{"box": [0, 0, 1, 1]}])
 
 
+def test_scale_enlarges_image_and_drawing_together():
+    drawn = visualize.draw_landmarks(_blank((20, 30)), np.array([[10.0, 5.0]]), radius=1, scale=4)
+    assert drawn.size == (120, 80) and np.asarray(drawn)[20, 40].tolist() == [0, 255, 0]
+    boxed = visualize.draw_boxes(_blank((20, 30)), [[2, 2, 10, 10]], scale=3)
+    assert _changed(_blank((60, 90)), boxed)[18, 6] and not _changed(_blank((60, 90)), boxed)[18, 18]
+    with pytest.raises(ValueError, match="scale"):
+        visualize.draw_landmarks(_blank(), np.zeros((1, 2)), scale=0)
+
+
 def test_draw_boxes_reads_action_keyframes_and_writes_labels():
     keyframe = {"timestamp": 1.0, "detections": [
         {"score": 0.9, "box": {"xmin": 20, "ymin": 30, "xmax": 60, "ymax": 80},
@@ -130,3 +139,19 @@ def test_to_pil_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="shape"):
         visualize.to_pil(np.zeros((4, 4, 5)))
     assert visualize.to_pil(Image.new("L", (4, 4))).mode == "RGB"
+
+
+def test_quickstart_picture_is_saved_and_listed_in_the_table(tmp_path):
+    pytest.importorskip("matplotlib")
+    from hfvid.quickstart import QuickstartRow, format_table, loss_picture, save_picture
+
+    path = loss_picture(tmp_path / "method", {"losses": [(1, 1.0), (2, 0.5)]}, "tiny")
+    assert path == str(tmp_path / "method" / "quickstart.png") and Image.open(path).size == (450, 280)
+
+    def missing_dependency():
+        raise ImportError("No module named 'matplotlib'")
+
+    assert save_picture(tmp_path / "other", missing_dependency) is None  # a by-product never fails the recipe
+    table = format_table([QuickstartRow("m", 2, 1.0, 0.5, "acc 1", str(tmp_path), 1.0, path),
+                          QuickstartRow("n", 2, 1.0, 0.5, "acc 2", str(tmp_path), 1.0)])
+    assert "| picture " in table and path in table and "| 1 -> 0.5 " in table

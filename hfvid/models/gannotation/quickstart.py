@@ -4,7 +4,7 @@ measure how much closer its outputs are to the true target frames than the copy-
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script
+from ...quickstart import QuickstartRow, load_training_script, save_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
@@ -50,5 +50,13 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
     metric = f"L1 to target {np.mean(errors):.4f} vs copy {np.mean(baselines):.4f} ([0,1] px)"
+    from ...visualize import gannotation_grid, side_by_side, to_pil
+
+    def sequence_picture():  # the last held-out video: source crop | faces synthesised for the next frames' shapes
+        output = pipe(source, video["landmarks"][1:], source_landmarks=source_points, output_type="pt")
+        grid = gannotation_grid(output, scale=4)
+        return side_by_side([to_pil(copy).resize((grid.height, grid.height)), grid])
+
+    picture = save_picture(out, sequence_picture)
     return QuickstartRow("gannotation", history["global_step"], history["first_loss"], history["last_loss"], metric,
-                         str(out), time.time() - start)
+                         str(out), time.time() - start, picture)

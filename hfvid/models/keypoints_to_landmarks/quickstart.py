@@ -4,7 +4,7 @@ measure the forward landmark-regression NME on held-out objects."""
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script
+from ...quickstart import QuickstartRow, load_training_script, save_picture
 
 TINY = ("num_landmarks=5,num_clusters=10,hidden_size=32,stem_channels=16,hourglass_depth=2,image_size=64,"
         "heatmap_size=16,descriptor_dim=32,num_groups=8,min_negative_distance=1.5,detector_nms_radius=1,"
@@ -50,9 +50,14 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
                                          normalizer="box")["nme"]
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
+    from ...visualize import draw_landmarks, side_by_side
+
+    picture = save_picture(out, lambda: side_by_side(
+        draw_landmarks(record["image"], found, draw_boxes=False, radius=3, color=(255, 255, 255), scale=2)
+        for record, found in zip(test[:4], pipe([r["image"] for r in test[:4]], boxes=[[r["box"]] for r in test[:4]]))))
     return QuickstartRow("keypoints_to_landmarks", history["global_step"], history["first_loss"],
                          history["last_loss"], f"fwd NME(box) {nme:.2f}% (mean shape {mean_shape:.2f}%)", str(out),
-                         time.time() - start)
+                         time.time() - start, picture)
 
 
 __all__ = ["run"]

@@ -4,7 +4,7 @@ score the keyframe detections with the AVA frame-mAP@0.5."""
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script
+from ...quickstart import QuickstartRow, load_training_script, save_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
@@ -39,8 +39,18 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     frame_map = ava_frame_map(groundtruth, detections)["mAP"]
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
+    import numpy as np
+
+    from ...visualize import draw_boxes
+
+    def keyframe_picture():
+        _, maps = min(video["frames"], key=lambda item: abs(item[0] - keyframe["timestamp"]))
+        norm = np.linalg.norm(maps, axis=-1)
+        return draw_boxes(0.2 + 0.8 * norm / max(float(norm.max()), 1e-8), keyframe, scale=12)  # maps are 6 x 26
+
+    picture = save_picture(out, keyframe_picture)
     return QuickstartRow("memsvd", history["global_step"], history["first_loss"], history["last_loss"],
-                         f"frame-mAP@0.5 {frame_map:.3f}", str(out), time.time() - start)
+                         f"frame-mAP@0.5 {frame_map:.3f}", str(out), time.time() - start, picture)
 
 
 __all__ = ["run"]

@@ -4,7 +4,7 @@
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script
+from ...quickstart import QuickstartRow, load_training_script, loss_picture
 
 TINY_MVITV2 = ("image_size=[32,32],num_frames=4,embed_dim=16,num_heads=[1,2],output_channels=[16,32],"
                "stride_q=[[1,1,1],[1,2,2]],stride_kv=[[1,4,4],[1,2,2]]")
@@ -36,4 +36,5 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
     return QuickstartRow("mvitv2", history["global_step"], history["first_loss"], history["last_loss"],
-                         f"top-1 {100 * correct / len(videos):.1f}% (chance 25%)", str(out), time.time() - start)
+                         f"top-1 {100 * correct / len(videos):.1f}% (chance 25%)", str(out), time.time() - start,
+                         loss_picture(out, history, "MViTv2"))

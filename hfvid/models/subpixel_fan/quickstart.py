@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script
+from ...quickstart import QuickstartRow, load_training_script, save_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
@@ -35,5 +35,9 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     nme = landmark_metrics(predictions, references, normalization="inter_ocular")["nme"]
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
+    from ...visualize import draw_landmarks, side_by_side
+
+    picture = save_picture(out, lambda: side_by_side(draw_landmarks(faces[i]["image"], results[i], scale=1.5)
+                                                     for i in range(4)))
     return QuickstartRow("subpixel_fan", history["global_step"], history["first_loss"], history["last_loss"],
-                         f"NME(inter-ocular) {nme:.2f}%", str(out), time.time() - start)
+                         f"NME(inter-ocular) {nme:.2f}%", str(out), time.time() - start, picture)
