@@ -30,6 +30,14 @@ TASKS = {
 }
 
 
+NOTES = {
+    "memsvd": ". Person boxes: the whole frame, every second. The pipeline's default actor encoder reads frames as "
+              "feature maps, so a model trained on d-dim features needs its video backbone (actor_encoder=) and "
+              "says so here.",
+    "gannotation": ". The targets are the source landmarks rotated about their centre (-20 to +20 degrees).",
+}
+
+
 def method_of_folder(path) -> str | None:
     """The hfvid method a saved folder belongs to (from ``config.json``'s ``model_type``, a diffusers
     ``model_index.json`` or a PEFT ``adapter_config.json``); ``None`` when it is not an hfvid model folder."""
@@ -103,7 +111,7 @@ class _Runner:
             import hfvid  # noqa: F401  (registers the tasks)
 
             if self.task == "gannotation":
-                from .models.gannotation import GANnotationPipeline
+                from .models.gannotation.pipeline_gannotation import GANnotationPipeline
 
                 self._pipe = GANnotationPipeline.from_pretrained(self.location).to(self.device)
                 self._pipe.set_progress_bar_config(disable=True)
@@ -183,8 +191,9 @@ def run_gannotation(runner: _Runner, image, landmarks: str, frames: int):
     if points.ndim != 2 or points.shape[1] != 2:
         raise ValueError(f"source landmarks must be (N, 2), got shape {points.shape}")
     output = runner.pipe(image, _trajectory(points, int(frames)), source_landmarks=points)
-    video = visualize.gannotation_video(output, _output_path(".mp4"), fps=8)
-    return visualize.gannotation_grid(output), str(video), {"landmarks": output.landmarks.tolist()}
+    scale = max(1.0, 128 / runner.pipe.synthesizer.config.image_size)  # small models: enlarge to be seen
+    video = visualize.gannotation_video(output, _output_path(".mp4"), fps=8, scale=scale)
+    return visualize.gannotation_grid(output, scale=scale), str(video), {"landmarks": output.landmarks.tolist()}
 
 
 def run_video(runner: _Runner, video, option=None):
@@ -252,7 +261,7 @@ def build_demo(models: dict[str, str], device: str = "cpu"):
         for method, location in models.items():
             runner = _Runner(method, location, device)
             with gr.Tab(method, id=method):
-                gr.Markdown(f"`{runner.task}` pipeline, model `{location}`")
+                gr.Markdown(f"`{runner.task}` pipeline, model `{location}`" + NOTES.get(method, ""))
                 if runner.kind in ("face_image", "object_image"):
                     with gr.Row():
                         with gr.Column():

@@ -357,13 +357,13 @@ def gannotation_grid(output, columns: int | None = None, show_landmarks: bool = 
     return grid
 
 
-def gannotation_video(output, path, fps: float = 10.0, show_landmarks: bool = False) -> Path:
-    """A GANnotation trajectory written as an mp4 (one synthesised face per frame)."""
+def gannotation_video(output, path, fps: float = 10.0, show_landmarks: bool = False, scale: float = 1.0) -> Path:
+    """A GANnotation trajectory written as an mp4 (one synthesised face per frame, enlarged ``scale`` times)."""
     from .data.video import write_video
 
     images, landmarks = _sequence(output)
-    frames = (np.asarray(draw_landmarks(image, landmarks[i]) if show_landmarks and landmarks is not None else image)
-              for i, image in enumerate(images))
+    frames = (np.asarray(draw_landmarks(image, landmarks[i], scale=scale) if show_landmarks and landmarks is not None
+                         else _scaled(image, scale)) for i, image in enumerate(images))
     return write_video(path, (_even(frame) for frame in frames), fps=fps)
 
 

@@ -75,6 +75,52 @@ def test_run_image_draws_landmarks_and_returns_the_pipeline_json(fan_folder):
         run_image(_Runner("subpixel_fan", str(fan_folder / "subpixel_fan"), "cpu"), image, "1, 2", "mtcnn")
 
 
+def test_run_gannotation_draws_the_rotated_sequence_and_a_video(tmp_path):
+    from hfvid import GANnotationConfig, GANnotationGenerator
+    from hfvid.data.video import iter_frames
+    from hfvid.demo import _Runner, run_gannotation
+    from hfvid.models.gannotation.pipeline_gannotation import GANnotationPipeline
+
+    torch.manual_seed(0)
+    config = GANnotationConfig(num_landmarks=5, base_channels=8, num_res_blocks=1, image_size=32, critic_num_layers=3)
+    GANnotationPipeline(synthesizer=GANnotationGenerator(config)).save_pretrained(tmp_path / "gannotation")
+    source = Image.fromarray(np.full((48, 48, 3), 120, np.uint8))
+    points = [[14, 16], [34, 16], [24, 26], [16, 36], [32, 36]]
+    grid, video, result = run_gannotation(_Runner("gannotation", str(tmp_path / "gannotation"), "cpu"), source,
+                                          json.dumps(points), 4)
+    assert grid.size == (4 * 128, 128)  # 32-pixel faces shown 4x larger
+    assert len(list(iter_frames(video))) == 4
+    targets = np.array(result["landmarks"])
+    assert targets.shape == (4, 5, 2) and not np.allclose(targets[0], targets[-1])  # the shape turns
+    with pytest.raises(ValueError, match="JSON list"):
+        run_gannotation(_Runner("gannotation", str(tmp_path / "gannotation"), "cpu"), source, "[[1, 2", 4)
+
+
+def test_run_video_writes_the_action_boxes_on_the_video(tmp_path):
+    from hfvid.data.synthetic_actors import ACTION_NAMES, synthetic_actor_video
+    from hfvid.data.video import iter_frames, write_video
+    from hfvid.demo import _Runner, run_video
+    from hfvid.models.bmvit import BMViTConfig, BMViTForActionLocalization, BMViTVideoProcessor
+
+    backbone = {"image_size": [32, 32], "num_frames": 4, "embed_dim": 16, "num_heads": [1, 2],
+                "output_channels": [16, 32], "stride_q": [[1, 1, 1], [1, 2, 2]], "stride_kv": [[1, 4, 4], [1, 2, 2]]}
+    torch.manual_seed(0)
+    config = BMViTConfig(num_action_labels=4, backbone_config=backbone, id2label=dict(enumerate(ACTION_NAMES)),
+                         person_threshold=0.0)
+    BMViTForActionLocalization(config).save_pretrained(tmp_path / "bmvit")
+    BMViTVideoProcessor(size={"height": 32, "width": 32}, num_frames=4, frame_stride=2, base_fps=8.0,
+                        num_action_labels=4).save_pretrained(tmp_path / "bmvit")
+    frames = synthetic_actor_video(16, seed=0)["frames"]
+    path = write_video(tmp_path / "actors.mp4", list(frames), fps=8)
+    drawn, video, result = run_video(_Runner("bmvit", str(tmp_path / "bmvit"), "cpu"), str(path))
+    assert drawn is None and result and all("detections" in keyframe for keyframe in result)
+    assert any(keyframe["detections"] for keyframe in result)
+    decoded = [frame.image for frame in iter_frames(video)]
+    originals = [frame.image for frame in iter_frames(path)]
+    assert len(decoded) == len(originals)
+    assert any(np.abs(a.astype(int) - b.astype(int)).max() > 100 for a, b in zip(decoded, originals))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
