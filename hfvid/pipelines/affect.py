@@ -60,7 +60,12 @@ def _check_checkpoint_fits(model, action_units: bool) -> None:
         raise ValueError(f"this checkpoint was saved by {pretraining[0]} (pre-training), so {name}'s output head "
                          "is untrained; fine-tune it first (e.g. training_scripts/train_contrastive_au.py --init "
                          "<this folder>) and give the pipeline that output folder")
-    outputs = list(model.config.output_names)
+    outputs = getattr(model.config, "output_names", None)
+    if outputs is None:
+        raise ValueError(f"{name} (model type {model.config.model_type!r}) is not an affect model (its config names "
+                         "no outputs); hfvid-affect and hfvid-au-intensity serve Affective-Process and Contrastive "
+                         "AU checkpoints")
+    outputs = list(outputs)
     au = [o.upper().startswith("AU") and o[2:].isdigit() for o in outputs]
     if action_units and not all(au):
         raise ValueError(f"hfvid-au-intensity needs a model predicting action units (AU01, AU06, ...), but "

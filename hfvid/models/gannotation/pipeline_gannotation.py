@@ -8,6 +8,7 @@ public API. (``generator`` is not used as a component name: diffusers reserves i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +40,12 @@ class GANnotationPipelineOutput(BaseOutput):
 
 
 def image_to_tensor(image) -> torch.Tensor:
-    """A PIL image (any mode: grey, palette and RGBA are converted to RGB), (H, W, 3) uint8/float array or
-    (3, H, W) tensor in [0, 1] -> float tensor (3, H, W) in [0, 1]."""
+    """An image file path, PIL image (any mode: grey, palette and RGBA are converted to RGB), (H, W, 3) uint8/float
+    array or (3, H, W) tensor in [0, 1] -> float tensor (3, H, W) in [0, 1]."""
+    if isinstance(image, (str, os.PathLike)):  # decoded eagerly: a missing or corrupt file is named here
+        from ...pipelines.validation import load_image
+
+        image = load_image(image, "image")
     if isinstance(image, torch.Tensor):
         if image.ndim != 3 or image.shape[0] != 3:
             raise ValueError(f"a tensor image must have shape (3, H, W) in [0, 1], got {tuple(image.shape)}")
@@ -161,9 +166,9 @@ class GANnotationPipeline(DiffusionPipeline):
     ) -> GANnotationPipelineOutput | tuple:
         r"""
         Args:
-            image: the source face: PIL image (grey and RGBA are converted to RGB), (H, W, 3) uint8 array (or
-                float in [0, 1]), or (3, H, W) tensor in [0, 1]. Without `source_landmarks` the face is found by
-                `face_detector` and cropped around its box.
+            image: the source face: an image file path, PIL image (grey and RGBA are converted to RGB), (H, W, 3)
+                uint8 array (or float in [0, 1]), or (3, H, W) tensor in [0, 1]. Without `source_landmarks` the
+                face is found by `face_detector` and cropped around its box.
             target_landmarks: one shape (N, 2) or a trajectory (T, N, 2) (array, tensor or list); N is the
                 model's `num_landmarks`, or iBUG 68 points, reduced to the model's scheme (66: without the inner
                 mouth corners; 5: eye centres, nose tip, mouth corners).
