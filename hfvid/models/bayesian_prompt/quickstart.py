@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script
+from ...quickstart import QuickstartRow, load_training_script, loss_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
@@ -39,4 +39,4 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     metric = (f"base top-1 {accuracy:.1f}% (zero-shot prompt {results['zero_shot_acc_base']:.1f}%), "
               f"new {results['acc_new']:.1f}%")
     return QuickstartRow("bayesian_prompt", history["global_step"], history["first_loss"], history["last_loss"],
-                         metric, str(out), time.time() - start)
+                         metric, str(out), time.time() - start, loss_picture(out, history, "Bayesian prompts"))

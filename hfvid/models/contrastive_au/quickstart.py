@@ -4,7 +4,7 @@ labels, pipeline ICC on held-out synthetic videos."""
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script
+from ...quickstart import QuickstartRow, load_training_script, save_picture
 
 COMMON = ["--dataset_name", "synthetic", "--cpu", "--learning_rate", "3e-3", "--lr_scheduler_type", "constant",
           "--logging_steps", "50"]
@@ -44,9 +44,15 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
     history = histories["pretrained"]
+    from ...visualize import plot_affect
+
+    picture = save_picture(out, lambda: plot_affect(
+        pipeline("hfvid-au-intensity", model=str(out), device="cpu")(list(videos[0]["frames"]),
+                                                                      face_detector="full_image"),
+        title="held-out video: AU intensities (2% labels, pre-trained)"))
     return QuickstartRow("contrastive_au", history["global_step"], history["first_loss"], history["last_loss"],
                          f"ICC {icc['pretrained']:.3f} at 2% labels (from scratch {icc['scratch']:.3f})", str(out),
-                         time.time() - start)
+                         time.time() - start, picture)
 
 
 __all__ = ["run"]

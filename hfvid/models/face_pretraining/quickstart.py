@@ -5,7 +5,7 @@ harness (recognition task, linear protocol) on the pre-trained encoder."""
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script
+from ...quickstart import QuickstartRow, load_training_script, loss_picture
 
 TINY = ("embedding_size=8,hidden_sizes=[16,32,64,128],depths=[1,1,1,1],layer_type=basic,image_size=32,"
         "crop_sizes=[32,16],num_crops=[2,2],min_scale_crops=[0.5,0.2],max_scale_crops=[1.0,0.5],num_prototypes=8,"
@@ -58,4 +58,4 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     return QuickstartRow("face_pretraining", history["global_step"], history["first_loss"], history["last_loss"],
                          f"identity acc (linear probe, chance 6.25%) SwAV {swav:.1f}% / random init "
                          f"{random_init:.1f}%; benchmark verification acc {verification:.1f}%", str(out),
-                         time.time() - start)
+                         time.time() - start, loss_picture(out, history, "SwAV face pre-training"))

@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script
+from ...quickstart import QuickstartRow, load_training_script, loss_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
@@ -43,4 +43,4 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
         raise RuntimeError(f"the training script did not render a model card in {out}")
     return QuickstartRow("rest", history["global_step"], history["first_loss"], history["last_loss"],
                          f"zero-shot top-1 {top1:.1f}% (chance {100 / len(classes):.1f}%)", str(out),
-                         time.time() - start)
+                         time.time() - start, loss_picture(out, history, "REST"))
