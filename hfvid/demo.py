@@ -214,7 +214,12 @@ def run_video(runner: _Runner, video, option=None):
             whole = [[0, 0, info["width"], info["height"]]]
             kwargs["boxes"] = {float(t): whole for t in range(max(1, int(info["duration"] or 1)))}
         result = runner.pipe(video, **kwargs)
-        return None, str(visualize.draw_action_video(video, result, _output_path(".mp4"))), result
+        from .data.video import video_info
+
+        scale = max(1.0, 256 / (video_info(video)["height"] or 256))  # small videos: enlarge so boxes are seen
+        busiest = max(result, key=lambda keyframe: len(keyframe["detections"]))
+        return (visualize.draw_keyframe(video, busiest, scale=scale),
+                str(visualize.draw_action_video(video, result, _output_path(".mp4"), scale=scale)), result)
     if runner.kind == "labelled_video":
         result = runner.pipe(video, candidate_labels=_parse_labels(option))
     else:

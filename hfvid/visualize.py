@@ -277,7 +277,29 @@ def _even(image: np.ndarray) -> np.ndarray:
     return image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
 
 
-def draw_action_video(video, results, path, fps: float | None = None, max_gap: float | None = None) -> Path:
+def _frames_of(video, fps: float | None):
+    """(frame iterator, rate) of a video path or in-memory frames (default 25 fps)."""
+    from .data.video import iter_frames, video_info
+
+    if isinstance(video, (str, Path)):
+        return iter_frames(video), video_info(video).get("fps") or 25.0
+    return iter_frames(video, input_fps=fps or 25.0), fps or 25.0
+
+
+def draw_keyframe(video, keyframe: dict, fps: float | None = None, scale: float = 1.0) -> Image.Image:
+    """The frame of ``video`` nearest to ``keyframe["timestamp"]`` with the keyframe's detections drawn (one
+    element of a ``hfvid-video-action-localization`` / ``hfvid-long-term-action-detection`` result)."""
+    if not isinstance(keyframe, dict) or "timestamp" not in keyframe or "detections" not in keyframe:
+        raise ValueError("keyframe must be a {'timestamp', 'detections'} dict (one element of an action result)")
+    frames, _ = _frames_of(video, fps)
+    nearest = min(frames, key=lambda frame: abs(frame.timestamp - keyframe["timestamp"]), default=None)
+    if nearest is None:
+        raise ValueError("the video has no frames")
+    return draw_boxes(nearest.image, keyframe["detections"], scale=scale)
+
+
+def draw_action_video(video, results, path, fps: float | None = None, max_gap: float | None = None,
+                      scale: float = 1.0) -> Path:
     """Write ``video`` with each frame's actor boxes and best action labels drawn on it, as an mp4.
 
     Args:
@@ -288,8 +310,9 @@ def draw_action_video(video, results, path, fps: float | None = None, max_gap: f
         fps: rate of in-memory frames (default 25); a file keeps its own rate.
         max_gap: frames farther than this (seconds) from every keyframe are left undrawn (default: half the
             keyframe spacing, so consecutive keyframes' boxes form continuous tubes).
+        scale: enlarge the frames (and boxes) this many times, for small videos.
     """
-    from .data.video import iter_frames, video_info, write_video
+    from .data.video import write_video
 
     keyframes = sorted(results, key=lambda r: r["timestamp"])
     if not keyframes:
@@ -297,20 +320,16 @@ def draw_action_video(video, results, path, fps: float | None = None, max_gap: f
     times = np.array([k["timestamp"] for k in keyframes], dtype=np.float64)
     if max_gap is None:
         max_gap = float(np.median(np.diff(times))) / 2 if len(times) > 1 else 0.5
-    if isinstance(video, (str, Path)):
-        rate = video_info(video).get("fps") or 25.0
-        frames = iter_frames(video)
-    else:
-        rate = fps or 25.0
-        frames = iter_frames(video, input_fps=rate)
+    frames, rate = _frames_of(video, fps)
 
     def drawn():
         for frame in frames:
             nearest = int(np.argmin(np.abs(times - frame.timestamp)))
-            image = frame.image
             if abs(times[nearest] - frame.timestamp) <= max_gap + 1e-6 and keyframes[nearest]["detections"]:
-                image = np.asarray(draw_boxes(image, keyframes[nearest]["detections"]))
-            yield _even(np.asarray(to_pil(image)))
+                image = draw_boxes(frame.image, keyframes[nearest]["detections"], scale=scale)
+            else:
+                image = _scaled(frame.image, scale)
+            yield _even(np.asarray(image))
 
     return write_video(path, drawn(), fps=rate)
 
@@ -381,6 +400,6 @@ def side_by_side(images: Iterable, background=(255, 255, 255)) -> Image.Image:
     return canvas
 
 
-__all__ = ["IBUG66_CONTOURS", "IBUG68_CONTOURS", "draw_action_video", "draw_boxes", "draw_landmarks",
+__all__ = ["IBUG66_CONTOURS", "IBUG68_CONTOURS", "draw_action_video", "draw_boxes", "draw_keyframe", "draw_landmarks",
            "gannotation_grid", "gannotation_video", "plot_affect", "plot_label_scores", "plot_loss_curve",
            "side_by_side", "to_pil"]

@@ -1,5 +1,5 @@
 """The Gradio demo: model resolution, the tab functions, and a real headless browser (Playwright driving Debian's
-Chromium) that uploads an image, presses Run and sees the drawn result and the JSON.
+Chromium) that uploads an image and a video, presses Run and sees the drawn results and the JSON.
 
 The browser test skips with a message when gradio, playwright or /usr/bin/chromium is missing
 (`apt-get install -y chromium`; Playwright's own browser download is not used).
@@ -30,13 +30,15 @@ def fan_folder(tmp_path_factory):
                                num_landmarks=68)
     SubpixelFANForFacialLandmarkDetection(config).save_pretrained(root / "subpixel_fan")
     FaceAlignmentImageProcessor(crop_size=32).save_pretrained(root / "subpixel_fan")
+    _save_tiny_bmvit(root / "bmvit")
     return root
 
 
 def test_resolve_models_reads_quickstart_folders_and_method_overrides(fan_folder, tmp_path):
     from hfvid.demo import resolve_models
 
-    assert resolve_models(fan_folder) == {"subpixel_fan": str(fan_folder / "subpixel_fan")}
+    assert resolve_models(fan_folder) == {"subpixel_fan": str(fan_folder / "subpixel_fan"),
+                                          "bmvit": str(fan_folder / "bmvit")}
     assert resolve_models(fan_folder / "subpixel_fan") == {"subpixel_fan": str(fan_folder / "subpixel_fan")}
     assert resolve_models(None, ["gannotation=some/hub-id"]) == {"gannotation": "some/hub-id"}
     with pytest.raises(ValueError, match="neither an hfvid model folder"):
@@ -96,10 +98,8 @@ def test_run_gannotation_draws_the_rotated_sequence_and_a_video(tmp_path):
         run_gannotation(_Runner("gannotation", str(tmp_path / "gannotation"), "cpu"), source, "[[1, 2", 4)
 
 
-def test_run_video_writes_the_action_boxes_on_the_video(tmp_path):
-    from hfvid.data.synthetic_actors import ACTION_NAMES, synthetic_actor_video
-    from hfvid.data.video import iter_frames, write_video
-    from hfvid.demo import _Runner, run_video
+def _save_tiny_bmvit(path):
+    from hfvid.data.synthetic_actors import ACTION_NAMES
     from hfvid.models.bmvit import BMViTConfig, BMViTForActionLocalization, BMViTVideoProcessor
 
     backbone = {"image_size": [32, 32], "num_frames": 4, "embed_dim": 16, "num_heads": [1, 2],
@@ -107,17 +107,30 @@ def test_run_video_writes_the_action_boxes_on_the_video(tmp_path):
     torch.manual_seed(0)
     config = BMViTConfig(num_action_labels=4, backbone_config=backbone, id2label=dict(enumerate(ACTION_NAMES)),
                          person_threshold=0.0)
-    BMViTForActionLocalization(config).save_pretrained(tmp_path / "bmvit")
+    BMViTForActionLocalization(config).save_pretrained(path)
     BMViTVideoProcessor(size={"height": 32, "width": 32}, num_frames=4, frame_stride=2, base_fps=8.0,
-                        num_action_labels=4).save_pretrained(tmp_path / "bmvit")
-    frames = synthetic_actor_video(16, seed=0)["frames"]
-    path = write_video(tmp_path / "actors.mp4", list(frames), fps=8)
-    drawn, video, result = run_video(_Runner("bmvit", str(tmp_path / "bmvit"), "cpu"), str(path))
-    assert drawn is None and result and all("detections" in keyframe for keyframe in result)
+                        num_action_labels=4).save_pretrained(path)
+
+
+def _actor_video(path):
+    from hfvid.data.synthetic_actors import synthetic_actor_video
+    from hfvid.data.video import write_video
+
+    return write_video(path, list(synthetic_actor_video(16, seed=0)["frames"]), fps=8)
+
+
+def test_run_video_writes_the_action_boxes_on_the_video(fan_folder, tmp_path):
+    from hfvid.data.video import iter_frames
+    from hfvid.demo import _Runner, run_video
+
+    path = _actor_video(tmp_path / "actors.mp4")
+    drawn, video, result = run_video(_Runner("bmvit", str(fan_folder / "bmvit"), "cpu"), str(path))
+    assert result and all("detections" in keyframe for keyframe in result)
     assert any(keyframe["detections"] for keyframe in result)
+    assert drawn.size == (256, 256)  # the busiest keyframe, 32-pixel frames shown 8x larger
     decoded = [frame.image for frame in iter_frames(video)]
-    originals = [frame.image for frame in iter_frames(path)]
-    assert len(decoded) == len(originals)
+    originals = [np.asarray(Image.fromarray(frame.image).resize((256, 256))) for frame in iter_frames(path)]
+    assert len(decoded) == len(originals) and decoded[0].shape == (256, 256, 3)
     assert any(np.abs(a.astype(int) - b.astype(int)).max() > 100 for a, b in zip(decoded, originals))
 
 
@@ -153,6 +166,17 @@ def test_browser_upload_run_shows_drawn_result_and_json(fan_folder, tmp_path):
             page.locator("#subpixel_fan-json").get_by_text("landmarks").first.wait_for(timeout=60_000)
             assert drawn.get_attribute("src")
             page.screenshot(path=str(tmp_path / "demo.png"))
+
+            # a video tab: upload an mp4, run, get the video with the boxes drawn and the keyframes' JSON
+            page.get_by_role("tab", name="bmvit").click()
+            page.locator("#bmvit-input input[type=file]").set_input_files(str(_actor_video(tmp_path / "actors.mp4")))
+            page.locator("#bmvit-run").click()
+            page.locator("#bmvit-json").get_by_text("detections").first.wait_for(timeout=60_000)
+            page.locator("#bmvit-output img").wait_for(state="visible", timeout=60_000)  # the busiest keyframe
+            drawn_video = page.locator("#bmvit-video video")
+            drawn_video.wait_for(state="attached", timeout=60_000)
+            assert drawn_video.get_attribute("src")
+            page.screenshot(path=str(tmp_path / "demo_video.png"))
             browser.close()
     finally:
         demo.close()

@@ -117,6 +117,16 @@ def test_draw_action_video_boxes_on_frames_near_keyframes(tmp_path):
     assert np.abs(decoded[15].astype(int) - 40).max() < 20
 
 
+def test_draw_keyframe_picks_the_nearest_frame_and_scales(tmp_path):
+    frames = [np.full((16, 20, 3), 10 * i, np.uint8) for i in range(10)]  # 1 s at 10 fps, brightness = index
+    keyframe = {"timestamp": 0.42, "detections": [{"box": [2, 2, 10, 10], "labels": [{"label": "x", "score": 1.0}]}]}
+    drawn = np.asarray(visualize.draw_keyframe(frames, keyframe, fps=10, scale=2))
+    assert drawn.shape == (32, 40, 3) and drawn[30, 38].tolist() == [40, 40, 40]  # frame 4, enlarged
+    assert drawn[12, 4].tolist() != [40, 40, 40]  # the box's left edge
+    with pytest.raises(ValueError, match="timestamp"):
+        visualize.draw_keyframe(frames, [keyframe])
+
+
 def test_gannotation_grid_and_video(tmp_path):
     from hfvid.data.video import iter_frames
 
