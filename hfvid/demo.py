@@ -9,6 +9,7 @@ unless ``device`` says otherwise. Needs ``pip install 'hfvid[demo]'`` (gradio, m
 import json
 import os
 import tempfile
+import threading
 from functools import partial
 from pathlib import Path
 
@@ -104,26 +105,34 @@ class _Runner:
         self.method, self.location, self.device = method, location, device
         self.task, self.kind = TASKS[method]
         self._pipe = None
+        self._lock = threading.Lock()  # Gradio runs handlers in threads: load once
 
     @property
     def pipe(self):
-        if self._pipe is None:
-            import hfvid  # noqa: F401  (registers the tasks)
+        with self._lock:
+            if self._pipe is None:
+                self._pipe = self._load()
+            return self._pipe
 
-            if self.task == "gannotation":
-                from .models.gannotation.pipeline_gannotation import GANnotationPipeline
+    def _load(self):
+        import hfvid  # noqa: F401  (registers the tasks)
 
-                self._pipe = GANnotationPipeline.from_pretrained(self.location).to(self.device)
-                self._pipe.set_progress_bar_config(disable=True)
-            else:
-                from transformers import pipeline
+        if self.task == "gannotation":
+            from .models.gannotation.pipeline_gannotation import GANnotationPipeline
 
-                self._pipe = pipeline(self.task, model=self.location, device=self.device)
-        return self._pipe
+            pipe = GANnotationPipeline.from_pretrained(self.location).to(self.device)
+            pipe.set_progress_bar_config(disable=True)
+            return pipe
+        from transformers import pipeline
+
+        return pipeline(self.task, model=self.location, device=self.device)
 
 
 def _parse_box(text: str):
-    values = [float(v) for v in text.replace(",", " ").split()] if text and text.strip() else []
+    try:
+        values = [float(v) for v in text.replace(",", " ").split()] if text and text.strip() else []
+    except ValueError as error:
+        raise ValueError(f"box must be 4 numbers 'x1, y1, x2, y2', got {text!r}") from error
     if values and len(values) != 4:
         raise ValueError(f"box must be 4 numbers 'x1, y1, x2, y2', got {text!r}")
     return values or None

@@ -73,8 +73,9 @@ def test_run_image_draws_landmarks_and_returns_the_pipeline_json(fan_folder):
     assert len(result) == 1 and len(result[0]["landmarks"]) == 68
     json.dumps(result)  # strict JSON for the UI
     assert np.any(np.asarray(drawn) != np.asarray(image))
-    with pytest.raises(ValueError, match="4 numbers"):
-        run_image(_Runner("subpixel_fan", str(fan_folder / "subpixel_fan"), "cpu"), image, "1, 2", "mtcnn")
+    for bad in ("1, 2", "1, 2, x, 4"):
+        with pytest.raises(ValueError, match="4 numbers"):
+            run_image(_Runner("subpixel_fan", str(fan_folder / "subpixel_fan"), "cpu"), image, bad, "mtcnn")
 
 
 def test_run_gannotation_draws_the_rotated_sequence_and_a_video(tmp_path):
