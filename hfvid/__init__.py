@@ -1,12 +1,13 @@
 """hfvid: research methods for faces and video as first-class Hugging Face models.
 
-``import hfvid`` registers every model, processor and pipeline task (see :mod:`hfvid.registration`); public
-classes are resolved lazily on first attribute access, so optional heavy libraries load only when used.
+``import hfvid`` makes every model, processor, pipeline task and PEFT adapter known to transformers and PEFT,
+registering each kind when its machinery is first imported (see :mod:`hfvid.registration`), so ``import hfvid``
+itself imports neither torch nor transformers. Public classes are resolved lazily on first attribute access.
 """
 
 from importlib import import_module
 
-from .registration import register_all
+from .registration import register_all, register_on_first_use
 
 __version__ = "0.1.0"
 
@@ -109,6 +110,6 @@ def __dir__():
     return sorted(list(globals()) + list(_LAZY_ATTRIBUTES))
 
 
-register_all()
+register_on_first_use()
 
 __all__ = ["__version__", "register_all", *_LAZY_ATTRIBUTES]

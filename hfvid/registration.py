@@ -1,10 +1,30 @@
 """THE one table of hfvid: every method's model type, classes, processor, pipeline tasks, script and status.
 
-``import hfvid`` calls :func:`register_all`, which registers each config/model/processor with the transformers Auto
-classes and each pipeline task with ``PIPELINE_REGISTRY``. Adding a method means adding one ``Method`` entry here.
+Registration puts each config/model/processor into the transformers Auto classes, each pipeline task into
+``PIPELINE_REGISTRY`` and the PEFT adapter types into PEFT. Adding a method means adding one ``Method`` entry here.
 Classes are named as ``"module:Class"`` strings so this table stays readable and imports happen in one place.
+
+``import hfvid`` does not import them (that was ~70 hfvid modules plus torch, torchvision, peft and scipy): it
+calls :func:`register_on_first_use`, which registers each part the moment the machinery it extends is imported:
+
+* the Auto classes when ``transformers.models.auto.configuration_auto`` is imported (every Auto class, every
+  ``from_pretrained`` of a PreTrainedModel and every pipeline imports it first);
+* the pipeline tasks when ``transformers.pipelines`` is imported (``from transformers import pipeline``);
+* the PEFT adapter types when ``peft`` is imported.
+
+A registration cannot run inside the import that triggered it: the importing module (e.g. ``modeling_auto``, or an
+hfvid module that imports ``PreTrainedModel``) is only half initialised then. So a small import-system finder
+tracks the imports of ``hfvid``, ``transformers``, ``peft`` and ``diffusers`` modules and runs the registrations that
+became due when the outermost of those imports has finished, i.e. before the user's import statement returns.
+Registration stays complete (``AutoModel``, ``AutoImageProcessor``, ``pipeline(task)`` and PEFT all know hfvid's
+types by the time they can be used); what is lazy is only *when* hfvid's modules are imported. Registering is
+all-or-nothing per kind: the first Auto-class use imports every hfvid model module. :func:`register_all` registers
+everything now (idempotent).
 """
 
+import importlib.abc
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
 
@@ -276,21 +296,18 @@ def load_object(path: str):
     return getattr(import_module(module), name)
 
 
-_registered = False
+_done: set[str] = set()  # the parts registered so far: "auto", "pipelines", "peft"
 
 
-def register_all() -> None:
-    """Register every method with the Auto classes and the pipeline registry (idempotent)."""
-    global _registered
-    if _registered:
+def register_auto_classes() -> None:
+    """Register every config, model and (image/video) processor with the transformers Auto classes (idempotent)."""
+    if "auto" in _done:
         return
+    _done.add("auto")
     import transformers
     from transformers import AutoConfig, AutoImageProcessor
-    from transformers.pipelines import PIPELINE_REGISTRY
 
     for method in METHODS:
-        if method.peft_registration:
-            load_object(method.peft_registration)()
         config_class = load_object(method.config) if method.config else None
         if config_class is not None:
             AutoConfig.register(method.model_type, config_class, exist_ok=True)
@@ -312,6 +329,17 @@ def register_all() -> None:
             from transformers import AutoProcessor
 
             AutoProcessor.register(config_class, load_object(method.processor), exist_ok=True)
+
+
+def register_pipeline_tasks() -> None:
+    """Register every pipeline task with ``transformers.pipelines.PIPELINE_REGISTRY`` (idempotent)."""
+    if "pipelines" in _done:
+        return
+    _done.add("pipelines")
+    import transformers
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    for method in METHODS:
         for task in method.pipelines:
             PIPELINE_REGISTRY.register_pipeline(
                 task.task,
@@ -319,7 +347,124 @@ def register_all() -> None:
                 pt_model=getattr(transformers, task.auto_model),
                 type=task.type,
             )
-    _registered = True
 
 
-__all__ = ["METHODS", "Method", "PipelineTask", "load_object", "register_all"]
+def register_peft_methods() -> None:
+    """Make PEFT know hfvid's adapter types (idempotent; see e.g. ``hfvid.models.bayesian_prompt.registration``)."""
+    if "peft" in _done:
+        return
+    _done.add("peft")
+    for method in METHODS:
+        if method.peft_registration:
+            load_object(method.peft_registration)()
+
+
+# the module whose import means that a kind of registration is about to be needed -> what registers it
+_TRIGGERS: dict[str, Callable[[], None]] = {
+    "transformers.models.auto.configuration_auto": register_auto_classes,
+    "transformers.pipelines": register_pipeline_tasks,
+    "peft": register_peft_methods,
+}
+_TRACKED = ("hfvid", "transformers", "peft", "diffusers")  # packages a registration imports from
+
+
+def register_all() -> None:
+    """Register everything now: Auto classes, pipeline tasks and PEFT adapter types (idempotent)."""
+    register_auto_classes()
+    register_pipeline_tasks()
+    register_peft_methods()
+    _remove_finder()
+
+
+class _TrackedLoader(importlib.abc.Loader):
+    """Wraps a module's loader: counts nested tracked imports and runs the registrations due once they are done."""
+
+    def __init__(self, loader, finder: "_RegisterOnFirstUse", name: str):
+        self._loader, self._finder, self._name = loader, finder, name
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        finder = self._finder
+        finder.depth += 1
+        try:
+            self._loader.exec_module(module)
+        finally:
+            finder.depth -= 1
+        if self._name in _TRIGGERS:
+            finder.due.append(self._name)
+        if finder.depth == 0:
+            finder.run_due()
+
+    def __getattr__(self, name):  # get_source, get_resource_reader, is_package, ...
+        return getattr(self._loader, name)
+
+
+class _RegisterOnFirstUse(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: it wraps the loaders of tracked modules that the other finders find."""
+
+    def __init__(self):
+        self.depth = 0  # tracked imports in progress (plus one while registrations run)
+        self.due: list[str] = []  # triggers imported whose registration has not run yet
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname.partition(".")[0] not in _TRACKED:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _TrackedLoader(spec.loader, self, fullname)
+        return spec
+
+    def run_due(self) -> None:
+        self.depth += 1  # imports made by the registrations themselves must not start another round
+        try:
+            while self.due:
+                _TRIGGERS[self.due.pop(0)]()
+        finally:
+            self.depth -= 1
+        if _done >= {"auto", "pipelines", "peft"}:
+            _remove_finder()
+
+
+_finder: _RegisterOnFirstUse | None = None
+
+
+def _remove_finder() -> None:
+    global _finder
+    if _finder is not None and _finder in sys.meta_path:
+        sys.meta_path.remove(_finder)
+    _finder = None
+
+
+def register_on_first_use() -> None:
+    """Register each part when its machinery is first imported (now, for what is already imported); see above."""
+    global _finder
+    if _finder is not None or _done >= {"auto", "pipelines", "peft"}:
+        return
+    _finder = _RegisterOnFirstUse()
+    sys.meta_path.insert(0, _finder)
+    _finder.due = [name for name in _TRIGGERS if name in sys.modules]
+    if _finder.due:
+        _finder.run_due()
+
+
+__all__ = [
+    "METHODS",
+    "Method",
+    "PipelineTask",
+    "load_object",
+    "register_all",
+    "register_auto_classes",
+    "register_on_first_use",
+    "register_peft_methods",
+    "register_pipeline_tasks",
+]
