@@ -98,17 +98,26 @@ class SubpixelFANModel(SubpixelFANPreTrainedModel):
         """`pixel_values` (batch, 3, image_size, image_size) float crops from the image processor.
 
         In eval mode without autograd the network takes its in-place inference path (see
-        :mod:`hfvid.modules.hourglass`), in channels-last layout when `config.channels_last`; `last_hidden_state`
-        then comes back channels-last (same values, use `.reshape` rather than `.view` on it).
+        :mod:`hfvid.modules.hourglass`), in channels-last layout when `config.channels_last` (`last_hidden_state`
+        then comes back channels-last: same values, use `.reshape` rather than `.view` on it), and on the CPU in
+        chunks of `config.cpu_inference_chunk_size` crops.
         """
         expected = (3, self.config.image_size, self.config.image_size)
         if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != expected:
             raise ValueError(f"pixel_values must have shape (batch, {', '.join(map(str, expected))}), "
                              f"got {tuple(pixel_values.shape)}")
-        channels_last = self.config.channels_last and inference_path(self)
-        if channels_last:  # oneDNN/cuDNN convolutions skip their layout reorders (1.4-1.8x on CPU, see README)
+        inference = inference_path(self)
+        channels_last = self.config.channels_last and inference
+        if channels_last:  # oneDNN/cuDNN convolutions take it without layout reorders
             pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
-        features, heatmaps = self.network(pixel_values)
+        chunk = self.config.cpu_inference_chunk_size
+        if inference and chunk and pixel_values.device.type == "cpu" and len(pixel_values) > chunk:
+            # per-crop results are independent at inference; small chunks keep the 4 MB-per-crop maps in cache
+            parts = [self.network(part) for part in pixel_values.split(chunk)]
+            features = torch.cat([part[0] for part in parts])
+            heatmaps = tuple(torch.cat(stack) for stack in zip(*(part[1] for part in parts)))
+        else:
+            features, heatmaps = self.network(pixel_values)
         if channels_last:  # heatmaps are small (num_landmarks channels): hand them back in the default layout
             heatmaps = tuple(h.contiguous() for h in heatmaps)
         output = SubpixelFANModelOutput(last_hidden_state=features, heatmaps=heatmaps)

@@ -256,6 +256,7 @@ def test_flip_test_needs_a_permutation():
         ({"encoding": "round"}, "encoding"),
         ({"eye_indices": [0, 9]}, "eye_indices"),
         ({"consistency_weight": -1.0}, "consistency_weight"),
+        ({"cpu_inference_chunk_size": -2}, "cpu_inference_chunk_size"),
     ],
 )
 def test_config_validation(overrides, field):
@@ -350,11 +351,14 @@ def test_inference_layouts_and_bfloat16_agree_with_the_plain_path():
         model.config.channels_last = False
         default_layout = model(pixels)
         model.config.channels_last = True
+        model.config.cpu_inference_chunk_size = 1  # each crop on its own: same results as the whole batch
+        chunked = model(pixels)
+        model.config.cpu_inference_chunk_size = 4
         half = SubpixelFANForFacialLandmarkDetection(config).eval()
         half.load_state_dict(model.state_dict())
         half = half.to(torch.bfloat16)(pixels.to(torch.bfloat16))
     scale = plain.heatmaps.abs().max().item()  # kaiming-initialised, unnormalised: values are not O(1)
-    for out in (fast, default_layout):
+    for out in (fast, default_layout, chunked):
         torch.testing.assert_close(out.heatmaps, plain.heatmaps.detach(), rtol=0, atol=1e-5 * scale)
         torch.testing.assert_close(out.landmarks, plain.landmarks.detach(), rtol=0, atol=1e-4)
     assert fast.heatmaps.is_contiguous()
