@@ -24,6 +24,7 @@ raises a ``ValueError`` that says why (see ``NOT_EXPORTABLE``). Needs ``pip inst
 
 import json
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,23 @@ SPECS = {
 }
 
 
+# config switches that make the eager forward depend on the batch size (which would fix the exported batch axis)
+_BATCH_DEPENDENT = {"cpu_inference_chunk_size": None}  # SH-FAN: CPU inference in chunks of N crops
+
+
+@contextmanager
+def _one_graph(config):
+    """Turn off batch-size-dependent paths of ``config`` while tracing (restored afterwards)."""
+    saved = {name: getattr(config, name) for name in _BATCH_DEPENDENT if hasattr(config, name)}
+    try:
+        for name in saved:
+            setattr(config, name, _BATCH_DEPENDENT[name])
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(config, name, value)
+
+
 def _check_method(method: str) -> OnnxSpec:
     if method in NOT_EXPORTABLE:
         raise ValueError(f"method {method!r} cannot be exported to ONNX: {NOT_EXPORTABLE[method]}. "
@@ -155,8 +173,13 @@ def export_module(model, method: str):
         outputs
 
 
-def compare_with_onnxruntime(onnx_path, module: nn.Module, inputs: tuple) -> dict[str, float]:
-    """Run the ONNX file with onnxruntime (CPU) and the PyTorch module on ``inputs``: max |difference| per output."""
+def compare_with_onnxruntime(onnx_path, module: nn.Module, inputs: tuple, atol: float = 1e-3,
+                             rtol: float = 1e-4) -> dict[str, dict]:
+    """Run the ONNX file with onnxruntime (CPU) and the PyTorch module on ``inputs``; per output: the largest
+    |difference|, the largest |PyTorch value|, and ``close``: ``max |onnx - torch| <= atol + rtol * max |torch|``.
+    The tolerance follows the output's scale because float32 rounding does: landmarks in a 256-pixel crop may
+    differ by ~1e-5 px, and the ~1e10 heatmaps of a randomly initialised 4-stack FAN by ~1e4."""
+    import numpy as np
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -164,16 +187,22 @@ def compare_with_onnxruntime(onnx_path, module: nn.Module, inputs: tuple) -> dic
     results = session.run(None, {name: tensor.numpy() for name, tensor in zip(names, inputs)})
     with torch.no_grad():
         expected = module(*inputs)
-    return {item.name: float(abs(result - reference.numpy()).max())
-            for item, result, reference in zip(session.get_outputs(), results, expected)}
+    report = {}
+    for item, result, reference in zip(session.get_outputs(), results, expected):
+        reference = reference.numpy()
+        difference, scale = float(np.abs(result - reference).max()), float(np.abs(reference).max())
+        report[item.name] = {"max_abs_difference": difference, "max_abs_value": scale,
+                             "close": difference <= atol + rtol * scale}
+    return report
 
 
-def export_onnx(model, method: str, output_dir, opset: int = OPSET, atol: float | None = 1e-3) -> Path:
+def export_onnx(model, method: str, output_dir, opset: int = OPSET, atol: float | None = 1e-3,
+                rtol: float = 1e-4) -> Path:
     """Export ``model`` (an instance, a folder or a Hub id) to ``output_dir/model.onnx``; returns its path.
 
-    The batch axis is dynamic. With ``atol`` set (default 1e-3) the file is run with onnxruntime on a batch of 3
-    (another batch size than the export's) and a ``RuntimeError`` is raised when an output differs from PyTorch by
-    more; the differences are written to ``output_dir/onnx_check.json``.
+    The batch axis is dynamic. With ``atol`` set (default 1e-3, plus ``rtol`` 1e-4 times the output's largest value) the
+    file is run with onnxruntime on a batch of 3 (another batch size than the export's) and a ``RuntimeError`` is
+    raised when an output differs from PyTorch by more; the comparison is written to ``output_dir/onnx_check.json``.
     """
     try:
         import onnx  # noqa: F401
@@ -188,7 +217,7 @@ def export_onnx(model, method: str, output_dir, opset: int = OPSET, atol: float 
     path = output_dir / "model.onnx"
     batch = torch.export.Dim("batch", min=1, max=4096)
     dynamic_shapes = {name: {0: batch} for name in ("pixel_values", "conditioning")[:len(inputs)]}  # shared axis
-    with torch.no_grad():
+    with torch.no_grad(), _one_graph(model.config):
         program = torch.onnx.export(module, inputs, dynamo=True, opset_version=opset, input_names=list(input_names),
                                     output_names=list(output_names), dynamic_shapes=dynamic_shapes,
                                     verbose=False)
@@ -200,13 +229,13 @@ def export_onnx(model, method: str, output_dir, opset: int = OPSET, atol: float 
                 shutil.copy(Path(source) / name, output_dir / name)
     if atol is not None:
         check_inputs = tuple(torch.cat([tensor, tensor[:1]]) for tensor in inputs)
-        differences = compare_with_onnxruntime(path, module, check_inputs)
+        outputs = compare_with_onnxruntime(path, module, check_inputs, atol=atol, rtol=rtol)
         (output_dir / "onnx_check.json").write_text(json.dumps(
-            {"method": method, "opset": opset, "atol": atol, "max_abs_difference": differences}, indent=2) + "\n")
-        worst = max(differences.values())
-        if not worst <= atol:
-            raise RuntimeError(f"ONNX outputs differ from PyTorch by up to {worst:.3g} (> atol {atol}): "
-                               f"{differences}")
+            {"method": method, "opset": opset, "atol": atol, "rtol": rtol, "outputs": outputs}, indent=2) + "\n")
+        failed = {name: result for name, result in outputs.items() if not result["close"]}
+        if failed:
+            raise RuntimeError(f"ONNX outputs differ from PyTorch beyond atol {atol} + rtol {rtol} * max |value|: "
+                               f"{failed}")
     return path
 
 
