@@ -24,6 +24,7 @@ raises a ``ValueError`` that says why (see ``NOT_EXPORTABLE``). Needs ``pip inst
 
 import json
 import shutil
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,7 +218,9 @@ def export_onnx(model, method: str, output_dir, opset: int = OPSET, atol: float 
     path = output_dir / "model.onnx"
     batch = torch.export.Dim("batch", min=1, max=4096)
     dynamic_shapes = {name: {0: batch} for name in ("pixel_values", "conditioning")[:len(inputs)]}  # shared axis
-    with torch.no_grad(), _one_graph(model.config):
+    with torch.no_grad(), _one_graph(model.config), warnings.catch_warnings():
+        # two inputs share the one batch Dim on purpose; the exporter warns that it keeps a single axis name
+        warnings.filterwarnings("ignore", message=".*axis name: .* will not be used")
         program = torch.onnx.export(module, inputs, dynamo=True, opset_version=opset, input_names=list(input_names),
                                     output_names=list(output_names), dynamic_shapes=dynamic_shapes,
                                     verbose=False)
