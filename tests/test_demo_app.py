@@ -9,13 +9,13 @@ import json
 import os
 import shutil
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from hfvid import FaceAlignmentImageProcessor, SubpixelFANConfig, SubpixelFANForFacialLandmarkDetection
 from hfvid.data.synthetic import synthetic_faces
 
 CHROMIUM = os.environ.get("HFVID_CHROMIUM", "/usr/bin/chromium")
@@ -23,13 +23,13 @@ CHROMIUM = os.environ.get("HFVID_CHROMIUM", "/usr/bin/chromium")
 
 @pytest.fixture(scope="module")
 def fan_folder(tmp_path_factory):
-    """A tiny random SH-FAN (68 points) saved like a quickstart output: <root>/subpixel_fan/."""
+    """A quickstart output folder: SH-FAN trained by its `hfvid quickstart` recipe (3 steps, ~4 s) in
+    <root>/subpixel_fan/, beside a tiny random BMViT in <root>/bmvit/ (its recipe takes ~20 s)."""
+    from hfvid.quickstart import run_quickstart
+
     root = tmp_path_factory.mktemp("quickstart")
-    torch.manual_seed(0)
-    config = SubpixelFANConfig(num_stacks=1, hidden_size=16, hourglass_depth=2, image_size=32, heatmap_size=8,
-                               num_landmarks=68)
-    SubpixelFANForFacialLandmarkDetection(config).save_pretrained(root / "subpixel_fan")
-    FaceAlignmentImageProcessor(crop_size=32).save_pretrained(root / "subpixel_fan")
+    (row,) = run_quickstart(["subpixel_fan"], str(root), steps=3)
+    assert row.picture and Path(row.picture).is_file()
     _save_tiny_bmvit(root / "bmvit")
     return root
 
@@ -52,7 +52,6 @@ def test_resolve_models_reads_quickstart_folders_and_method_overrides(fan_folder
 def test_space_app_builds_from_the_environment(fan_folder, monkeypatch):
     pytest.importorskip("gradio", reason="gradio is not installed (pip install 'hfvid[demo]')")
     import runpy
-    from pathlib import Path
 
     monkeypatch.setenv("HFVID_MODEL", str(fan_folder))
     app = Path(__file__).resolve().parents[1] / "demo" / "app.py"
