@@ -22,6 +22,8 @@ def _quickstart(args) -> int:
     rows = run_quickstart(args.methods, args.output_dir, args.steps)
     print("\nhfvid quickstart: trained, reloaded with from_pretrained + pipeline(), evaluated, card rendered\n")
     print(format_table(rows))
+    print(f"\npictures: quickstart.png in each output folder; try the models in a browser: "
+          f"hfvid demo --model {args.output_dir}")
     return 0
 
 
