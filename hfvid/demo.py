@@ -166,7 +166,7 @@ def run_image(runner: _Runner, image, box: str, detector: str):
     kwargs = {"boxes": [box]} if box else {"face_detector": detector}
     result = runner.pipe(image, **kwargs)
     if runner.method == "face_pretraining":
-        drawn = visualize.draw_boxes(image, [r for r in result if r["box"] is not None])
+        drawn = visualize.draw_boxes(image, result)
     else:
         drawn = visualize.draw_landmarks(image, result)
     return drawn, result

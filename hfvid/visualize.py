@@ -151,9 +151,10 @@ def _detections(result) -> list[dict]:
     items = []
     for item in result:
         if isinstance(item, dict):
-            if item.get("box") is None:
+            if "box" not in item:
                 raise ValueError(f"a detection needs a 'box', got keys {sorted(item)}")
-            items.append(item)
+            if item["box"] is not None:  # None: a whole-image result (face_detector="full_image"), nothing to draw
+                items.append(item)
         else:
             items.append({"box": item})
     return items
@@ -166,7 +167,7 @@ def draw_boxes(image, detections, labels: Sequence[str] | None = None, scale: fl
         detections: one keyframe of ``hfvid-video-action-localization`` / ``hfvid-long-term-action-detection``
             (``{"timestamp", "detections": [{"box": {xmin, ...}, "labels": [...], "score"?}]}``), its
             ``detections`` list, a ``hfvid-face-embedding`` / ``hfvid-facial-landmarks`` result (dicts with
-            ``box``), or bare boxes ``[x1, y1, x2, y2]``.
+            ``box``; ``None`` boxes, whole-image results, are skipped), or bare boxes ``[x1, y1, x2, y2]``.
         labels: text per box, overriding the one read from the detections.
         scale: enlarge the image (and the boxes) this many times first, for small frames.
     """

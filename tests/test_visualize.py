@@ -70,8 +70,12 @@ def test_draw_boxes_reads_action_keyframes_and_writes_labels():
     assert changed[20:30, 20:60].any()  # the label sits above the box
     plain = visualize.draw_boxes(_blank(), [[10, 10, 30, 30]], labels=["face"])
     assert _changed(_blank(), plain)[20, 10]
+    embeddings = [{"box": None, "embedding": [1.0]}, {"box": [5, 5, 20, 20], "embedding": [0.0]}]
+    assert _changed(_blank(), visualize.draw_boxes(_blank(), embeddings))[12, 5]  # None box: whole image, skipped
     with pytest.raises(ValueError, match="4 values"):
         visualize.draw_boxes(_blank(), [[1, 2, 3]])
+    with pytest.raises(ValueError, match="needs a 'box'"):
+        visualize.draw_boxes(_blank(), [{"label": "x"}])
     with pytest.raises(ValueError, match="labels has 2"):
         visualize.draw_boxes(_blank(), [[10, 10, 30, 30]], labels=["a", "b"])
 
