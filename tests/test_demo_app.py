@@ -49,6 +49,15 @@ def test_resolve_models_reads_quickstart_folders_and_method_overrides(fan_folder
         resolve_models(None, ["nope=x"])
 
 
+def test_cli_demo_reports_bad_model_arguments(tmp_path, capsys):
+    from hfvid.cli import main
+
+    assert main(["demo", "--models", "subpixel_fan"]) == 2
+    assert "METHOD=PATH" in capsys.readouterr().err
+    assert main(["demo", "--model", str(tmp_path)]) == 2  # an empty folder: no hfvid model in it
+    assert "neither an hfvid model folder" in capsys.readouterr().err
+
+
 def test_space_app_builds_from_the_environment(fan_folder, monkeypatch):
     pytest.importorskip("gradio", reason="gradio is not installed (pip install 'hfvid[demo]')")
     import runpy
