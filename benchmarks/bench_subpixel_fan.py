@@ -5,8 +5,9 @@ Rows (each printed as seconds per call and as face-alignment time / hfvid time, 
 
 1. bare forward, batch 8 of 256x256 crops: face-alignment's ``FAN(num_modules=4)`` (random weights and random
    BatchNorm statistics) vs hfvid's ``SubpixelFANForFacialLandmarkDetection`` converted from that state dict with
-   ``convert_face_alignment_state_dict`` (hfvid's forward also decodes the heatmaps to sub-pixel points), in its
-   default channels-last layout and in face-alignment's NCHW layout (``config.channels_last=False``);
+   ``convert_face_alignment_state_dict`` (hfvid's forward also decodes the heatmaps to sub-pixel points): with its
+   defaults, with face-alignment's layout and batching (NCHW, the whole batch at once: only the in-place inference
+   path differs), and in bfloat16 (an option: different rounding, so not the same outputs);
 2. ``pipeline("hfvid-facial-landmarks")``, 8 photos (512x512) with given boxes -> JSON points, batch 8, flip test
    off, vs face-alignment's bare forward of row 1;
 3. photo -> points with given boxes: face-alignment's ``get_landmarks_from_image(photo, detected_faces=[box])``
@@ -16,25 +17,30 @@ Rows (each printed as seconds per call and as face-alignment time / hfvid time, 
    (``hfvid.modules.face_detection``) vs face-alignment with the boxes given (its detectors download weights, so
    they cannot run offline: this row charges hfvid for detection and face-alignment for none).
 
-Where the time goes (torch.profiler, FAN-4, batch 8, 2 threads; see README "Performance"): the arithmetic is
-identical, and convolutions (oneDNN) are ~60% of face-alignment's forward. The other ~40% is memory traffic on
-33 MB feature maps (8 x 256 x 64 x 64 floats): batch norms, ReLUs, ``torch.cat`` of the three block branches plus
-the residual add, and the nearest 2x upsampling (``upsample_nearest2d`` + its copy + the add) of every hourglass
-level. hfvid's eval/no-grad path (``hfvid.modules.hourglass``) removes a full pass per block and per hourglass
-level (branches summed straight into the output, upsampling as a broadcast in-place add, in-place ReLUs, stem and
-``bn_end`` BatchNorms folded into their convolutions), and runs in channels-last layout, where oneDNN convolves
-without reordering every input and output between NCHW and its blocked layout: that is the largest single gain.
-Returning only the last stack's heatmaps at inference saves memory, not time (every stack's heatmaps feed the next
-stack). Decoding (local soft-argmax) and the crop/inverse maps are ~1% of a batch. ``torch.compile`` (``--compile``)
-took ~80 s to compile on 2 cores and gained nothing measurable over eager channels-last, so it stays off.
-face-alignment's photo path crops with OpenCV per face and runs the network one face at a time (its default
-``max_batch_size=1``), which is where row 3's extra margin comes from.
+Where the time goes (torch.profiler, FAN-4, batch 8, 2 threads): the arithmetic is identical, and convolutions
+(oneDNN) are ~60% of face-alignment's forward. The other ~40% is memory traffic on 33 MB feature maps (8 x 256 x
+64 x 64 floats): batch norms, ReLUs, ``torch.cat`` of the three block branches plus the residual add, and the
+nearest 2x upsampling (``upsample_nearest2d`` + its copy + the add) of every hourglass level. hfvid's eval/no-grad
+path (``hfvid.modules.hourglass``) removes a full pass per block and per hourglass level (branches summed straight
+into the output, upsampling as a broadcast in-place add, in-place ReLUs, stem and ``bn_end`` BatchNorms folded
+into their convolutions): ~1.2x at batch 8. The second gain is cache size: a crop's maps are 4 MB, so batch 8 at
+once streams through memory while chunks of 2-4 crops stay in the 32 MB L3 (face-alignment batch 8: ~1.5x slower
+per crop than its own batch 1); hfvid runs CPU inference in chunks of ``config.cpu_inference_chunk_size=2``.
+Channels-last layout (default on) measured within noise of NCHW on this CPU. At batch 1 both networks are cache
+resident and convolution-bound, so hfvid's fp32 forward is level with face-alignment's there, which is why
+photo -> points (face-alignment runs one face at a time, ``max_batch_size=1``) is near 1x in float32; bfloat16
+(``model.to(torch.bfloat16)``; this EPYC has AVX512-BF16) is ~2x faster again. Returning only the last stack's
+heatmaps at inference saves memory, not time (every stack's heatmaps feed the next stack). Decoding (local
+soft-argmax) and the crop/inverse maps are ~1% of a batch; the pipeline adds ~0.1-0.2 s per 8 photos (image
+conversion and validation, crops, JSON lists). ``torch.compile`` (``--compile``) took ~80 s to compile on 2 cores
+and gained nothing measurable over eager (1.62 vs 1.64 s), so it stays off.
 
 The machine is usually shared: the script prints the load average before and after, and per-repetition ratios
 (each repetition runs every contender once, back to back) so that load affects both sides of a ratio alike.
 """
 
 import argparse
+import copy
 import os
 import platform
 import statistics
@@ -133,8 +139,9 @@ def side_by_side(repeats: int, num_stacks: int = 4, batch_size: int = 8, compile
     reference = face_alignment_reference(num_stacks)
     config, state_dict = convert_face_alignment_state_dict(reference.state_dict())
     model = load_converted_model(config, state_dict)
-    nchw = load_converted_model(config, state_dict)
-    nchw.config.channels_last = False
+    plain_layout = load_converted_model(copy.deepcopy(config), state_dict)  # face-alignment's layout and batching
+    plain_layout.config.channels_last, plain_layout.config.cpu_inference_chunk_size = False, None
+    half = load_converted_model(config, state_dict).to(torch.bfloat16)  # an option, not the default
     folder = tempfile.mkdtemp()
     model.save_pretrained(folder)
     FaceAlignmentImageProcessor().save_pretrained(folder)
@@ -142,11 +149,12 @@ def side_by_side(repeats: int, num_stacks: int = 4, batch_size: int = 8, compile
     api = face_alignment_api(reference)
 
     crops = torch.rand(batch_size, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    crops_bf16 = crops.to(torch.bfloat16)
     images, boxes = photos(batch_size)
     with torch.no_grad():  # same network, same inputs: check before timing
         expected = reference(crops)[-1]
         torch.testing.assert_close(model(crops).heatmaps, expected, rtol=0, atol=1e-4)
-        torch.testing.assert_close(nchw(crops).heatmaps, expected, rtol=0, atol=1e-4)
+        torch.testing.assert_close(plain_layout(crops).heatmaps, expected, rtol=0, atol=1e-4)
 
     def no_grad(run):
         def wrapped():
@@ -157,7 +165,8 @@ def side_by_side(repeats: int, num_stacks: int = 4, batch_size: int = 8, compile
     contenders = {
         "face-alignment forward": no_grad(lambda: reference(crops)),
         "hfvid forward": no_grad(lambda: model(crops)),
-        "hfvid forward, NCHW": no_grad(lambda: nchw(crops)),
+        "hfvid forward, NCHW, whole batch": no_grad(lambda: plain_layout(crops)),
+        "hfvid forward, bfloat16": no_grad(lambda: half(crops_bf16)),
         "hfvid pipeline, boxes": lambda: pipe(images, boxes=boxes, batch_size=batch_size, flip_test=False),
         "face-alignment get_landmarks_from_image, boxes": lambda: [
             api.get_landmarks_from_image(image, detected_faces=[np.asarray(box[0])])
@@ -165,8 +174,11 @@ def side_by_side(repeats: int, num_stacks: int = 4, batch_size: int = 8, compile
         ],
     }
     rows = [
-        ("bare forward (same weights), channels-last default", "hfvid forward", "face-alignment forward"),
-        ("bare forward, NCHW like face-alignment", "hfvid forward, NCHW", "face-alignment forward"),
+        ("bare forward (same weights), defaults", "hfvid forward", "face-alignment forward"),
+        ("bare forward, NCHW and whole batch like face-alignment", "hfvid forward, NCHW, whole batch",
+         "face-alignment forward"),
+        ("bare forward in bfloat16 (option; landmarks differ by bf16 rounding)", "hfvid forward, bfloat16",
+         "face-alignment forward"),
         ("pipeline photo -> JSON points, boxes given, vs face-alignment bare forward", "hfvid pipeline, boxes",
          "face-alignment forward"),
         ("photo -> points, boxes given", "hfvid pipeline, boxes", "face-alignment get_landmarks_from_image, boxes"),

@@ -37,8 +37,9 @@ def inference_path(module: nn.Module) -> bool:
 
 
 def conv_norm_relu(conv: nn.Conv2d, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``relu(norm(conv(x)))``; an eval-mode BatchNorm is folded into the convolution's weights on the fly."""
-    if not isinstance(norm, nn.BatchNorm2d) or norm.training or norm.running_var is None:
+    """``relu(norm(conv(x)))``; on the inference path an eval-mode BatchNorm is folded into the convolution's
+    weights on the fly (saves the BatchNorm pass over the output)."""
+    if not isinstance(norm, nn.BatchNorm2d) or not inference_path(norm) or norm.running_var is None:
         return F.relu(norm(conv(x)), inplace=not torch.is_grad_enabled())
     scale = norm.running_var.add(norm.eps).rsqrt()
     if norm.weight is not None:
