@@ -26,10 +26,10 @@ into the output, upsampling as a broadcast in-place add, in-place ReLUs, stem an
 into their convolutions): ~1.2x at batch 8. The second gain is cache size: a crop's maps are 4 MB, so batch 8 at
 once streams through memory while chunks of 2-4 crops stay in the 32 MB L3 (face-alignment batch 8: ~1.5x slower
 per crop than its own batch 1); hfvid runs CPU inference in chunks of ``config.cpu_inference_chunk_size=2``.
-Channels-last layout (default on) measured within noise of NCHW on this CPU. At batch 1 both networks are cache
+Channels-last layout (default on) added 1.15x on top (chunks of 1: 1.20 vs 1.38 s per 8 crops). At batch 1 both networks are cache
 resident and convolution-bound, so hfvid's fp32 forward is level with face-alignment's there, which is why
-photo -> points (face-alignment runs one face at a time, ``max_batch_size=1``) is near 1x in float32; bfloat16
-(``model.to(torch.bfloat16)``; this EPYC has AVX512-BF16) is ~2x faster again. Returning only the last stack's
+photo -> points (face-alignment runs one face at a time, ``max_batch_size=1``, the cache-friendly size) is near
+1x in float32; bfloat16 (``model.to(torch.bfloat16)``; this EPYC has AVX512-BF16) is ~1.8x faster again. Returning only the last stack's
 heatmaps at inference saves memory, not time (every stack's heatmaps feed the next stack). Decoding (local
 soft-argmax) and the crop/inverse maps are ~1% of a batch; the pipeline adds ~0.1-0.2 s per 8 photos (image
 conversion and validation, crops, JSON lists). ``torch.compile`` (``--compile``) took ~80 s to compile on 2 cores
