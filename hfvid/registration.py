@@ -398,6 +398,8 @@ class _TrackedLoader(importlib.abc.Loader):
             finder.run_due()
 
     def __getattr__(self, name):  # get_source, get_resource_reader, is_package, ...
+        if name.startswith("_"):  # never recurse (e.g. while half constructed)
+            raise AttributeError(name)
         return getattr(self._loader, name)
 
 
