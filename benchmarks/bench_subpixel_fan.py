@@ -12,7 +12,7 @@ Rows (each printed as seconds per call and as face-alignment time / hfvid time, 
    off, vs face-alignment's bare forward of row 1;
 3. photo -> points with given boxes: face-alignment's ``get_landmarks_from_image(photo, detected_faces=[box])``
    per photo (its own cropping, forward, numba decoding; built without its detector and without its torch.compile
-   so nothing downloads) vs the hfvid pipeline of row 2;
+   so nothing downloads) vs the hfvid pipeline of row 2, in float32 and in bfloat16 (an option);
 4. photo -> points with detection: the hfvid pipeline finding the faces itself with its built-in MTCNN detector
    (``hfvid.modules.face_detection``) vs face-alignment with the boxes given (its detectors download weights, so
    they cannot run offline: this row charges hfvid for detection and face-alignment for none).
@@ -146,6 +146,7 @@ def side_by_side(repeats: int, num_stacks: int = 4, batch_size: int = 8, compile
     model.save_pretrained(folder)
     FaceAlignmentImageProcessor().save_pretrained(folder)
     pipe = pipeline("hfvid-facial-landmarks", model=folder, device="cpu")
+    pipe_bf16 = pipeline("hfvid-facial-landmarks", model=folder, device="cpu", dtype=torch.bfloat16)
     api = face_alignment_api(reference)
 
     crops = torch.rand(batch_size, 3, 256, 256, generator=torch.Generator().manual_seed(0))
@@ -168,6 +169,8 @@ def side_by_side(repeats: int, num_stacks: int = 4, batch_size: int = 8, compile
         "hfvid forward, NCHW, whole batch": no_grad(lambda: plain_layout(crops)),
         "hfvid forward, bfloat16": no_grad(lambda: half(crops_bf16)),
         "hfvid pipeline, boxes": lambda: pipe(images, boxes=boxes, batch_size=batch_size, flip_test=False),
+        "hfvid pipeline, boxes, bfloat16": lambda: pipe_bf16(images, boxes=boxes, batch_size=batch_size,
+                                                             flip_test=False),
         "face-alignment get_landmarks_from_image, boxes": lambda: [
             api.get_landmarks_from_image(image, detected_faces=[np.asarray(box[0])])
             for image, box in zip(images, boxes)
@@ -182,6 +185,8 @@ def side_by_side(repeats: int, num_stacks: int = 4, batch_size: int = 8, compile
         ("pipeline photo -> JSON points, boxes given, vs face-alignment bare forward", "hfvid pipeline, boxes",
          "face-alignment forward"),
         ("photo -> points, boxes given", "hfvid pipeline, boxes", "face-alignment get_landmarks_from_image, boxes"),
+        ("photo -> points, boxes given, hfvid in bfloat16 (option)", "hfvid pipeline, boxes, bfloat16",
+         "face-alignment get_landmarks_from_image, boxes"),
     ]
     if detection:
         contenders["hfvid pipeline, MTCNN detection"] = lambda: pipe(images, batch_size=batch_size, flip_test=False)
