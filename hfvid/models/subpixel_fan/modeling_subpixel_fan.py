@@ -223,7 +223,7 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
                 crop (flipped back, channels permuted) before decoding.
             output_all_heatmaps (`bool`, *optional*): return every stack's heatmaps as `all_heatmaps`. Defaults to
                 `True` in training mode or when a loss is computed, else `False` (inference returns only the last
-                stack's `heatmaps`; the intermediate ones are freed as soon as the next stack has used them).
+                stack's `heatmaps`, so the intermediate stacks' maps are not kept alive by the output).
 
         Example:
 
