@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from transformers.pipelines.base import ChunkPipeline
 
+from .validation import check_model_type
+
 
 class FaceEmbedding(TypedDict):
     box: list[float] | None
@@ -49,6 +51,14 @@ class FaceEmbeddingPipeline(ChunkPipeline):
     _load_processor = False
     _load_tokenizer = False
     _load_feature_extractor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any transformers encoder with a pooled output serves; of hfvid's own models only the face representation
+        # does (the others load through AutoModel too, but their features are not face embeddings).
+        model_type = getattr(self.model.config, "model_type", "") or ""
+        if model_type.startswith("hfvid-") and model_type != "hfvid-face-pretraining":
+            check_model_type(self.model, "hfvid-face-embedding", ["hfvid-face-pretraining"], "face representation")
 
     def __call__(self, images, boxes=None, **kwargs) -> list[FaceEmbedding] | list[list[FaceEmbedding]]:
         """
