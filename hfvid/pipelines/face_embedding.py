@@ -7,7 +7,6 @@ built-in MTCNN, :mod:`hfvid.modules.face_detection`); `face_detector="full_image
 crops). The stock `pipeline("image-feature-extraction", model=..., pool=True)` also works on FRL models.
 """
 
-from collections.abc import Iterator
 from typing import TypedDict
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from transformers.pipelines.base import ChunkPipeline
 
+from .face_inputs import FaceInputsMixin
 from .validation import check_model_type
 
 
@@ -29,7 +29,7 @@ def _accepts_boxes(processor) -> bool:
     return "boxes" in inspect.signature(processor.preprocess).parameters
 
 
-class FaceEmbeddingPipeline(ChunkPipeline):
+class FaceEmbeddingPipeline(FaceInputsMixin, ChunkPipeline):
     """Face embeddings (pooled encoder features), L2-normalised by default.
 
     Each face is one chunk, so `batch_size` batches faces across images. An image whose box list is empty, or in
@@ -77,18 +77,7 @@ class FaceEmbeddingPipeline(ChunkPipeline):
         Returns:
             per image a list of `{"box": [x1, y1, x2, y2] or None, "embedding": [...]}`.
         """
-        if isinstance(images, (list, tuple)):
-            if not images:
-                raise ValueError("images: got an empty list (expected at least one image)")
-            if boxes is not None and len(boxes) != len(images):
-                raise ValueError(f"got {len(images)} images but boxes for {len(boxes)}; give one list of boxes per image")
-            items = [{"image": image, "boxes": None if boxes is None else boxes[i]} for i, image in enumerate(images)]
-        elif isinstance(images, Iterator):
-            box_stream = iter(boxes) if boxes is not None else None
-            items = ({"image": image, "boxes": None if box_stream is None else next(box_stream)} for image in images)
-        else:
-            items = {"image": images, "boxes": boxes}
-        return super().__call__(items, **kwargs)
+        return super().__call__(self.face_items(images, boxes), **kwargs)
 
     def _sanitize_parameters(self, normalize: bool | None = None, face_detector=None, min_score: float | None = None,
                              max_faces: int | None = None, **kwargs):
@@ -97,21 +86,8 @@ class FaceEmbeddingPipeline(ChunkPipeline):
         reject_unknown_kwargs(self.task or "hfvid-face-embedding", kwargs,
                               ("boxes", "normalize", "face_detector", "min_score", "max_faces", "batch_size",
                                "num_workers"))
-        preprocess_params = {}
-        if face_detector is not None or min_score is not None or max_faces is not None:
-            from ..modules.face_detection import resolve_face_detector
-
-            preprocess_params["face_detector"] = resolve_face_detector(face_detector, min_score=min_score,
-                                                                       max_faces=max_faces, device=self.device)
+        preprocess_params = self.face_detector_params(face_detector, min_score, max_faces)
         return preprocess_params, {}, ({"normalize": normalize} if normalize is not None else {})
-
-    def _default_face_detector(self):
-        """The built-in default detector, loaded on first use."""
-        if getattr(self, "_face_detector", None) is None:
-            from ..modules.face_detection import resolve_face_detector
-
-            self._face_detector = resolve_face_detector(None, device=self.device)
-        return self._face_detector
 
     def preprocess(self, item, face_detector=None):
         from .validation import check_boxes, load_image

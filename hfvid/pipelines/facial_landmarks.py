@@ -1,15 +1,13 @@
 """`hfvid-facial-landmarks`: images (+ face boxes or a detector) -> sub-pixel landmarks in image pixels."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypedDict
 
 import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
-
-def _is_dataset(value) -> bool:
-    return type(value).__name__ in ("Dataset", "IterableDataset") and hasattr(value, "__iter__")
+from .face_inputs import FaceInputsMixin
 
 
 class FaceLandmarks(TypedDict):
@@ -18,7 +16,7 @@ class FaceLandmarks(TypedDict):
     scores: list[float]
 
 
-class FacialLandmarkDetectionPipeline(ChunkPipeline):
+class FacialLandmarkDetectionPipeline(FaceInputsMixin, ChunkPipeline):
     """Facial landmark detection with any hfvid landmark model (e.g. SH-FAN).
 
     Each face is one chunk, so `batch_size` batches faces across images. Without `boxes` the faces are found by a
@@ -65,19 +63,7 @@ class FacialLandmarkDetectionPipeline(ChunkPipeline):
             per image a list of faces `{"box": [x1, y1, x2, y2], "landmarks": [[x, y], ...], "scores": [...]}` in
             original-image pixels (a list of such lists for a list of images).
         """
-        if isinstance(images, (list, tuple)):
-            if not images:
-                raise ValueError("images: got an empty list (expected at least one image)")
-            if boxes is not None and len(boxes) != len(images):
-                raise ValueError(f"got {len(images)} images but boxes for {len(boxes)}; give one list of boxes per image")
-            items = [{"image": image, "boxes": None if boxes is None else boxes[i]} for i, image in enumerate(images)]
-        elif isinstance(images, Iterator) or _is_dataset(images):
-            # streaming: a generator (e.g. video frames) or a datasets.Dataset, boxes zipped along when given
-            box_stream = iter(boxes) if boxes is not None else None
-            items = ({"image": image, "boxes": None if box_stream is None else next(box_stream)} for image in images)
-        else:
-            items = {"image": images, "boxes": boxes}
-        return super().__call__(items, **kwargs)
+        return super().__call__(self.face_items(images, boxes), **kwargs)
 
     # smallest image side accepted: a 1x1 "image" has no face to find
     MIN_IMAGE_SIZE = 8
@@ -89,22 +75,9 @@ class FacialLandmarkDetectionPipeline(ChunkPipeline):
         reject_unknown_kwargs(self.task or "hfvid-facial-landmarks", kwargs,
                               ("boxes", "face_detector", "min_score", "max_faces", "flip_test", "batch_size",
                                "num_workers"))
-        preprocess_params = {}
-        if face_detector is not None or min_score is not None or max_faces is not None:
-            from ..modules.face_detection import resolve_face_detector
-
-            preprocess_params["face_detector"] = resolve_face_detector(face_detector, min_score=min_score,
-                                                                       max_faces=max_faces, device=self.device)
+        preprocess_params = self.face_detector_params(face_detector, min_score, max_faces)
         forward_params = {"flip_test": flip_test} if flip_test is not None else {}
         return preprocess_params, forward_params, {}
-
-    def _default_face_detector(self):
-        """The built-in default detector, loaded on first use."""
-        if getattr(self, "_face_detector", None) is None:
-            from ..modules.face_detection import resolve_face_detector
-
-            self._face_detector = resolve_face_detector(None, device=self.device)
-        return self._face_detector
 
     def preprocess(self, item, face_detector: Callable | None = None):
         from .validation import check_boxes, load_image

@@ -114,6 +114,26 @@ def load_converted_model(config: SubpixelFANConfig, state_dict: dict) -> Subpixe
     return model.eval()
 
 
+def random_face_alignment_fan(num_stacks: int = 4, seed: int = 0) -> torch.nn.Module:
+    """face-alignment's ``FAN`` with random weights *and* random BatchNorm statistics/affines, in eval mode.
+
+    The reference the converter is checked against (and the benchmark's peer), when real weights are not at hand:
+    random BatchNorm statistics make a folding or ordering mistake visible. Needs the ``face-alignment`` package.
+    """
+    from face_alignment.models import FAN
+
+    torch.manual_seed(seed)
+    net = FAN(num_modules=num_stacks)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    return net.eval()
+
+
 def convert(
     checkpoint_path,
     output_dir,
@@ -170,7 +190,7 @@ def main(argv=None) -> None:
     print(f"converted {args.checkpoint_path} -> {args.output_dir}")
 
 
-__all__ = ["convert", "convert_face_alignment_state_dict", "load_converted_model", "main"]
+__all__ = ["convert", "convert_face_alignment_state_dict", "load_converted_model", "main", "random_face_alignment_fan"]
 
 
 if __name__ == "__main__":

@@ -14,23 +14,14 @@ from hfvid.models.subpixel_fan.convert_face_alignment_to_hfvid import (
     convert,
     convert_face_alignment_state_dict,
     main,
+    random_face_alignment_fan,
 )
 
 fan_module = pytest.importorskip("face_alignment.models.fan")
 
 
 def random_reference(num_modules: int, seed: int = 0) -> torch.nn.Module:
-    """face-alignment's FAN with random weights *and* random BatchNorm statistics/affines, in eval mode."""
-    torch.manual_seed(seed)
-    net = fan_module.FAN(num_modules=num_modules)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 2.0)
-    return net.eval()
+    return random_face_alignment_fan(num_modules, seed)
 
 
 @pytest.fixture(scope="module")
