@@ -18,7 +18,7 @@ IBUG68_CONTOURS = ((0, 16, False), (17, 21, False), (22, 26, False), (27, 30, Fa
 IBUG66_CONTOURS = IBUG68_CONTOURS[:-1] + ((60, 65, True),)
 PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
            (240, 50, 230), (210, 245, 60), (250, 190, 190), (0, 128, 128))
-_RECORD_KEYS = {"frame", "time", "face_id", "success"}
+_RECORD_KEYS = {"frame", "time", "face_id", "success", "box", "box_x1", "box_y1", "box_x2", "box_y2"}
 
 
 def to_pil(image) -> Image.Image:
@@ -220,12 +220,17 @@ def plot_affect(records, names: Sequence[str] | None = None, title: str | None =
     times = np.array([r.get("time", r.get("frame", i)) for i, r in enumerate(records)], dtype=np.float64)
     figure = _new_figure(8, 3.2)
     axes = figure.add_subplot()
-    for name in names:
-        values = np.array([r[name] for r in records], dtype=np.float64)
-        (line,) = axes.plot(times, values, label=name, linewidth=1.2)
-        if f"{name}_std" in records[0]:
-            std = np.array([r[f"{name}_std"] for r in records], dtype=np.float64)
-            axes.fill_between(times, values - std, values + std, color=line.get_color(), alpha=0.2)
+    ids = [r.get("face_id") if isinstance(r.get("face_id"), (int, np.integer)) else None for r in records]
+    face_ids = sorted(set(ids) - {None})
+    for face_id in face_ids if len(face_ids) > 1 else [None]:  # several faces: one line per face and output
+        rows = [i for i, other in enumerate(ids) if face_id is None or other == face_id]
+        for name in names:
+            values = np.array([records[i][name] for i in rows], dtype=np.float64)
+            label = name if face_id is None else f"{name} (face {face_id})"
+            (line,) = axes.plot(times[rows], values, label=label, linewidth=1.2)
+            if f"{name}_std" in records[0]:
+                std = np.array([records[i][f"{name}_std"] for i in rows], dtype=np.float64)
+                axes.fill_between(times[rows], values - std, values + std, color=line.get_color(), alpha=0.2)
     axes.set_xlabel("time (s)" if "time" in records[0] else "frame")
     axes.set_ylabel("value")
     axes.grid(alpha=0.3)

@@ -4,18 +4,25 @@ Streaming with bounded memory: frames are decoded one at a time (``hfvid.data.vi
 and encoded by the backbone in batches of ``batch_size``, and pushed through overlapping windows
 (``SlidingWindowStitcher``); a frame's record is emitted as soon as no later window can change it, so only one
 window of features is ever held. :meth:`stream` yields records one by one; calling the pipeline returns the list.
-Without ``boxes`` the face is found by a face detector (default: the built-in MTCNN,
-:mod:`hfvid.modules.face_detection`) run every ``detect_every`` frames and tracked in between (IoU), so it keeps
-its ``face_id``; the pipeline follows one face (the best-scoring one, until it is lost). Frames with no face get
-``success=False`` and ``None`` values (they are not in any context); ``face_detector="full_image"`` takes whole
-frames as the face (face-crop videos).
+Without ``boxes`` the faces are found by a face detector (default: the built-in MTCNN,
+:mod:`hfvid.modules.face_detection`) run every ``detect_every`` frames and tracked in between (IoU), so each keeps
+its integer ``face_id``. Every tracked face (or the ``max_faces`` best-scoring ones) is followed in its own
+temporal context: one stitcher per track, so one person's frames never feed another's windows; a track ends, and
+its last windows are flushed, when a detection no longer finds that face (a face found again later is a new
+track). Records come per (frame, face), in frame order then ``face_id`` order, like OpenFace's multi-face CSV,
+with the face's ``box``; memory holds one window per live track. A frame with no face gets one record with
+``face_id=None``, ``box=None``, ``success=False`` and ``None`` values (in no context). Given ``boxes`` (one per
+frame) and ``face_detector="full_image"`` (whole frames are the face: face-crop videos) make one track,
+``face_id`` 0, in which frames without a box are masked.
 
 Exports: :func:`to_dataframe` (pandas) and :func:`to_csv` with OpenFace column names (``frame`` 1-based,
-``face_id``, ``timestamp``, ``confidence``, ``success``, ``AU01_r`` ...; valence/arousal keep their names).
+``face_id``, ``timestamp``, ``confidence``, ``success``, ``box_x1`` ... ``box_y2``, ``AU01_r`` ...; valence/arousal
+keep their names): one row per frame and face.
 """
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 from transformers.pipelines.base import Pipeline
 
@@ -29,10 +36,20 @@ def _openface_name(name: str) -> str:
 
 
 def to_dataframe(records: list[dict], format: str = "hfvid"):
-    """Records -> ``pandas.DataFrame``; ``format="openface"`` renames columns as OpenFace 2 writes them."""
+    """Records -> ``pandas.DataFrame`` (one row per frame and face; ``box`` split into numeric ``box_x1``,
+    ``box_y1``, ``box_x2``, ``box_y2`` columns, NaN without a face); ``format="openface"`` renames columns as
+    OpenFace 2 writes them."""
     import pandas as pd
 
     frame = pd.DataFrame.from_records(records)
+    if "box" in frame.columns:
+        corners = [b if b is not None else [float("nan")] * 4 for b in frame["box"]]
+        at = frame.columns.get_loc("box")
+        frame = frame.drop(columns="box")
+        for i, name in enumerate(("box_x1", "box_y1", "box_x2", "box_y2")):
+            frame.insert(at + i, name, [float(c[i]) for c in corners])
+    if "face_id" in frame.columns:  # integers, empty where no face (not floats)
+        frame["face_id"] = frame["face_id"].astype("Int64")
     if format == "hfvid":
         return frame
     if format != "openface":
@@ -102,6 +119,8 @@ class _AffectVideoPipeline(Pipeline):
             min_score (`float`, *optional*): drop detections scoring below this (default per detector).
             detect_every (`int`, *optional*, defaults to 5): run the detector every this many frames; faces are
                 tracked by IoU in between.
+            max_faces (`int`, *optional*): follow at most this many faces per detection (the best-scoring);
+                default: all.
             batch_size (`int`, *optional*, defaults to 32): frames per backbone pass.
             num_samples (`int`, *optional*): latent samples for the predictive std (0: `z = mu_z`).
             return_std (`bool`, *optional*, defaults to `False`): add `<name>_std` (model uncertainty).
@@ -110,8 +129,9 @@ class _AffectVideoPipeline(Pipeline):
             progress_bar (`bool`, *optional*): a tqdm bar over frames (default: on above 300 frames).
 
         Returns:
-            one record per decoded frame, in order: `{"frame", "time", "face_id", "success", <outputs>...}`;
-            outputs are `None` where `success` is False (strict JSON).
+            one record per decoded frame and tracked face, in frame order then `face_id` order:
+            `{"frame", "time", "face_id", "success", "box", <outputs>...}` (`box`: `[x1, y1, x2, y2]` of the
+            crop); a frame without a face has one record with `face_id`, `box` and outputs `None` (strict JSON).
         """
         import inspect
 
@@ -168,8 +188,9 @@ class _AffectVideoPipeline(Pipeline):
     def stream(self, video, fps: float | None = None, boxes=None, face_detector: Callable | str | None = None,
                batch_size: int = 32, num_samples: int | None = None, return_std: bool = False,
                progress_bar: bool | None = None, generator=None, min_score: float | None = None,
-               detect_every: int = 5) -> Iterator[dict]:
-        """Yield one record per decoded frame as soon as it is final (bounded memory; see the module doc)."""
+               detect_every: int = 5, max_faces: int | None = None) -> Iterator[dict]:
+        """Yield one record per (frame, face), in frame order then ``face_id`` order, as soon as it is final
+        (bounded memory; see the module doc)."""
         from tqdm.auto import tqdm
 
         from pathlib import Path
@@ -183,85 +204,119 @@ class _AffectVideoPipeline(Pipeline):
         processor = self._processor()
         if isinstance(boxes, (str, bytes)) or (boxes is not None and not hasattr(boxes, "__iter__")):
             raise ValueError(f"boxes: expected one box [x1, y1, x2, y2] or None per frame, got {boxes!r}")
+        if max_faces is not None and (isinstance(max_faces, bool) or not isinstance(max_faces, int) or max_faces < 1):
+            raise ValueError(f"max_faces: expected a positive integer or None (all faces), got {max_faces!r}")
         box_stream = iter(boxes) if boxes is not None else None
         tracker = None
         if boxes is None:
             from ..modules.face_detection import FaceTracker
 
-            tracker = FaceTracker(face_detector, detect_every=detect_every, min_score=min_score, device=self.device)
+            tracker = FaceTracker(face_detector, detect_every=detect_every, min_score=min_score, max_faces=max_faces,
+                                  device=self.device)
             if tracker.detector.name == "full_image":
-                tracker = None  # whole frames are the face: the processor's no-box path
-        followed = [0]  # the face_id the records follow
-        stitcher = self.model.window_stitcher(num_samples, generator)
-        pending: list = []  # (index, source frame index, time, image, box) waiting for the backbone
-        meta: dict[int, tuple[int, float, bool, int]] = {}
+                tracker = None  # whole frames are the face: one track, the processor's no-box path
+        # Per-track state: its own stitcher (temporal context) and the frames it holds. Given boxes and whole
+        # frames make one track (key 0) that also takes the no-face frames, masked, as it always did; detected
+        # faces make one track per face_id, which ends (its stitcher flushed) when the tracker loses the face.
+        tracks: dict[int, dict] = {}
+        slots: dict[int, dict] = {}  # frame count -> {face_id: record or None (not final yet)}, emitted in order
+        emitted = [0]  # the next frame count to emit
+        pending: list = []  # (count, frame index, time, image, box, track key) waiting for the backbone
         k = config.num_outputs
         count = 0
 
-        def records(ready):
-            for index, row in ready:
-                frame_index, time, valid, face_id = meta.pop(index)
-                for record in processor.post_process_affect(
-                        row[None, :k], row[None, k:] if return_std else None, frame_mask=[valid],
-                        timestamps=[time], frame_indices=[frame_index], output_names=config.output_names,
-                        output_range=config.output_range):
-                    record["face_id"] = face_id
-                    yield {key: to_json_number(value) if isinstance(value, float) else value
-                           for key, value in record.items()}
+        def track(key):
+            if key not in tracks:
+                tracks[key] = {"stitcher": self.model.window_stitcher(num_samples, generator), "meta": {}, "pushed": 0}
+            return tracks[key]
+
+        def record(row, frame_index, time, valid, face_id, box):
+            (raw,) = processor.post_process_affect(
+                row[None, :k], row[None, k:] if return_std else None, frame_mask=[valid], timestamps=[time],
+                frame_indices=[frame_index], output_names=config.output_names, output_range=config.output_range)
+            raw["face_id"] = face_id
+            out = {}
+            for key, value in raw.items():
+                out[key] = to_json_number(value) if isinstance(value, float) else value
+                if key == "success":
+                    out["box"] = box
+            return out
+
+        def collect(key, ready):
+            """Stitcher rows -> records in their frame's slot."""
+            for local, row in ready:
+                frame_count, frame_index, time, valid, box = tracks[key]["meta"].pop(local)
+                face_id = key if box is not None or tracker is not None else None
+                slots[frame_count][key] = record(row, frame_index, time, valid, face_id, box)
+
+        def emit():
+            """The records of every leading frame whose faces are all final."""
+            while emitted[0] in slots and all(r is not None for r in slots[emitted[0]].values()):
+                yield from slots.pop(emitted[0]).values()
+                emitted[0] += 1
 
         def flush_pending():
             frames = [p[3] for p in pending]
             frame_boxes = [p[4] for p in pending] if (boxes is not None or tracker is not None) else None
             features, pseudo, mask = self._encode(frames, frame_boxes)
-            pending_items = list(pending)
+            for t, (frame_count, frame_index, time, _, box, key) in enumerate(pending):
+                state = tracks[key]
+                state["meta"][state["pushed"]] = (frame_count, frame_index, time, bool(mask[t]), box)
+                state["pushed"] += 1
+                collect(key, state["stitcher"].push((features[t], None if pseudo is None else pseudo[t],
+                                                     bool(mask[t]))))
             pending.clear()
-            ready = []
-            for t, (index, frame_index, time, _, _, face_id) in enumerate(pending_items):
-                meta[index] = (frame_index, time, bool(mask[t]), face_id)
-                ready += stitcher.push((features[t], None if pseudo is None else pseudo[t], bool(mask[t])))
-            return ready
+
+        def end(keys):
+            """Finish tracks: their pending frames through the backbone, then their stitchers flushed."""
+            if pending:
+                flush_pending()
+            for key in sorted(keys):
+                collect(key, tracks[key]["stitcher"].flush())
+                del tracks[key]
 
         self.model.eval()
         from .validation import use_progress_bar
 
         total = (video_info(video)["num_frames"] if isinstance(video, (str, Path))
                  else len(video) if hasattr(video, "__len__") else None)
+        no_face = np.full(2 * k, np.nan)
         for frame in tqdm(iter_frames(video, fps=fps), disable=not use_progress_bar(progress_bar, total), unit="frame"):
             height, width = frame.image.shape[:2]
-            if box_stream is not None:
+            if tracker is not None:
+                faces = sorted(tracker(frame.image), key=lambda face: face["face_id"])
+                lost = [key for key in tracks if key not in {face["face_id"] for face in faces}]
+                if lost:
+                    end(lost)
+                faces = [(face["face_id"], face["box"]) for face in faces]
+            elif box_stream is not None:
                 box = next(box_stream, _MISSING)
                 if box is _MISSING:
                     raise ValueError(f"boxes: got {count} boxes but the video has more frames (expected one box "
                                      "[x1, y1, x2, y2] or None per decoded frame)")
                 if box is not None and len(box):
                     box = check_boxes(box, width, height, f"boxes[{count}]")[0].tolist()
-                box = box if box is not None and len(box) else None
-            elif tracker is not None:
-                box = self._follow(tracker(frame.image), followed)
+                faces = [(0, box if box is not None and len(box) else None)]
             else:
-                box = None
-            pending.append((count, frame.index, frame.timestamp, frame.image, box, followed[0]))
+                faces = [(0, [0.0, 0.0, float(width), float(height)])]
+            if faces:
+                slots[count] = {key: None for key, _ in faces}
+                for key, box in faces:
+                    track(key)
+                    pending.append((count, frame.index, frame.timestamp, frame.image, box, key))
+            else:  # no face tracked: one record, in no context
+                slots[count] = {None: record(no_face, frame.index, frame.timestamp, False, None, None)}
             count += 1
             if len(pending) >= batch_size:
-                yield from records(flush_pending())
-        if pending:
-            yield from records(flush_pending())
+                flush_pending()
+            yield from emit()
         if count == 0:
             raise ValueError(f"the video has no frames: {video if isinstance(video, str) else type(video).__name__}")
         if box_stream is not None and next(box_stream, _MISSING) is not _MISSING:
             raise ValueError(f"boxes: got more boxes than the {count} decoded frames (expected one box or None per "
                              "frame)")
-        yield from records(stitcher.flush())
-
-
-    @staticmethod
-    def _follow(faces: list[dict], followed: list[int]):
-        """The box of the followed face (by ``face_id``), else of the best-scoring face; ``None`` when no face."""
-        face = next((f for f in faces if f["face_id"] == followed[0]), faces[0] if faces else None)
-        if face is None:
-            return None
-        followed[0] = face["face_id"]
-        return face["box"]
+        end(list(tracks))
+        yield from emit()
 
 
 class AffectEstimationPipeline(_AffectVideoPipeline):
@@ -274,8 +329,9 @@ class AffectEstimationPipeline(_AffectVideoPipeline):
     >>> from transformers import pipeline
     >>> pipe = pipeline("hfvid-affect", model="path/or/hub-id")  # doctest: +SKIP
     >>> records = pipe("face_video.mp4")  # doctest: +SKIP
-    >>> records[0]  # doctest: +SKIP
-    {'frame': 0, 'time': 0.0, 'face_id': 0, 'success': True, 'valence': 0.12, 'arousal': -0.05}
+    >>> records[0]  # one record per frame and face  # doctest: +SKIP
+    {'frame': 0, 'time': 0.0, 'face_id': 0, 'success': True, 'box': [88.9, 29.0, 133.9, 86.8], 'valence': 0.12,
+     'arousal': -0.05}
     ```
     """
 
