@@ -28,15 +28,20 @@ COMPUTE_DTYPE = torch.float64
 @dataclass
 class MeMSVDState:
     """Streaming memory of a batch: basis ``U`` (batch, d, max_rank), singular values ``s`` (batch, max_rank),
-    sorted descending, zero-padded; ``num_updates`` counts the blocks folded in (drives re-orthonormalisation)."""
+    sorted descending, zero-padded; ``num_updates`` counts the blocks folded in (drives re-orthonormalisation).
+    With ``center_memory`` the state also keeps the running ``mean`` (batch, d) and (forgetting-weighted) ``count``
+    (batch,) of the features folded in, so that ``U`` spans the centred memory as in batch mode."""
 
     U: torch.Tensor
     s: torch.Tensor
     num_updates: int = 0
+    mean: torch.Tensor | None = None
+    count: torch.Tensor | None = None
 
     def nbytes(self) -> int:
         """Bytes held by the state (what streaming keeps instead of the N x d bank)."""
-        return self.U.numel() * self.U.element_size() + self.s.numel() * self.s.element_size()
+        tensors = [t for t in (self.U, self.s, self.mean, self.count) if t is not None]
+        return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _drop_small(U: torch.Tensor, s: torch.Tensor, tolerance: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,7 +58,8 @@ class MeMSVDMemory(nn.Module):
         max_rank (`int`): k, working rank of the incremental state (>= n_c).
         forgetting_factor (`float`): f in (0, 1]; old memory is scaled by f at every update (1 = exact).
         svd_driver (`str`): `"gram"` or `"svd"` for :meth:`from_bank`.
-        center_memory (`bool`): subtract the (masked) mean feature before the SVD (batch mode only).
+        center_memory (`bool`): subtract the (masked) mean feature before the SVD; incrementally, the running mean
+            is updated with every block (Ross et al. 2008), exact for `forgetting_factor=1`.
         normalize_memory (`bool`): L2-normalise each memory feature first.
         reorthonormalize_every (`int`): re-orthonormalise the incremental basis every this many updates.
         rank_tolerance (`float`): relative threshold below which singular values count as zero.
@@ -131,11 +137,34 @@ class MeMSVDMemory(nn.Module):
 
     # ------------------------------------------------------------------ streaming
     def init_state(self, batch_size: int, feature_dim: int, device=None) -> MeMSVDState:
-        """An empty memory (all-zero basis)."""
+        """An empty memory (all-zero basis; zero mean and count when centring)."""
+        centring = {}
+        if self.center_memory:
+            centring = {"mean": torch.zeros(batch_size, feature_dim, dtype=COMPUTE_DTYPE, device=device),
+                        "count": torch.zeros(batch_size, dtype=COMPUTE_DTYPE, device=device)}
         return MeMSVDState(
             U=torch.zeros(batch_size, feature_dim, self.max_rank, dtype=COMPUTE_DTYPE, device=device),
             s=torch.zeros(batch_size, self.max_rank, dtype=COMPUTE_DTYPE, device=device),
+            **centring,
         )
+
+    def _center_block(self, state: MeMSVDState, columns: torch.Tensor, mask: torch.Tensor | None):
+        """Mean update of the incremental SVD (Ross et al. 2008): the block centred on its own mean plus one column
+        ``sqrt(n_a n_b / (n_a + n_b)) (mean_b - mean_a)``; the scatter of the union is then exactly the old one plus
+        the scatter of these columns. Returns (columns, new mean, new count)."""
+        if state.mean is None or state.count is None:
+            raise ValueError("center_memory=True needs a state from init_state() of a centring memory (it keeps the "
+                             "running mean and count)")
+        weight = columns.new_ones(columns.shape[0], columns.shape[2]) if mask is None else mask.to(columns.dtype)
+        count_b = weight.sum(-1)
+        mean_b = (columns * weight.unsqueeze(1)).sum(-1) / count_b.clamp_min(1).unsqueeze(-1)
+        count_a = self.forgetting_factor * state.count
+        total = count_a + count_b
+        shift = (count_a * count_b / total.clamp_min(1e-12)).sqrt().unsqueeze(-1) * (mean_b - state.mean)
+        centred = (columns - mean_b.unsqueeze(-1)) * weight.unsqueeze(1)
+        mean = (count_a.unsqueeze(-1) * state.mean + count_b.unsqueeze(-1) * mean_b) / total.clamp_min(1e-12).unsqueeze(-1)
+        mean = torch.where(total.unsqueeze(-1) > 0, mean, state.mean)
+        return torch.cat([centred, shift.unsqueeze(-1)], dim=2), mean, total
 
     def update(self, state: MeMSVDState, block: torch.Tensor, mask: torch.Tensor | None = None) -> MeMSVDState:
         """Fold a block of new features ``(batch, m, d)`` (masked rows ignored) into the state.
@@ -152,6 +181,9 @@ class MeMSVDMemory(nn.Module):
         columns = block.to(COMPUTE_DTYPE).transpose(1, 2)  # (batch, d, m)
         if mask is not None:
             columns = columns * mask.unsqueeze(1).to(columns.dtype)
+        mean, count = state.mean, state.count
+        if self.center_memory:
+            columns, mean, count = self._center_block(state, columns, mask)
         U, s, f = state.U, state.s, self.forgetting_factor
         projection = U.transpose(1, 2) @ columns
         residual = columns - U @ projection
@@ -164,7 +196,7 @@ class MeMSVDMemory(nn.Module):
         small_U, new_s, _ = torch.linalg.svd(torch.cat([top, bottom], dim=1))
         new_U = torch.cat([U, Q], dim=2) @ small_U[..., : self.max_rank]
         new_U, new_s = _drop_small(new_U, new_s[..., : self.max_rank], self.rank_tolerance)
-        new_state = MeMSVDState(new_U, new_s, state.num_updates + 1)
+        new_state = MeMSVDState(new_U, new_s, state.num_updates + 1, mean, count)
         if self.reorthonormalize_every and new_state.num_updates % self.reorthonormalize_every == 0:
             new_state = self.reorthonormalize(new_state)
         return new_state
@@ -174,7 +206,7 @@ class MeMSVDMemory(nn.Module):
         Q, R = torch.linalg.qr(state.U * state.s.unsqueeze(1))
         small_U, s, _ = torch.linalg.svd(R)
         U, s = _drop_small(Q @ small_U, s, self.rank_tolerance)
-        return MeMSVDState(U, s, state.num_updates)
+        return MeMSVDState(U, s, state.num_updates, state.mean, state.count)
 
     def stream(self, memory_features: torch.Tensor, memory_mask: torch.Tensor | None = None,
                block_size: int = 5) -> MeMSVDState:

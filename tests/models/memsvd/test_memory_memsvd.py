@@ -137,3 +137,24 @@ def test_empty_memory_and_reorthonormalisation():
     torch.testing.assert_close(kept.T @ kept, torch.eye(kept.shape[1], dtype=torch.float64), atol=1e-10, rtol=0)
     with pytest.raises(ValueError, match="block must have shape"):
         memory.update(state, torch.randn(1, 3, D + 1))
+
+
+def test_centred_incremental_equals_centred_batch_with_masks():
+    """center_memory: the running-mean update (one mean-shift column per block) gives the batch mode's centred
+    basis, with masked rows ignored by both (they were centred in batch mode only before)."""
+    memory = MeMSVDMemory(num_components=8, max_rank=D, center_memory=True)
+    banks = (separated(seed=3).T + 4.0)[None].repeat(2, 1, 1)  # an offset, so centring matters
+    mask = torch.ones(2, N, dtype=torch.bool)
+    mask[1, ::3] = False
+    banks[1, ::3] = 99.0  # garbage in masked slots
+    U_batch, s_batch = memory.from_bank(banks, mask)
+    state = memory.stream(banks, mask, block_size=7)
+    U_stream, s_stream = memory.basis(state)
+    torch.testing.assert_close(s_stream, s_batch, atol=1e-8, rtol=0)
+    for i in range(2):
+        assert (projector(U_stream[i]) - projector(U_batch[i])).norm() < 1e-6
+        valid = banks[i][mask[i]]
+        torch.testing.assert_close(state.mean[i], valid.mean(0))
+        assert state.count[i] == len(valid)
+    uncentred = MeMSVDMemory(num_components=8, max_rank=D).from_bank(banks, mask)[0]
+    assert (projector(uncentred[0]) - projector(U_batch[0])).norm() > 0.1  # the test can tell the two apart

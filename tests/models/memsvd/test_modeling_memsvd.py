@@ -130,6 +130,25 @@ def test_p9_streaming_equals_batch_window():
                                    atol=1e-5, rtol=0)
 
 
+def test_center_memory_streaming_equals_batch_window():
+    """center_memory=True is applied in incremental mode too (it used to be skipped there: logits differed)."""
+    batch = tiny_config(max_rank=D, num_components=3, center_memory=True)
+    stream = tiny_config(max_rank=D, num_components=3, center_memory=True, memory_mode="incremental")
+    torch.manual_seed(0)
+    left, _ = torch.linalg.qr(torch.randn(D, D))
+    memory = (torch.randn(2, N, D) @ torch.diag(torch.linspace(5, 0.5, D)) @ left.T) + 3.0
+    mask = torch.ones(2, N, dtype=torch.bool)
+    mask[1, -5:] = False
+    batch_model = MeMSVDForActionDetection(batch).eval()
+    stream_model = MeMSVDForActionDetection(stream).eval()
+    stream_model.load_state_dict(batch_model.state_dict())
+    actors = torch.randn(2, D)
+    with torch.no_grad():
+        expected = batch_model(actor_features=actors, memory_features=memory, memory_mask=mask).logits
+        torch.testing.assert_close(stream_model(actor_features=actors, memory_features=memory, memory_mask=mask).logits,
+                                   expected, atol=1e-5, rtol=0)
+
+
 def test_p10_gradient_into_the_basis():
     torch.manual_seed(0)
     left, _ = torch.linalg.qr(torch.randn(D, D))
