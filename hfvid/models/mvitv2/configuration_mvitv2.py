@@ -25,7 +25,8 @@ class MViTv2Config(BackboneConfigMixin, PreTrainedConfig):
 
     Args:
         image_size (`list[int]`, *optional*, defaults to `[224, 224]`): input `(height, width)`; fixed, because the
-            relative-position tables and token grid depend on it.
+            relative-position tables and token grid depend on it. Weights saved at another size load by
+            `from_pretrained(path, image_size=..., num_frames=...)`: their position tables are interpolated.
         num_frames (`int`, *optional*, defaults to 16): input frames `T`.
         num_channels (`int`, *optional*, defaults to 3): input channels.
         embed_dim (`int`, *optional*, defaults to 96): width of the patch embedding.

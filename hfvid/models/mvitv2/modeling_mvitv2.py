@@ -3,7 +3,8 @@
 The modules are torchvision's (`MultiscaleBlock`, `PositionalEncoding`) under torchvision's names (`conv_proj`,
 `pos_encoding`, `blocks.<i>`, `norm`), so a torchvision `mvit_v2_s` state dict maps onto this model by a key prefix
 and the outputs are torchvision's exactly. What this file adds: a transformers config, `from_pretrained`/Auto
-classes, the token grid as an output, per-stage feature maps (`AutoBackbone`) and a classification head.
+classes, the token grid as an output, per-stage feature maps (`AutoBackbone`), a classification head, gradient
+checkpointing per block, and loading at another `(num_frames, image_size)` by interpolating the position tables.
 Inputs follow the Hugging Face video convention `(batch, frames, channels, height, width)`.
 """
 
@@ -16,7 +17,9 @@ from torchvision.models.video.mvit import MSBlockConfig, MultiscaleAttention, Mu
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.backbone_utils import BackboneMixin
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BackboneOutput
+from transformers.modeling_utils import load_state_dict
 from transformers.utils import ModelOutput
 
 from .configuration_mvitv2 import MViTv2Config
@@ -72,7 +75,26 @@ class MViTv2PreTrainedModel(PreTrainedModel):
     base_model_prefix = "mvitv2"
     main_input_name = "pixel_values"
     input_modalities = ("video",)
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["MViTv2Block"]
+
+    @staticmethod
+    def _load_pretrained_model(model, state_dict, checkpoint_files, load_config, expected_keys=None):
+        """transformers 5 copies checkpoint tensors straight into parameters (no `load_state_dict` hooks), so the
+        position tables are resized here first: weights saved at one `(num_frames, image_size)` then load strictly
+        into a model configured for another, e.g. `from_pretrained(folder, num_frames=32, image_size=[256, 448])`."""
+        if state_dict is None and checkpoint_files:
+            shapes = {}
+            for file in checkpoint_files:
+                shapes.update(load_state_dict(file, map_location="meta"))  # shapes only, nothing is read
+            if _resize_checkpoint_position_tables(model, shapes):
+                state_dict = {}
+                for file in checkpoint_files:
+                    state_dict.update(load_state_dict(file, weights_only=load_config.weights_only))
+        if state_dict is not None:
+            state_dict = dict(state_dict)
+            _resize_checkpoint_position_tables(model, state_dict)
+        return PreTrainedModel._load_pretrained_model(model, state_dict, checkpoint_files, load_config, expected_keys)
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -93,6 +115,70 @@ class MViTv2PreTrainedModel(PreTrainedModel):
         elif isinstance(module, MultiscaleAttention) and module.rel_pos_h is not None:
             for parameter in (module.rel_pos_h, module.rel_pos_w, module.rel_pos_t):
                 init.trunc_normal_(parameter, std=std)
+
+
+class MViTv2Block(GradientCheckpointingLayer, MultiscaleBlock):
+    """torchvision's `MultiscaleBlock` (same parameters and names), checkpointed per block when gradient
+    checkpointing is enabled; `forward(x, thw)` returns `(x, thw)` as torchvision's does."""
+
+
+def _interpolate_table(table: torch.Tensor, length: int) -> torch.Tensor:
+    """`(L, C)` relative-position table -> `(length, C)`, linear along L (as torchvision's `_interpolate` and
+    PySlowFast / ViTDet resize these tables when the token grid changes)."""
+    resized = nn.functional.interpolate(table.detach().float().t().unsqueeze(0), size=length, mode="linear")
+    return resized.squeeze(0).t().to(table.dtype)
+
+
+def _interpolate_spatial_positions(table: torch.Tensor, size: tuple[int, int], name: str) -> torch.Tensor:
+    """`(H*W, C)` absolute spatial positions of a square grid -> `(size[0]*size[1], C)`, bicubic as in ViT."""
+    side = round(table.shape[0] ** 0.5)
+    if side * side != table.shape[0]:
+        raise ValueError(f"cannot resize {name} of shape {tuple(table.shape)}: the saved spatial grid is not square,"
+                         " so its height and width are unknown; load it at its original image_size")
+    grid = table.detach().float().t().reshape(1, -1, side, side)
+    resized = nn.functional.interpolate(grid, size=tuple(size), mode="bicubic", align_corners=False)
+    return resized.reshape(table.shape[1], -1).t().to(table.dtype)
+
+
+def resize_position_tables(module: nn.Module, state_dict: dict, prefix: str) -> list[str]:
+    """Resize, in `state_dict`, the position tables of one attention (`rel_pos_h/w/t`) or `PositionalEncoding`
+    module stored under `prefix` to the module's own sizes, so weights saved at one `(num_frames, image_size)` load
+    into a model built for another. Tables of the right size are left untouched. Returns the resized keys."""
+    resized = []
+    for name, parameter in module.named_parameters(recurse=False):
+        key = prefix + name
+        saved = state_dict.get(key)
+        if saved is None or tuple(saved.shape) == tuple(parameter.shape) or saved.ndim != 2:
+            continue
+        if saved.shape[1] != parameter.shape[1]:
+            continue  # a width change is a real mismatch: leave it to the strict loader to report
+        if name in ("rel_pos_h", "rel_pos_w", "rel_pos_t", "temporal_pos"):
+            state_dict[key] = _interpolate_table(saved, parameter.shape[0])
+        elif name == "spatial_pos":
+            state_dict[key] = _interpolate_spatial_positions(saved, module.spatial_size, key)
+        else:
+            continue
+        resized.append(key)
+    return resized
+
+
+def _resize_checkpoint_position_tables(model: nn.Module, state_dict: dict) -> list[str]:
+    """[`resize_position_tables`] for every position-table module of `model`, whether the checkpoint's keys carry
+    the base-model prefix (`mvitv2.`) or not. Returns the resized keys."""
+    base = getattr(model, "base_model_prefix", "") + "."
+    resized = []
+    for name, module in model.named_modules():
+        if not isinstance(module, (MultiscaleAttention, PositionalEncoding)):
+            continue
+        stripped = name[len(base):] if name.startswith(base) else name
+        for prefix in dict.fromkeys((name + ".", stripped + ".", base + stripped + ".")):
+            resized += resize_position_tables(module, state_dict, prefix)
+    return resized
+
+
+def _resize_position_tables_hook(module, state_dict, prefix, *args):
+    """`load_state_dict` pre-hook: resize the module's position tables before the strict size check."""
+    resize_position_tables(module, state_dict, prefix)
 
 
 def block_settings(config: MViTv2Config) -> list[MSBlockConfig]:
@@ -137,7 +223,7 @@ class MViTv2Model(MViTv2PreTrainedModel):
         for index, setting in enumerate(settings):
             depth = index / (len(settings) - 1.0) if len(settings) > 1 else 0.0
             self.blocks.append(
-                MultiscaleBlock(
+                MViTv2Block(
                     input_size=list(grid),
                     cnf=setting,
                     residual_pool=config.residual_pool,
@@ -152,6 +238,9 @@ class MViTv2Model(MViTv2PreTrainedModel):
             grid = [size // stride for size, stride in zip(grid, setting.stride_q)]
             self.grids.append(tuple(grid))
         self.norm = norm_layer(config.output_channels[-1])
+        for module in self.modules():
+            if isinstance(module, (MultiscaleAttention, PositionalEncoding)):
+                module._register_load_state_dict_pre_hook(_resize_position_tables_hook, with_module=True)
         self.post_init()
 
     @property
@@ -271,11 +360,13 @@ class MViTv2ForVideoClassification(MViTv2PreTrainedModel):
 
 __all__ = [
     "MViTv2Backbone",
+    "MViTv2Block",
     "MViTv2ForVideoClassification",
     "MViTv2Model",
     "MViTv2ModelOutput",
     "MViTv2PreTrainedModel",
     "MViTv2VideoClassifierOutput",
     "block_settings",
+    "resize_position_tables",
     "tokens_to_grid",
 ]

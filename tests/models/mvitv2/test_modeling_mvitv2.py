@@ -140,3 +140,89 @@ def test_backbone_feature_maps():
 def test_config_validation(overrides, field):
     with pytest.raises(ValueError, match=field):
         MViTv2Config(**{**TINY, **overrides})
+
+
+def test_gradient_checkpointing_gives_equal_loss_and_gradients():
+    config = MViTv2Config(**TINY, attention_dropout=0.0, classifier_dropout=0.0)
+    model = MViTv2ForVideoClassification(config).train()
+    inputs = make_inputs(2, 3) | {"labels": torch.tensor([1, 4])}
+    calls = []
+    model.mvitv2.blocks[1].attn.register_forward_hook(lambda *args: calls.append(1))
+
+    def loss_and_grads():
+        calls.clear()
+        model.zero_grad()
+        loss = model(**inputs).loss
+        loss.backward()
+        return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    plain_loss, plain_grads = loss_and_grads()
+    assert len(calls) == 1
+    assert model.supports_gradient_checkpointing
+    model.gradient_checkpointing_enable()
+    assert all(block.gradient_checkpointing for block in model.mvitv2.blocks)
+    checkpointed_loss, checkpointed_grads = loss_and_grads()
+    assert len(calls) == 2  # the block ran again in the backward pass: its activations were not kept
+    assert len(plain_grads) > 10 and plain_grads.keys() == checkpointed_grads.keys()
+    torch.testing.assert_close(checkpointed_loss, plain_loss, atol=1e-6, rtol=0)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(checkpointed_grads[name], grad, atol=1e-6, rtol=1e-6, msg=name)
+
+
+SIZES = dict(embed_dim=16, num_heads=[1, 2], output_channels=[16, 32], stride_q=[[1, 1, 1], [1, 2, 2]],
+             stride_kv=[[1, 4, 4], [1, 2, 2]], stochastic_depth_prob=0.0)
+TABLES = ("rel_pos_h", "rel_pos_w", "rel_pos_t")
+
+
+def saved_tiny_model(tmp_path, **overrides):
+    model = MViTv2Model(MViTv2Config(**SIZES, num_frames=8, image_size=[64, 64], **overrides))
+    model.save_pretrained(tmp_path)
+    return model.state_dict()
+
+
+def test_loading_at_the_same_size_keeps_tables_bit_for_bit(tmp_path):
+    saved = saved_tiny_model(tmp_path)
+    loaded = MViTv2Model.from_pretrained(tmp_path).state_dict()
+    assert saved.keys() == loaded.keys()
+    for key, value in saved.items():
+        assert torch.equal(loaded[key], value), key
+
+
+def test_loading_at_another_input_size_interpolates_relative_position_tables(tmp_path):
+    saved = saved_tiny_model(tmp_path)
+    model, info = MViTv2Model.from_pretrained(tmp_path, num_frames=16, image_size=[64, 96], output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    assert model.config.num_frames == 16 and model.config.image_size == [64, 96]
+    resized = 0
+    for key, value in model.state_dict().items():
+        if key.rsplit(".", 1)[-1] in TABLES:
+            old = saved[key]
+            assert value.shape[0] > old.shape[0]  # 8x64x64 -> 16x64x96 makes every table longer
+            expected = torch.nn.functional.interpolate(old.t()[None], value.shape[0], mode="linear")[0].t()
+            torch.testing.assert_close(value, expected, atol=0, rtol=0)
+            resized += 1
+        else:
+            assert torch.equal(value, saved[key]), key
+    assert resized == 3 * len(SIZES["num_heads"])
+    output = model(torch.randn(1, 16, 3, 64, 96))
+    assert output.token_grid == (8, 8, 12) and torch.isfinite(output.last_hidden_state).all()
+    # The classification head, loaded from the base-model folder, takes the same path under the `mvitv2.` prefix.
+    classifier, info = MViTv2ForVideoClassification.from_pretrained(tmp_path, num_frames=16, image_size=[64, 96],
+                                                                     num_labels=3, output_loading_info=True)
+    assert not info["mismatched_keys"] and set(info["missing_keys"]) == {"classifier.weight", "classifier.bias"}
+    torch.testing.assert_close(classifier.mvitv2.blocks[0].attn.rel_pos_h, model.blocks[0].attn.rel_pos_h)
+    # Plain `load_state_dict` resizes through the modules' pre-hooks.
+    rebuilt = MViTv2Model(model.config)
+    rebuilt.load_state_dict(saved)
+    torch.testing.assert_close(rebuilt.blocks[1].attn.rel_pos_t, model.blocks[1].attn.rel_pos_t, atol=0, rtol=0)
+
+
+def test_loading_at_another_input_size_interpolates_absolute_positions(tmp_path):
+    saved = saved_tiny_model(tmp_path, rel_pos_embed=False)
+    model, info = MViTv2Model.from_pretrained(tmp_path, num_frames=16, image_size=[64, 96], output_loading_info=True)
+    assert not info["missing_keys"] and not info["mismatched_keys"]
+    old = saved["pos_encoding.spatial_pos"].t().reshape(1, 16, 16, 16)
+    expected = torch.nn.functional.interpolate(old, (16, 24), mode="bicubic", align_corners=False)
+    torch.testing.assert_close(model.pos_encoding.spatial_pos, expected.reshape(16, -1).t(), atol=0, rtol=0)
+    assert model.pos_encoding.temporal_pos.shape == (8, 16)
+    assert torch.isfinite(model(torch.randn(1, 16, 3, 64, 96)).last_hidden_state).all()
