@@ -6,6 +6,9 @@
     accelerate launch training_scripts/train_memsvd.py --train_dir bank/train --annotations ava_train_v2.2.csv \
         --validation_dir bank/val --validation_annotations ava_val_v2.2.csv \
         --excluded_timestamps ava_val_excluded_timestamps_v2.2.csv --label_map ava_action_list_v2.2.pbtxt ...
+    accelerate launch training_scripts/train_memsvd.py --dataset_format charades --train_dir bank/train \
+        --annotations Charades_v1_train.csv --validation_dir bank/test --validation_annotations Charades_v1_test.csv \
+        --label_map Charades_v1_classes.txt --output_dir out/memsvd_charades ...
 
 This is stage 3 of the LFB/MeMSVD recipe. Stages 1-2 (a short-term model and the feature bank it extracts, see
 `training_scripts/extract_feature_bank.py`) give, per `(video_id, second)`, the RoI features of that second's
@@ -13,6 +16,14 @@ actors. For AVA the bank must hold, at every annotated keyframe, one feature per
 `hfvid.data.formats.ava.group_keyframes` (extract it on the GT boxes): those are the actor features; the window
 of +-w seconds around the keyframe is the memory. `--dataset_name synthetic` is the spec's ambiguous-query task
 (a query that fits two classes + a memory that says which), which only a model with memory can solve.
+
+`--dataset_format charades` trains `MeMSVDForVideoClassification` (multi-label BCE, 157 classes) on the Charades
+CSVs: the bank holds one clip feature per `(video_id, second)` (extract it with a full-frame box `0,0,1,1` at each
+sampled second). Every clip of a training video is a sample with the video's labels; its memory is the processor's
+window around it (the default 60 s covers a typical 30 s Charades video whole). At evaluation `--clips_per_video`
+clips spread over each test video are scored, their sigmoid scores averaged (or maxed), and the video scores give
+the Charades mAP (per-class non-interpolated AP, mean over classes with positives); the scores are also written
+as the official submission file `charades_submission.txt` in `--output_dir`.
 """
 
 import argparse
@@ -26,6 +37,7 @@ from hfvid.models.memsvd import (
     MeMSVDConfig,
     MeMSVDFeatureBankProcessor,
     MeMSVDForActionDetection,
+    MeMSVDForVideoClassification,
     synthetic_memory_task,
 )
 from hfvid.training import (
@@ -55,8 +67,16 @@ def parse_args(argv=None):
     group.add_argument("--model_name_or_path", type=str, default=None, help="Start from an hfvid MeMSVD checkpoint.")
     group.add_argument("--config_overrides", type=str, default=None,
                        help='MeMSVDConfig fields for a new model, e.g. "feature_dim=768,num_components=8".')
+    group.add_argument("--dataset_format", choices=["ava", "charades"], default="ava",
+                       help="Format of --annotations/--validation_annotations: AVA keyframe CSVs (action detection) "
+                            "or Charades_v1_{train,test}.csv (multi-label video classification, mAP).")
     group.add_argument("--excluded_timestamps", type=str, default=None, help="AVA excluded keyframes (evaluation).")
-    group.add_argument("--label_map", type=str, default=None, help="AVA .pbtxt label map (names of the classes).")
+    group.add_argument("--label_map", type=str, default=None,
+                       help="Names of the classes: AVA .pbtxt label map, or Charades_v1_classes.txt.")
+    group.add_argument("--clips_per_video", type=int, default=10,
+                       help="Charades evaluation: clips spread over each test video whose scores are aggregated.")
+    group.add_argument("--clip_aggregation", choices=["mean", "max"], default="mean",
+                       help="Charades evaluation: how the clips' sigmoid scores make the video's score.")
     group.add_argument("--synthetic_train_samples", type=int, default=2048)
     group.add_argument("--synthetic_eval_samples", type=int, default=512)
     group.add_argument("--synthetic_num_classes", type=int, default=8)
@@ -67,6 +87,8 @@ def parse_args(argv=None):
         raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
     if args.dataset_name is None and args.train_dir and not args.annotations:
         raise ValueError("--train_dir (a saved feature bank) needs --annotations (the AVA CSV of its keyframes)")
+    if args.clips_per_video < 1:
+        raise ValueError(f"--clips_per_video must be >= 1, got {args.clips_per_video}")
     return validate_args(args)
 
 
@@ -143,17 +165,66 @@ def ava_items(args, split: str, processor, num_classes: int) -> tuple[list[dict]
     return items, (keyframes if not train else None)
 
 
+def charades_items(args, split: str, processor, num_classes: int) -> tuple[list[dict], dict] | tuple[None, None]:
+    """Charades clips of the split (one clip feature each) with their memory windows; eval also returns the videos."""
+    import datasets
+
+    from hfvid.data.formats.charades import charades_clips, read_charades_csv
+    from hfvid.models.memsvd import FeatureBank
+
+    train = split == "train"
+    folder, annotations = (args.train_dir, args.annotations) if train else (args.validation_dir,
+                                                                          args.validation_annotations)
+    if not folder or not annotations:
+        return None, None
+    records = read_charades_csv(annotations, num_classes)
+    limit = args.max_train_samples if train else args.max_eval_samples
+    records = records[:limit] if limit else records
+    dataset = datasets.load_from_disk(folder)
+    bank = FeatureBank(dataset)
+    clips, missing = charades_clips(records, zip(dataset["video_id"], dataset["second"]),
+                                    None if train else args.clips_per_video)
+    if not clips:
+        raise ValueError(f"the feature bank {folder} holds no clip of the videos in {annotations}")
+    if missing:
+        logger.warning(f"{len(missing)} of {len(records)} videos of {annotations} have no feature in {folder} "
+                       f"(e.g. {missing[:3]}); they are left out", main_process_only=True)
+    items = []
+    for clip in clips:
+        feature = bank.get(clip["video_id"], clip["second"])
+        if len(feature) != 1:
+            raise ValueError(f"a Charades bank holds one clip feature per (video_id, second); ({clip['video_id']}, "
+                             f"{clip['second']}) in {folder} has {len(feature)} (extract it with one full-frame box)")
+        memory = processor(bank, [(clip["video_id"], clip["second"])], training=train)
+        items.append({"actor_features": feature, "memory_features": memory["memory_features"][0],
+                      "memory_mask": memory["memory_mask"][0], "labels": clip["labels"][None]})
+    videos = {"clip_video": np.array([clip["video_index"] for clip in clips]),
+              "ids": [r["id"] for r in records], "labels": np.stack([r["labels"] for r in records])}
+    return items, (None if train else videos)
+
+
 def build_model(args):
+    charades = args.dataset_format == "charades" and args.dataset_name != "synthetic"
+    model_class = MeMSVDForVideoClassification if charades else MeMSVDForActionDetection
     if args.model_name_or_path:
-        model = MeMSVDForActionDetection.from_pretrained(args.model_name_or_path)
+        model = model_class.from_pretrained(args.model_name_or_path)
     else:
         overrides = parse_config_overrides(args.config_overrides)
+        if charades:
+            from hfvid.data.formats.charades import NUM_CHARADES_CLASSES
+
+            overrides.setdefault("num_labels", NUM_CHARADES_CLASSES)
         if args.dataset_name == "synthetic":
             overrides = {"feature_dim": args.synthetic_feature_dim, "num_labels": args.synthetic_num_classes,
                          "problem_type": "single_label_classification", "num_components": 1, "max_rank": 8,
                          "latent_dim": 32, "memory_dropout": 0.0, "classifier_dropout": 0.0,
                          "max_features_per_second": 5, "memory_window_seconds": 8, **overrides}
-        if args.label_map:
+        if args.label_map and charades:
+            from hfvid.data.formats.charades import read_charades_classes
+
+            names = read_charades_classes(args.label_map)
+            overrides["id2label"] = {i: names.get(i, f"c{i:03d}") for i in range(overrides["num_labels"])}
+        elif args.label_map:
             from hfvid.data.formats.ava import read_ava_label_map
 
             names = read_ava_label_map(args.label_map)
@@ -161,7 +232,7 @@ def build_model(args):
             overrides["id2label"] = {i: names.get(i + 1, f"action_{i + 1}") for i in range(num_labels)}
         if args.memory:
             overrides["memory_type"] = args.memory
-        model = MeMSVDForActionDetection(MeMSVDConfig(**overrides))
+        model = model_class(MeMSVDConfig(**overrides))
     if args.memory and model.config.memory_type != args.memory:
         raise ValueError(f"--memory {args.memory} differs from the checkpoint's memory_type "
                          f"{model.config.memory_type!r}")
@@ -173,9 +244,15 @@ def main(args):
     accelerator = make_accelerator(args)
     model, processor = build_model(args)
     config = model.config
+    charades = isinstance(model, MeMSVDForVideoClassification)
+    eval_videos = None
     with accelerator.main_process_first():
         if args.dataset_name == "synthetic":
             train_items, eval_items, eval_keyframes = synthetic_items(args, "train"), synthetic_items(args, "eval"), None
+        elif charades:
+            train_items, _ = charades_items(args, "train", processor, config.num_labels)
+            eval_items, eval_videos = charades_items(args, "eval", processor, config.num_labels)
+            eval_keyframes = None
         else:
             train_items, _ = ava_items(args, "train", processor, config.num_labels)
             eval_items, eval_keyframes = ava_items(args, "eval", processor, config.num_labels)
@@ -197,6 +274,9 @@ def main(args):
 
     def forward(m, batch):
         inputs = {k: v for k, v in batch.items() if k != "actor_id"}
+        if charades:  # one clip per sample: the clip feature replaces the actors
+            inputs["clip_features"] = inputs.pop("actor_features")
+            inputs.pop("actor_batch_index")
         return m(**inputs)
 
     def evaluate():
@@ -212,6 +292,8 @@ def main(args):
             return {"accuracy": float((logits.argmax(-1) == labels).mean()),
                     "mAP": charades_map(probabilities, one_hot)["mAP"]}
         scores = torch.from_numpy(logits).sigmoid().numpy()
+        if eval_videos is not None:
+            return charades_evaluation(scores, actor_ids)
         if eval_keyframes is None:
             return {"mAP": charades_map(scores[:, config.eval_label_ids], labels[:, config.eval_label_ids])["mAP"]}
         from hfvid.data.formats.ava import read_excluded_timestamps
@@ -227,11 +309,29 @@ def main(args):
         result = ava_frame_map(groundtruth, detections, [c + 1 for c in config.eval_label_ids], excluded)
         return {"frame_mAP": result["mAP"]}
 
+    def charades_evaluation(clip_scores, actor_ids):
+        """Aggregate clip scores per video, score the Charades mAP, write the submission file (main process)."""
+        clip_video = eval_videos["clip_video"][np.asarray(actor_ids) // 10_000]
+        videos = np.unique(clip_video)
+        reduce = np.max if args.clip_aggregation == "max" else np.mean
+        scores = np.stack([reduce(clip_scores[clip_video == v], axis=0) for v in videos])
+        if accelerator.is_main_process:
+            from pathlib import Path
+
+            from hfvid.data.formats.charades import write_charades_submission
+
+            Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+            write_charades_submission(Path(args.output_dir) / "charades_submission.txt",
+                                      [eval_videos["ids"][v] for v in videos], scores)
+        labels = eval_videos["labels"][videos]
+        return {"mAP": charades_map(scores[:, config.eval_label_ids], labels[:, config.eval_label_ids])["mAP"],
+                "num_videos": int(len(videos))}
+
     history = loop.run(lambda m, batch: forward(m, batch).loss, evaluate=evaluate)
     results = dict(history["eval"][-1][1]) if history["eval"] else {}
     results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
                    train_steps=history["global_step"], memory_type=config.memory_type,
-                   dataset=args.dataset_name or args.annotations or args.train_dir)
+                   dataset=args.dataset_name or args.annotations or args.train_dir, dataset_format=args.dataset_format)
     finish_training(accelerator, args, model, processor, results)
     return {"history": history, "results": results}
 

@@ -121,3 +121,67 @@ def test_accelerate_launch_one_process(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "run" / "model.safetensors").is_file()
     assert "Num processes: 1" in result.stdout + result.stderr
+
+
+def write_charades_split(folder: Path, seed: int, videos=("v0", "v1", "v2", "v3", "v4", "v5"), num_classes=5,
+                         not_in_bank=()):
+    """Charades_v1 CSV + a per-second clip-feature bank (one 6-d feature per second, 8 s per video)."""
+    from hfvid.data.formats.charades import write_charades_csv
+    from hfvid.models.memsvd import feature_bank_dataset
+
+    rng = np.random.default_rng(seed)
+    records, bank = [], {}
+    for i, video in enumerate(videos):
+        classes = {i % num_classes, (i + 2) % num_classes}
+        records.append({"id": video, "actions": [(c, 0.5, 6.0) for c in sorted(classes)], "length": 8.0})
+        for second in range(8 if video not in not_in_bank else 0):
+            bank[(video, second)] = rng.standard_normal((1, 6)).astype(np.float32)
+    folder.mkdir(parents=True)
+    feature_bank_dataset(bank).save_to_disk(str(folder / "bank"))
+    return folder / "bank", write_charades_csv(folder / "charades.csv", records)
+
+
+def test_charades_clips_spreads_clips_and_reports_missing():
+    from hfvid.data.formats.charades import charades_clips
+
+    records = [{"id": "a", "labels": np.array([1.0, 0.0])}, {"id": "gone", "labels": np.array([0.0, 1.0])}]
+    keys = [("a", s) for s in (9, 0, 3, 6, 1, 2, 4, 5, 7, 8)] + [("other", 1)]
+    clips, missing = charades_clips(records, keys, clips_per_video=3)
+    assert [c["second"] for c in clips] == [0, 4, 9] and missing == ["gone"]
+    assert all(c["video_index"] == 0 and c["labels"][0] == 1.0 for c in clips)
+    assert len(charades_clips(records, keys)[0]) == 10
+    with pytest.raises(ValueError, match="clips_per_video"):
+        charades_clips(records, keys, clips_per_video=0)
+
+
+def test_charades_format_training(tmp_path):
+    from hfvid.data.formats.charades import read_charades_csv, read_charades_submission
+    from hfvid.metrics.detection import charades_map
+    from hfvid.models.memsvd import MeMSVDForVideoClassification
+
+    train_bank, train_csv = write_charades_split(tmp_path / "train", 0)
+    # a test video without features is reported and left out of the mAP
+    val_bank, val_csv = write_charades_split(tmp_path / "val", 1, videos=("t0", "t1", "t2", "t3", "tx"),
+                                             not_in_bank=("tx",))
+    (tmp_path / "classes.txt").write_text("".join(f"c{i:03d} class {i}\n" for i in range(5)))
+    script = load_training_script("train_memsvd")
+    argv = ["--dataset_format", "charades", "--train_dir", str(train_bank), "--annotations", str(train_csv),
+            "--validation_dir", str(val_bank), "--validation_annotations", str(val_csv),
+            "--label_map", str(tmp_path / "classes.txt"), "--clips_per_video", "3", "--clip_aggregation", "max",
+            "--output_dir", str(tmp_path / "run"), "--cpu", "--max_train_steps", "3",
+            "--per_device_train_batch_size", "4",
+            "--config_overrides", "num_labels=5,feature_dim=6,num_components=2,max_rank=4,latent_dim=4,"
+                                  "memory_window_seconds=8,max_features_per_second=1"]
+    out = script.main(script.parse_args(argv))
+    assert out["history"]["global_step"] == 3
+    assert np.isfinite(out["results"]["mAP"]) and 0.0 <= out["results"]["mAP"] <= 1.0
+    assert out["results"]["num_videos"] == 4
+    results = json.loads((tmp_path / "run" / "all_results.json").read_text())
+    assert results["eval_mAP"] == out["results"]["mAP"]
+    ids, scores = read_charades_submission(tmp_path / "run" / "charades_submission.txt")
+    assert ids == ["t0", "t1", "t2", "t3"] and scores.shape == (4, 5)
+    labels = np.stack([r["labels"] for r in read_charades_csv(val_csv, 5)[:4]])
+    assert abs(charades_map(scores, labels)["mAP"] - results["eval_mAP"]) < 1e-5  # submission rounds to 1e-6
+    model = MeMSVDForVideoClassification.from_pretrained(tmp_path / "run")
+    assert model.config.num_labels == 5 and model.config.id2label[3] == "class 3"
+    assert model.config.architectures == ["MeMSVDForVideoClassification"]

@@ -66,6 +66,32 @@ def read_charades_csv(path, num_classes: int = NUM_CHARADES_CLASSES) -> list[dic
     return records
 
 
+def charades_clips(records: list[dict], keys, clips_per_video: int | None = None) -> tuple[list[dict], list[str]]:
+    """Clips of each annotated video in a per-second feature bank, with the video's labels.
+
+    ``keys`` are the bank's ``(video_id, second)`` entries (one clip feature per second, as
+    ``extract_feature_bank.py`` writes them with a full-frame box). Returns ``(clips, missing)``: clips
+    ``{video_id, second, labels, video_index}`` in record order (``clips_per_video`` seconds spread uniformly over the
+    video's seconds, or all of them), and the ids of the videos the bank lacks.
+    """
+    if clips_per_video is not None and clips_per_video < 1:
+        raise ValueError(f"clips_per_video must be >= 1 or None, got {clips_per_video}")
+    seconds = {}
+    for video_id, second in keys:
+        seconds.setdefault(video_id, []).append(int(second))
+    clips, missing = [], []
+    for index, record in enumerate(records):
+        available = sorted(set(seconds.get(record["id"], [])))
+        if not available:
+            missing.append(record["id"])
+            continue
+        if clips_per_video is not None and len(available) > clips_per_video:
+            available = [available[i] for i in np.linspace(0, len(available) - 1, clips_per_video).round().astype(int)]
+        clips += [{"video_id": record["id"], "second": s, "labels": record["labels"], "video_index": index}
+                  for s in available]
+    return clips, missing
+
+
 def write_charades_csv(path, records: list[dict]) -> Path:
     """Write records (``id``, ``actions``, optional ``length`` and other columns) in the Charades CSV layout."""
     columns = ["id", "subject", "scene", "quality", "relevance", "verified", "script", "objects", "descriptions",
@@ -122,6 +148,7 @@ def read_charades_submission(path) -> tuple[list[str], np.ndarray]:
 
 __all__ = [
     "NUM_CHARADES_CLASSES",
+    "charades_clips",
     "parse_actions",
     "read_charades_classes",
     "read_charades_csv",
