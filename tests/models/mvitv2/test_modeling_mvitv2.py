@@ -193,6 +193,8 @@ def test_loading_at_another_input_size_interpolates_relative_position_tables(tmp
     model, info = MViTv2Model.from_pretrained(tmp_path, num_frames=16, image_size=[64, 96], output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
     assert model.config.num_frames == 16 and model.config.image_size == [64, 96]
+    built = MViTv2Model(MViTv2Config(**SIZES, num_frames=16, image_size=[64, 96])).state_dict()
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in built.items()}
     resized = 0
     for key, value in model.state_dict().items():
         if key.rsplit(".", 1)[-1] in TABLES:
