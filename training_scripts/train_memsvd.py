@@ -87,6 +87,9 @@ def parse_args(argv=None):
         raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
     if args.dataset_name is None and args.train_dir and not args.annotations:
         raise ValueError("--train_dir (a saved feature bank) needs --annotations (the AVA CSV of its keyframes)")
+    if args.dataset_format == "charades" and args.dataset_name == "synthetic":
+        raise ValueError("--dataset_format charades reads --train_dir/--annotations; it does not apply to "
+                         "--dataset_name synthetic")
     if args.clips_per_video < 1:
         raise ValueError(f"--clips_per_video must be >= 1, got {args.clips_per_video}")
     return validate_args(args)
@@ -204,7 +207,7 @@ def charades_items(args, split: str, processor, num_classes: int) -> tuple[list[
 
 
 def build_model(args):
-    charades = args.dataset_format == "charades" and args.dataset_name != "synthetic"
+    charades = args.dataset_format == "charades"
     model_class = MeMSVDForVideoClassification if charades else MeMSVDForActionDetection
     if args.model_name_or_path:
         model = model_class.from_pretrained(args.model_name_or_path)

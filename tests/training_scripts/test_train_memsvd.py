@@ -103,6 +103,10 @@ def test_bad_arguments_fail_clearly(tmp_path):
         script.build_model(script.parse_args(tiny_argv(tmp_path, 1, "--config_overrides", "num_components=99")))
     with pytest.raises(ValueError, match="annotations"):
         script.parse_args(["--train_dir", str(tmp_path), "--output_dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="charades"):
+        script.parse_args(tiny_argv(tmp_path, 1, "--dataset_format", "charades"))
+    with pytest.raises(ValueError, match="clips_per_video"):
+        script.parse_args(tiny_argv(tmp_path, 1, "--clips_per_video", "0"))
 
 
 def _free_port() -> int:
