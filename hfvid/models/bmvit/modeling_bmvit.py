@@ -14,6 +14,7 @@ from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from ..mvitv2.modeling_mvitv2 import MViTv2PreTrainedModel
 from .configuration_bmvit import BMViTConfig
 from .loss_bmvit import HungarianMatcher, set_prediction_loss
 
@@ -65,6 +66,8 @@ class BMViTPreTrainedModel(PreTrainedModel):
     base_model_prefix = "bmvit"
     main_input_name = "pixel_values"
     input_modalities = ("video",)
+    # weights saved at one input size load at another: the MViTv2 backbone's position tables are resized on load
+    _load_pretrained_model = staticmethod(MViTv2PreTrainedModel._load_pretrained_model)
 
     @torch.no_grad()
     def _init_weights(self, module):

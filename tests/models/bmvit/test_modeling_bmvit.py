@@ -345,3 +345,26 @@ def test_learns_moving_actors():
           f"{time.perf_counter() - start:.1f} s")
     assert last[0] < 0.6 * first[0] and last[1] < first[1] and last[2] < first[2]
     assert after > 0.3 and after > before + 0.25
+
+
+def test_loads_at_another_input_size(tmp_path):
+    """A BMViT saved at 4x32x32 loads at 8x32x48: the backbone's relative-position tables are interpolated."""
+    torch.manual_seed(0)
+    model = BMViTForActionLocalization(tiny_config()).eval()
+    model.save_pretrained(tmp_path)
+    bigger = dict(TINY_BACKBONE, num_frames=8, image_size=[32, 48])
+    loaded, info = BMViTForActionLocalization.from_pretrained(tmp_path, backbone_config=bigger,
+                                                              output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    saved = model.state_dict()
+    resized = 0
+    for key, value in loaded.state_dict().items():
+        if key.endswith(("rel_pos_h", "rel_pos_w", "rel_pos_t")) and value.shape != saved[key].shape:
+            expected = torch.nn.functional.interpolate(saved[key].t()[None], value.shape[0], mode="linear")[0].t()
+            torch.testing.assert_close(value, expected, atol=0, rtol=0)
+            resized += 1
+        else:
+            assert torch.equal(value, saved[key]), key
+    assert resized > 0
+    with torch.no_grad():
+        assert torch.isfinite(loaded(pixel_values=torch.randn(1, 8, 3, 32, 48)).logits).all()
