@@ -389,14 +389,12 @@ def resolve_face_detector(spec=None, *, min_score: float | None = None, max_face
 
 
 def box_iou(a, b) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of ``[x1, y1, x2, y2]`` boxes."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-12)
+    """IoU matrix (len(a), len(b)) of ``[x1, y1, x2, y2]`` boxes given as lists or arrays (torchvision's IoU)."""
+    from torchvision.ops import box_iou as torchvision_box_iou
+
+    a = torch.as_tensor(np.asarray(a, np.float64)).reshape(-1, 4)
+    b = torch.as_tensor(np.asarray(b, np.float64)).reshape(-1, 4)
+    return torchvision_box_iou(a, b).numpy()
 
 
 class FaceTracker:
