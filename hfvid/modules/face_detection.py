@@ -349,11 +349,12 @@ def resolve_face_detector(spec=None, *, min_score: float | None = None, max_face
         max_faces: keep at most this many faces per image (the best scoring).
         device: where the built-in and transformers detectors run (default: CPU).
     """
+    from ..pipelines.validation import check_positive_int
+
     if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))
                                   or not np.isfinite(min_score)):
         raise ValueError(f"min_score: expected a finite number, got {min_score!r}")
-    if max_faces is not None and (isinstance(max_faces, bool) or not isinstance(max_faces, int) or max_faces < 1):
-        raise ValueError(f"max_faces: expected a positive integer or None, got {max_faces!r}")
+    max_faces = check_positive_int(max_faces, "max_faces", optional=True)
     if isinstance(spec, FaceDetector):
         if min_score is None and max_faces is None:
             return spec
@@ -407,10 +408,11 @@ class FaceTracker:
 
     def __init__(self, detector=None, *, detect_every: int = 1, iou_threshold: float = 0.3,
                  min_score: float | None = None, max_faces: int | None = None, device=None):
-        if isinstance(detect_every, bool) or not isinstance(detect_every, int) or detect_every < 1:
-            raise ValueError(f"detect_every: expected a positive integer, got {detect_every!r}")
+        from ..pipelines.validation import check_positive_int
+
+        self.detect_every = check_positive_int(detect_every, "detect_every")
         self.detector = resolve_face_detector(detector, min_score=min_score, max_faces=max_faces, device=device)
-        self.detect_every, self.iou_threshold = detect_every, iou_threshold
+        self.iou_threshold = iou_threshold
         self.reset()
 
     def reset(self):

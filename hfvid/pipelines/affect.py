@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from transformers.pipelines.base import Pipeline
 
-from .validation import check_boxes, to_json_number
+from .validation import check_boxes, check_positive_int, to_json_number
 
 _MISSING = object()
 
@@ -204,8 +204,7 @@ class _AffectVideoPipeline(Pipeline):
         processor = self._processor()
         if isinstance(boxes, (str, bytes)) or (boxes is not None and not hasattr(boxes, "__iter__")):
             raise ValueError(f"boxes: expected one box [x1, y1, x2, y2] or None per frame, got {boxes!r}")
-        if max_faces is not None and (isinstance(max_faces, bool) or not isinstance(max_faces, int) or max_faces < 1):
-            raise ValueError(f"max_faces: expected a positive integer or None (all faces), got {max_faces!r}")
+        check_positive_int(max_faces, "max_faces", optional=True)  # also when boxes are given (then unused)
         box_stream = iter(boxes) if boxes is not None else None
         tracker = None
         if boxes is None:

@@ -128,6 +128,15 @@ def check_boxes(boxes, width: float | None, height: float | None, argument: str 
     return torch.from_numpy(array).float()
 
 
+def check_positive_int(value, argument: str, *, optional: bool = False):
+    """``value`` if it is a positive integer (or ``None`` when ``optional``); a ``ValueError`` naming it otherwise."""
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{argument}: expected a positive integer{' or None' if optional else ''}, got {value!r}")
+    return int(value)
+
+
 def check_timestamps(values, argument: str, *, duration: float | None = None) -> list[float]:
     """A number or a list of numbers (seconds) -> list of finite floats in ``[0, duration]``.
 
@@ -229,6 +238,7 @@ __all__ = [
     "check_candidate_labels",
     "check_file",
     "check_model_type",
+    "check_positive_int",
     "check_timestamps",
     "load_image",
     "reject_unknown_kwargs",
