@@ -28,6 +28,7 @@ from transformers.pipelines.base import Pipeline
 
 from .validation import (
     check_boxes,
+    check_positive_int,
     check_model_type,
     check_timestamps,
     reject_unknown_kwargs,
@@ -197,8 +198,7 @@ class LongTermActionDetectionPipeline(Pipeline):
         for name, value in (("clip_duration", clip_duration), ("fps", fps)):
             if value is not None and not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name}: expected a number of seconds/frames > 0, got {value!r}")
-        if top_k is not None and not (isinstance(top_k, int) and top_k >= 1):
-            raise ValueError(f"top_k: expected an integer >= 1, got {top_k!r}")
+        check_positive_int(top_k, "top_k", optional=True)
         if threshold is not None and not (isinstance(threshold, numbers.Real) and 0 <= threshold <= 1):
             raise ValueError(f"threshold: expected a score in [0, 1], got {threshold!r}")
         if keyframes is not None:

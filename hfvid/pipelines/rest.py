@@ -10,7 +10,7 @@ from typing import NotRequired, TypedDict
 import torch
 from transformers.pipelines.base import Pipeline
 
-from .validation import check_candidate_labels, check_model_type, reject_unknown_kwargs, to_json_number
+from .validation import check_candidate_labels, check_model_type, check_positive_int, reject_unknown_kwargs, to_json_number
 
 
 class GeneratedCaption(TypedDict):
@@ -147,9 +147,7 @@ class ZeroShotVideoClassificationPipeline(_RESTPipeline):
         forward.update(scoring=scoring, num_captions=num_captions or self.model.config.num_eval_captions, seed=seed,
                        return_caption=return_caption)
         post["scoring"] = scoring
-        if top_k is not None:
-            if not (isinstance(top_k, int) and top_k >= 1):
-                raise ValueError(f"top_k: expected an integer >= 1, got {top_k!r}")
+        if check_positive_int(top_k, "top_k", optional=True) is not None:
             post["top_k"] = top_k
         if function_to_apply is not None:
             if function_to_apply not in ("softmax", "none"):

@@ -12,7 +12,14 @@ import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
-from .validation import check_model_type, check_timestamps, reject_unknown_kwargs, to_json_number, use_progress_bar
+from .validation import (
+    check_model_type,
+    check_positive_int,
+    check_timestamps,
+    reject_unknown_kwargs,
+    to_json_number,
+    use_progress_bar,
+)
 
 TASK = "hfvid-video-action-localization"
 CALL_ARGUMENTS = ("keyframe_timestamps", "fps", "person_threshold", "top_k", "top_k_actions", "progress_bar",
@@ -103,8 +110,7 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
         if fps is not None and not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
             raise ValueError(f"fps: expected a frame rate > 0, got {fps!r}")
         for name, value in (("top_k", top_k), ("top_k_actions", top_k_actions)):
-            if value is not None and not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+            check_positive_int(value, name, optional=True)
         use_progress_bar(progress_bar, 0)  # type check
         preprocess = {key: value for key, value in dict(fps=fps, progress_bar=progress_bar).items() if value is not None}
         postprocess = {key: value for key, value in dict(person_threshold=person_threshold, top_k=top_k,

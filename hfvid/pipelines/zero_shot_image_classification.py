@@ -10,7 +10,7 @@ from typing import TypedDict
 import torch
 from transformers.pipelines.base import Pipeline
 
-from .validation import check_candidate_labels, load_image, reject_unknown_kwargs, to_json_number
+from .validation import check_candidate_labels, check_positive_int, load_image, reject_unknown_kwargs, to_json_number
 
 TASK = "hfvid-zero-shot-image-classification"
 CALL_ARGUMENTS = ("candidate_labels", "num_samples", "deterministic", "seed", "top_k", "timeout", "batch_size",
@@ -79,9 +79,7 @@ class BayesianZeroShotImageClassificationPipeline(Pipeline):
         for name, value in (("num_samples", num_samples), ("deterministic", deterministic), ("seed", seed)):
             if value is not None:
                 forward[name] = value
-        if top_k is not None:
-            if not (isinstance(top_k, int) and top_k >= 1):
-                raise ValueError(f"top_k: expected an integer >= 1, got {top_k!r}")
+        if check_positive_int(top_k, "top_k", optional=True) is not None:
             postprocess["top_k"] = top_k
         return ({"timeout": timeout} if timeout is not None else {}), forward, postprocess
 
