@@ -25,10 +25,10 @@ def to_pil(image) -> Image.Image:
     """A path, PIL image, ``(H, W, 3)`` array (uint8, or float in [0, 1]) or ``(3, H, W)`` tensor -> RGB PIL."""
     if isinstance(image, Image.Image):
         return image.convert("RGB")
-    if isinstance(image, (str, Path)):
-        if not Path(image).is_file():
-            raise FileNotFoundError(f"image {str(image)!r} does not exist")
-        return Image.open(image).convert("RGB")
+    if isinstance(image, (str, Path)):  # the pipelines' loader: missing and corrupt files named the same way
+        from .pipelines.validation import load_image
+
+        return load_image(image, "image")
     if hasattr(image, "detach"):  # torch tensor (3, H, W) or (H, W, 3)
         image = image.detach().cpu().numpy()
         if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[2] not in (1, 3):
