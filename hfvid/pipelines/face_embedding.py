@@ -9,7 +9,6 @@ crops). The stock `pipeline("image-feature-extraction", model=..., pool=True)` a
 
 from typing import TypedDict
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers.pipelines.base import ChunkPipeline
@@ -90,18 +89,7 @@ class FaceEmbeddingPipeline(FaceInputsMixin, ChunkPipeline):
         return preprocess_params, {}, ({"normalize": normalize} if normalize is not None else {})
 
     def preprocess(self, item, face_detector=None):
-        from .validation import check_boxes, load_image
-
-        image = load_image(item["image"], "images")
-        # arrays go to the processor as given (float images keep their precision); detectors see the PIL image
-        source = item["image"] if isinstance(item["image"], (np.ndarray, torch.Tensor)) else image
-        boxes = item["boxes"]
-        if boxes is not None:
-            boxes = check_boxes(boxes, image.width, image.height, "boxes").tolist()
-        else:
-            face_detector = face_detector or self._default_face_detector()
-            if face_detector.name != "full_image":  # full_image: the whole image, box None
-                boxes = [face["box"] for face in face_detector(image)]
+        image, source, boxes = self.image_and_boxes(item, face_detector)  # boxes None (full_image): whole image
         if boxes is None or len(boxes) == 0:
             # whole image; with an empty box list it is only a placeholder chunk that postprocess drops (no face)
             pixels = self.image_processor(source, return_tensors="pt")["pixel_values"]

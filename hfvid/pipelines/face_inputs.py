@@ -7,6 +7,9 @@ a list, a generator or a `datasets.Dataset`, with optional boxes per image) and 
 
 from collections.abc import Iterator
 
+import numpy as np
+import torch
+
 
 def _is_dataset(value) -> bool:
     return type(value).__name__ in ("Dataset", "IterableDataset") and hasattr(value, "__iter__")
@@ -29,6 +32,22 @@ class FaceInputsMixin:
             box_stream = iter(boxes) if boxes is not None else None
             return ({"image": image, "boxes": None if box_stream is None else next(box_stream)} for image in images)
         return {"image": images, "boxes": boxes}
+
+    def image_and_boxes(self, item, face_detector=None, min_size: int = 2):
+        """One item -> (PIL image, what the processor gets, boxes): given boxes validated (as a ``(K, 4)`` list),
+        else the detector's boxes, or ``None`` for ``face_detector="full_image"`` (the whole image is the face)."""
+        from .validation import check_boxes, load_image
+
+        image = load_image(item["image"], "images", min_size=min_size)
+        # arrays go to the processor as given (float images keep their precision); detectors see the PIL image
+        source = item["image"] if isinstance(item["image"], (np.ndarray, torch.Tensor)) else image
+        boxes = item["boxes"]
+        if boxes is not None:
+            return image, source, check_boxes(boxes, image.width, image.height, "boxes").tolist()
+        face_detector = face_detector or self._default_face_detector()
+        if face_detector.name == "full_image":
+            return image, source, None
+        return image, source, [face["box"] for face in face_detector(image)]
 
     def face_detector_params(self, face_detector=None, min_score=None, max_faces=None) -> dict:
         """``{"face_detector": detector}`` when any detector option is given, else ``{}`` (the default, lazily)."""

@@ -3,7 +3,6 @@
 from collections.abc import Callable
 from typing import TypedDict
 
-import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
@@ -80,18 +79,8 @@ class FacialLandmarkDetectionPipeline(FaceInputsMixin, ChunkPipeline):
         return preprocess_params, forward_params, {}
 
     def preprocess(self, item, face_detector: Callable | None = None):
-        from .validation import check_boxes, load_image
-
-        image = load_image(item["image"], "images", min_size=self.MIN_IMAGE_SIZE)
-        # arrays go to the processor as given (float images keep their precision); detectors see the PIL image
-        pixels = item["image"] if isinstance(item["image"], (np.ndarray, torch.Tensor)) else image
-        boxes = item["boxes"]
-        if boxes is not None:
-            check_boxes(boxes, image.width, image.height, "boxes")  # validated; passed on as given
-        else:
-            face_detector = face_detector or self._default_face_detector()
-            if face_detector.name != "full_image":  # full_image: the processor's own whole-image box
-                boxes = [face["box"] for face in face_detector(image)]
+        # boxes None (full_image): the processor's own whole-image box
+        _, pixels, boxes = self.image_and_boxes(item, face_detector, min_size=self.MIN_IMAGE_SIZE)
         if boxes is not None and len(boxes) == 0:
             # No face: one placeholder chunk keeps the item in the stream; postprocess drops it.
             size = self.image_processor.crop_size
