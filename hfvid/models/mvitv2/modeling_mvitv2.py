@@ -16,11 +16,11 @@ from torch import nn
 from torchvision.models.video.mvit import MSBlockConfig, MultiscaleAttention, MultiscaleBlock, PositionalEncoding
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.backbone_utils import BackboneMixin
+from transformers.backbone_utils import BackboneMixin, filter_output_hidden_states
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BackboneOutput
 from transformers.modeling_utils import load_state_dict
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_mvitv2 import MViTv2Config
 
@@ -71,7 +71,6 @@ def tokens_to_grid(tokens: torch.Tensor, token_grid) -> torch.Tensor:
 
 class MViTv2PreTrainedModel(PreTrainedModel):
     config: MViTv2Config
-    config_class = MViTv2Config
     base_model_prefix = "mvitv2"
     main_input_name = "pixel_values"
     input_modalities = ("video",)
@@ -261,14 +260,10 @@ class MViTv2Model(MViTv2PreTrainedModel):
         x = self.conv_proj(pixel_values.transpose(1, 2))  # torchvision order (batch, C, T, H, W)
         return self.pos_encoding(x.flatten(2).transpose(1, 2))
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> MViTv2ModelOutput:
-        """`pixel_values` `(batch, num_frames, num_channels, height, width)`, normalised by the video processor."""
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None) -> MViTv2ModelOutput:
+        """`pixel_values` `(batch, num_frames, num_channels, height, width)`, normalised by the video processor;
+        `output_hidden_states` adds the embedding and every block's output (default: the config's)."""
         output_hidden_states = output_hidden_states if output_hidden_states is not None else (
             self.config.output_hidden_states
         )
@@ -279,13 +274,12 @@ class MViTv2Model(MViTv2PreTrainedModel):
             x, thw = block(x, thw)
             hidden_states.append(x)
         x = self.norm(x)
-        output = MViTv2ModelOutput(
+        return MViTv2ModelOutput(
             last_hidden_state=x,
             pooler_output=x[:, 0],
             token_grid=tuple(thw),
             hidden_states=tuple(hidden_states) if output_hidden_states else None,
         )
-        return output if return_dict is not False else output.to_tuple()
 
 
 class MViTv2Backbone(BackboneMixin, MViTv2PreTrainedModel):
@@ -303,14 +297,11 @@ class MViTv2Backbone(BackboneMixin, MViTv2PreTrainedModel):
         self.num_features = [config.embed_dim] + [config.output_channels[end] for end in config.stage_ends]
         self.post_init()
 
-    def forward(
-        self,
-        pixel_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BackboneOutput:
+    @can_return_tuple
+    @filter_output_hidden_states
+    def forward(self, pixel_values: torch.Tensor, *, output_hidden_states: bool | None = None) -> BackboneOutput:
+        """`feature_maps` of `out_features`; `hidden_states` (the trunk's) only when `output_hidden_states`
+        (default: the config's). No attentions: `forward_with_filtered_kwargs` drops `output_attentions`."""
         outputs = self.mvitv2(pixel_values, output_hidden_states=True)
         hidden = list(outputs.hidden_states)
         hidden[-1] = outputs.last_hidden_state  # the final stage is normalised
@@ -321,9 +312,7 @@ class MViTv2Backbone(BackboneMixin, MViTv2PreTrainedModel):
             for i, name in enumerate(self.stage_names)
             if name in self.out_features
         )
-        keep = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        output = BackboneOutput(feature_maps=feature_maps, hidden_states=outputs.hidden_states if keep else None)
-        return output if return_dict is not False else output.to_tuple()
+        return BackboneOutput(feature_maps=feature_maps, hidden_states=outputs.hidden_states)
 
 
 class MViTv2ForVideoClassification(MViTv2PreTrainedModel):
@@ -336,13 +325,12 @@ class MViTv2ForVideoClassification(MViTv2PreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
     ) -> MViTv2VideoClassifierOutput:
         """`labels` `(batch,)` class indices in `[0, num_labels)` give a cross-entropy `loss`."""
         outputs = self.mvitv2(pixel_values, output_hidden_states=output_hidden_states)
@@ -352,10 +340,9 @@ class MViTv2ForVideoClassification(MViTv2PreTrainedModel):
             if labels.shape != logits.shape[:1]:
                 raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
             loss = nn.functional.cross_entropy(logits, labels.long())
-        output = MViTv2VideoClassifierOutput(
+        return MViTv2VideoClassifierOutput(
             loss=loss, logits=logits, pooler_output=outputs.pooler_output, hidden_states=outputs.hidden_states
         )
-        return output if return_dict is not False else output.to_tuple()
 
 
 __all__ = [

@@ -46,6 +46,7 @@ def test_common_model_checks(tmp_path):
     classifier = ModelTester(MViTv2ForVideoClassification, config, make_inputs,
                              lambda inputs: {"labels": torch.arange(inputs["pixel_values"].shape[0]) % 5},
                              output_keys=("logits",))
+    classifier.check_conformance()
     classifier.check_save_load_round_trip(tmp_path / "cls")
     classifier.check_loss_decreases()
     classifier.check_bad_inputs([(make_inputs(2, 0) | {"labels": torch.zeros(3)}, "labels")])
@@ -127,6 +128,33 @@ def test_backbone_feature_maps():
     assert [tuple(m.shape) for m in maps] == [(2, 16, 2, 8, 8), (2, 16, 2, 8, 8), (2, 32, 2, 4, 4)]
     assert backbone.channels == [16, 16, 32]
     torch.testing.assert_close(maps[-1], tokens_to_grid(tokens.last_hidden_state, tokens.token_grid))
+
+
+def test_backbone_output_contract():
+    """Hidden states only on request, `return_dict=False` a tuple, attentions dropped by the filtered call (the
+    backbone has none), any other unknown keyword refused by name."""
+    backbone = MViTv2Backbone(MViTv2Config(**TINY, out_features=["stage1", "stage2"])).eval()
+    inputs = make_inputs(1, 0)
+    with torch.no_grad():
+        plain = backbone(**inputs)
+        hidden = backbone(**inputs, output_hidden_states=True)
+        as_tuple = backbone(**inputs, return_dict=False)
+        filtered = backbone.forward_with_filtered_kwargs(**inputs, output_attentions=True)
+    assert plain.hidden_states is None and len(hidden.hidden_states) == 1 + len(TINY["num_heads"])
+    assert type(as_tuple) is tuple and len(as_tuple) == 1
+    for maps in (hidden.feature_maps, as_tuple[0], filtered.feature_maps):
+        assert all(torch.equal(a, b) for a, b in zip(plain.feature_maps, maps))
+    with pytest.raises(TypeError, match="output_attentions"):
+        backbone(**inputs, output_attentions=True)
+
+
+def test_hidden_states_are_the_embedding_and_every_block():
+    model = MViTv2ForVideoClassification(MViTv2Config(**TINY)).eval()
+    with torch.no_grad():
+        out = model(**make_inputs(1, 0), output_hidden_states=True)
+        assert model(**make_inputs(1, 0)).hidden_states is None
+    widths = [16, 16, 32, 32]
+    assert [h.shape[-1] for h in out.hidden_states] == widths
 
 
 @pytest.mark.parametrize("overrides, field", [
