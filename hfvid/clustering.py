@@ -1,7 +1,9 @@
 """Clustering of keypoint descriptors into object-part identities (Keypoints-to-Landmarks correspondence recovery).
 
-* :func:`kmeans`: seeded k-means++ initialisation + Lloyd iterations in torch, best of ``n_init`` restarts, on
-  L2-normalised descriptors (``backend="sklearn"`` uses scikit-learn's ``KMeans`` when it is installed).
+* :func:`kmeans`: seeded k-means++ initialisation + Lloyd iterations in torch on any ``device``, best of ``n_init``
+  restarts, on L2-normalised descriptors (``backend="sklearn"`` uses scikit-learn's ``KMeans`` when it is installed).
+* :func:`knn_distances` / :func:`iter_knn_distances`: exact k-nearest-neighbour distances by a chunked running top-k
+  (torch on any device, or faiss where installed), the search behind keypoint outlier removal.
 * :func:`assign_unique`: the paper's "modified k-means" assignment: every point goes to its nearest centroid, and
   per image only the closest point of each cluster keeps its label (a cluster appears at most once per image).
 * :func:`assign_hungarian`: the NeurIPS variant: a one-to-one point/cluster matching per image
@@ -10,7 +12,10 @@
   same point seen in the mirrored image).
 * :func:`recover_correspondences`: the two-pass K-then-M scheme of the TPAMI paper.
 
-Inputs are numpy arrays or torch tensors; outputs are numpy arrays. Labels ``-1`` mean "no label".
+Inputs are numpy arrays (memmaps too) or torch tensors; outputs are numpy arrays. Labels ``-1`` mean "no label".
+Every search over all points works in blocks of ``chunk_size`` rows, so its working memory is bounded by
+``chunk_size x max(chunk_size, num_clusters)`` distances whatever the number of descriptors
+(``benchmarks/bench_keypoint_scale.py`` measures it).
 """
 
 from __future__ import annotations
@@ -21,10 +26,31 @@ import numpy as np
 import torch
 
 KMEANS_BACKENDS = ("torch", "sklearn")
+KNN_BACKENDS = ("torch", "faiss")
+DEFAULT_CHUNK_SIZE = 4096
 
 
 def _as_tensor(x) -> torch.Tensor:
-    return x.float() if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x, dtype=np.float32))
+    if isinstance(x, torch.Tensor):
+        return x.float()
+    array = np.asarray(x, dtype=np.float32)  # no copy for float32 arrays and memmaps
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def _check_chunk_size(chunk_size: int) -> int:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+    return chunk_size
+
+
+def _nearest_in_chunks(x: torch.Tensor, centers: torch.Tensor, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(labels (N,), distances (N,))`` of each row's nearest centre, ``chunk_size`` rows at a time."""
+    labels = torch.empty(len(x), dtype=torch.long, device=x.device)
+    distances = torch.empty(len(x), dtype=x.dtype, device=x.device)
+    for start in range(0, len(x), chunk_size):
+        values, index = torch.cdist(x[start:start + chunk_size], centers).min(dim=1)
+        labels[start:start + chunk_size], distances[start:start + chunk_size] = index, values
+    return labels, distances
 
 
 def l2_normalize(descriptors) -> torch.Tensor:
@@ -44,32 +70,40 @@ def _check_descriptors(descriptors, num_clusters: int) -> torch.Tensor:
     return x
 
 
-def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """k-means++ seeding: each new centre drawn with probability proportional to the squared distance."""
-    first = torch.randint(len(x), (1,), generator=generator)
+def _kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator, chunk_size: int) -> torch.Tensor:
+    """k-means++ seeding: each new centre drawn with probability proportional to the squared distance.
+
+    The draws use the CPU ``generator`` on CPU copies of the (N,) weights, so one seed gives one seeding on every
+    device."""
+    first = torch.randint(len(x), (1,), generator=generator).to(x.device)
     centers = [x[first]]
-    closest = torch.cdist(x, centers[0]).squeeze(1) ** 2
+    closest = _nearest_in_chunks(x, centers[0], chunk_size)[1] ** 2
     for _ in range(1, k):
         weights = closest if closest.sum() > 0 else torch.ones_like(closest)
-        index = torch.multinomial(weights, 1, generator=generator)
+        index = torch.multinomial(weights.cpu(), 1, generator=generator).to(x.device)
         centers.append(x[index])
-        closest = torch.minimum(closest, torch.cdist(x, x[index]).squeeze(1) ** 2)
+        closest = torch.minimum(closest, _nearest_in_chunks(x, x[index], chunk_size)[1] ** 2)
     return torch.cat(centers)
 
 
-def _lloyd(x: torch.Tensor, centers: torch.Tensor, max_iter: int, tol: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+def _lloyd(x: torch.Tensor, centers: torch.Tensor, max_iter: int, tol: float,
+           chunk_size: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Lloyd iterations with chunked assignment; per-cluster sums and counts are accumulated chunk by chunk."""
     for _ in range(max_iter):
-        labels = torch.cdist(x, centers).argmin(dim=1)
-        sums = torch.zeros_like(centers).index_add_(0, labels, x)
-        counts = torch.bincount(labels, minlength=len(centers)).to(x.dtype)[:, None]
+        sums, counts = torch.zeros_like(centers), torch.zeros(len(centers), dtype=x.dtype, device=x.device)
+        for start in range(0, len(x), chunk_size):
+            rows = x[start:start + chunk_size]
+            labels = torch.cdist(rows, centers).argmin(dim=1)
+            sums.index_add_(0, labels, rows)
+            counts += torch.bincount(labels, minlength=len(centers)).to(x.dtype)
+        counts = counts[:, None]
         updated = torch.where(counts > 0, sums / counts.clamp_min(1), centers)  # empty clusters keep their centre
         shift = (updated - centers).norm(dim=1).max().item()
         centers = updated
         if shift <= tol:
             break
-    distances = torch.cdist(x, centers)
-    labels = distances.argmin(dim=1)
-    inertia = (distances.gather(1, labels[:, None]) ** 2).sum().item()
+    labels, distances = _nearest_in_chunks(x, centers, chunk_size)
+    inertia = (distances.double() ** 2).sum().item()
     return centers, labels, inertia
 
 
@@ -82,14 +116,19 @@ def kmeans(
     normalize: bool = True,
     backend: str = "torch",
     tol: float = 1e-6,
+    device=None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Seeded k-means; returns ``(centroids (K, D), labels (N,))`` of the restart with the lowest inertia.
 
     ``normalize`` L2-normalises the descriptors first (the paper clusters unit descriptors). The result depends only
-    on the data and ``seed``.
+    on the data and ``seed``. The torch backend runs on ``device`` (e.g. ``accelerator.device``; default CPU) and
+    assigns ``chunk_size`` points at a time, so beyond the descriptors themselves it holds ``chunk_size x K``
+    distances, not ``N x K``.
     """
     if backend not in KMEANS_BACKENDS:
         raise ValueError(f"backend must be one of {KMEANS_BACKENDS}, got {backend!r}")
+    chunk_size = _check_chunk_size(chunk_size)
     x = _check_descriptors(descriptors, num_clusters)
     if normalize:
         x = l2_normalize(x)
@@ -100,24 +139,95 @@ def kmeans(
             raise ValueError("backend='sklearn' needs scikit-learn (pip install scikit-learn)") from error
         fitted = KMeans(num_clusters, n_init=n_init, max_iter=max_iter, random_state=seed).fit(x.numpy())
         return fitted.cluster_centers_.astype(np.float32), fitted.labels_.astype(np.int64)
+    x = x.to(device or "cpu")
     generator = torch.Generator().manual_seed(seed)
     best = None
     for _ in range(max(n_init, 1)):
-        centers, labels, inertia = _lloyd(x, _kmeans_plus_plus(x, num_clusters, generator), max_iter, tol)
+        seeds = _kmeans_plus_plus(x, num_clusters, generator, chunk_size)
+        centers, labels, inertia = _lloyd(x, seeds, max_iter, tol, chunk_size)
         if best is None or inertia < best[2]:
             best = (centers, labels, inertia)
-    return best[0].numpy(), best[1].numpy()
+    return best[0].cpu().numpy(), best[1].cpu().numpy()
 
 
-def nearest_centroid(descriptors, centroids, normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels (N,), distances (N,))`` of each descriptor's nearest centroid."""
+def nearest_centroid(descriptors, centroids, normalize: bool = True, device=None,
+                     chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels (N,), distances (N,))`` of each descriptor's nearest centroid (chunked, on ``device``)."""
+    chunk_size = _check_chunk_size(chunk_size)
     x = _as_tensor(descriptors)
     if len(x) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    x = l2_normalize(x) if normalize else x
-    distances = torch.cdist(x, _as_tensor(centroids))
-    values, labels = distances.min(dim=1)
-    return labels.numpy(), values.numpy()
+    x = (l2_normalize(x) if normalize else x).to(device or "cpu")
+    labels, values = _nearest_in_chunks(x, _as_tensor(centroids).to(x.device), chunk_size)
+    return labels.cpu().numpy(), values.cpu().numpy()
+
+
+def _knn_chunk_torch(queries: torch.Tensor, start: int, x: torch.Tensor, x_sq: torch.Tensor, k: int,
+                     chunk_size: int, exclude_self: bool) -> torch.Tensor:
+    """Squared distances (q, k), ascending, of ``queries`` (rows ``start..`` of ``x``) to their k nearest rows,
+    by a running top-k over ``chunk_size`` database rows at a time (self matches excluded by index, not value)."""
+    q_sq = (queries * queries).sum(dim=1, keepdim=True)
+    best = torch.full((len(queries), k), float("inf"), dtype=x.dtype, device=x.device)
+    rows = torch.arange(len(queries), device=x.device)
+    for db_start in range(0, len(x), chunk_size):
+        block = x[db_start:db_start + chunk_size]
+        distances = (q_sq + x_sq[db_start:db_start + chunk_size][None] - 2 * queries @ block.T).clamp_min_(0)
+        if exclude_self:
+            columns = rows + start - db_start
+            inside = (columns >= 0) & (columns < len(block))
+            distances[rows[inside], columns[inside]] = float("inf")
+        best = torch.cat([best, distances], dim=1).topk(k, dim=1, largest=False, sorted=True).values
+    return best
+
+
+def iter_knn_distances(descriptors, k: int, chunk_size: int = DEFAULT_CHUNK_SIZE, device=None,
+                       backend: str = "torch", exclude_self: bool = True):
+    """Yield ``(start, distances (q, k))``: exact L2 distances, ascending, from descriptors ``start .. start + q``
+    to their ``k`` nearest descriptors (the point itself excluded when ``exclude_self``), ``chunk_size`` queries at
+    a time.
+
+    ``backend="torch"`` keeps a running top-k over blocks of ``chunk_size`` database rows on ``device``, so the
+    working memory is ``chunk_size x (chunk_size + k)`` distances, flat in the number of descriptors.
+    ``backend="faiss"`` uses an exact ``faiss.IndexFlatL2`` (CPU; needs ``faiss-cpu``/``faiss-gpu``), which blocks
+    its own search. Equal distances (duplicates) are kept as they are: the result is the multiset of the k
+    smallest distances, whatever order ties are found in.
+    """
+    if backend not in KNN_BACKENDS:
+        raise ValueError(f"backend must be one of {KNN_BACKENDS}, got {backend!r}")
+    chunk_size = _check_chunk_size(chunk_size)
+    x = _as_tensor(descriptors)
+    if x.ndim != 2:
+        raise ValueError(f"descriptors must have shape (num_points, dim), got {tuple(x.shape)}")
+    others = len(x) - 1 if exclude_self else len(x)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= others:
+        raise ValueError(f"k must be an int in [1, {others}] for {len(x)} descriptors "
+                         f"(exclude_self={exclude_self}), got {k!r}")
+    if backend == "faiss":
+        try:
+            import faiss
+        except ImportError as error:
+            raise ValueError("backend='faiss' needs faiss (pip install faiss-cpu)") from error
+        array = np.ascontiguousarray(x.cpu().numpy())
+        index = faiss.IndexFlatL2(array.shape[1])
+        index.add(array)
+        extra = int(exclude_self)
+        for start in range(0, len(array), chunk_size):
+            squared, _ = index.search(array[start:start + chunk_size], k + extra)
+            # the point itself is at distance 0, so it is one of the smallest: drop one zero per row
+            yield start, torch.from_numpy(np.sqrt(np.maximum(squared[:, extra:], 0)))
+        return
+    x = x.to(device or "cpu")
+    x_sq = (x * x).sum(dim=1)
+    for start in range(0, len(x), chunk_size):
+        squared = _knn_chunk_torch(x[start:start + chunk_size], start, x, x_sq, k, chunk_size, exclude_self)
+        yield start, squared.sqrt()
+
+
+def knn_distances(descriptors, k: int, chunk_size: int = DEFAULT_CHUNK_SIZE, device=None, backend: str = "torch",
+                  exclude_self: bool = True) -> torch.Tensor:
+    """All of :func:`iter_knn_distances` as one (N, k) CPU tensor (use the iterator when N x k is too large)."""
+    parts = [d.cpu() for _, d in iter_knn_distances(descriptors, k, chunk_size, device, backend, exclude_self)]
+    return torch.cat(parts)
 
 
 def _check_image_ids(image_ids, count: int) -> np.ndarray:
@@ -127,13 +237,14 @@ def _check_image_ids(image_ids, count: int) -> np.ndarray:
     return ids
 
 
-def assign_unique(image_ids, descriptors, centroids, normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def assign_unique(image_ids, descriptors, centroids, normalize: bool = True, device=None,
+                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """Closest point per (image, cluster): ``(labels (N,), distances (N,))``, ``-1`` for points that lost.
 
     Each point takes its nearest centroid; within an image, among the points of one cluster only the one with the
     smallest centroid distance keeps the label. So every image holds each cluster id at most once.
     """
-    labels, distances = nearest_centroid(descriptors, centroids, normalize)
+    labels, distances = nearest_centroid(descriptors, centroids, normalize, device, chunk_size)
     ids = _check_image_ids(image_ids, len(labels))
     order = np.lexsort((distances, labels, ids))  # by image, then cluster, then distance
     first = np.ones(len(order), dtype=bool)
@@ -213,6 +324,8 @@ def recover_correspondences(
     max_iter: int = 100,
     max_samples: int = 800_000,
     backend: str = "torch",
+    device=None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> Correspondences:
     """The K-then-M clustering of the TPAMI paper (``variant="neurips"``: one M-clustering with Hungarian matching).
 
@@ -221,6 +334,8 @@ def recover_correspondences(
        mirror's cluster gives the K flip permutation.
     2. k-means with M centroids on the kept points only; per image again the closest point per centroid ->
        ``m_labels``; ``m_mirror_labels`` is the nearest M centroid of each point's mirrored descriptor.
+
+    k-means and the nearest-centroid searches run on ``device`` in blocks of ``chunk_size`` points.
     """
     if variant not in ("tpami", "neurips"):
         raise ValueError(f"variant must be 'tpami' or 'neurips', got {variant!r}")
@@ -230,11 +345,13 @@ def recover_correspondences(
     if x.shape != mirrored.shape:
         raise ValueError(f"descriptors {tuple(x.shape)} and mirror_descriptors {tuple(mirrored.shape)} differ in shape")
     ids = _check_image_ids(image_ids, len(x))
-    options = dict(seed=seed, n_init=n_init, max_iter=max_iter, normalize=False, backend=backend)
+    options = dict(seed=seed, n_init=n_init, max_iter=max_iter, normalize=False, backend=backend, device=device,
+                   chunk_size=chunk_size)
+    search = dict(normalize=False, device=device, chunk_size=chunk_size)
     both = torch.cat([x[:max_samples], mirrored[:max_samples]])
     k_centroids, _ = kmeans(both, num_landmarks, **options)
-    k_labels, _ = assign_unique(ids, x, k_centroids, normalize=False)
-    mirror_k, _ = nearest_centroid(mirrored, k_centroids, normalize=False)
+    k_labels, _ = assign_unique(ids, x, k_centroids, **search)
+    mirror_k, _ = nearest_centroid(mirrored, k_centroids, **search)
     k_flip = flip_permutation(k_labels, mirror_k, num_landmarks)
 
     if variant == "neurips":
@@ -249,8 +366,8 @@ def recover_correspondences(
             )
         m_centroids, _ = kmeans(x[kept[:max_samples]], num_clusters, **options)
         m_labels = np.full(len(x), -1, dtype=np.int64)
-        m_labels[kept], _ = assign_unique(ids[kept], x[kept], m_centroids, normalize=False)
-    m_mirror, _ = nearest_centroid(mirrored, m_centroids, normalize=False)
+        m_labels[kept], _ = assign_unique(ids[kept], x[kept], m_centroids, **search)
+    m_mirror, _ = nearest_centroid(mirrored, m_centroids, **search)
     return Correspondences(
         k_labels=k_labels,
         m_labels=m_labels,
@@ -262,12 +379,16 @@ def recover_correspondences(
 
 
 __all__ = [
+    "DEFAULT_CHUNK_SIZE",
     "KMEANS_BACKENDS",
+    "KNN_BACKENDS",
     "Correspondences",
     "assign_hungarian",
     "assign_unique",
     "flip_permutation",
+    "iter_knn_distances",
     "kmeans",
+    "knn_distances",
     "l2_normalize",
     "nearest_centroid",
     "recover_correspondences",

@@ -9,8 +9,11 @@ from hfvid.clustering import (
     assign_hungarian,
     assign_unique,
     flip_permutation,
+    iter_knn_distances,
     kmeans,
+    knn_distances,
     l2_normalize,
+    nearest_centroid,
     recover_correspondences,
 )
 
@@ -129,3 +132,99 @@ def test_flip_permutation_is_a_permutation_even_with_noisy_votes():
     labels = rng.integers(0, 5, size=200)
     mirror = np.where(rng.random(200) < 0.8, labels, rng.integers(0, 5, size=200))
     assert sorted(flip_permutation(labels, mirror, 5)) == list(range(5))
+
+
+def exact_knn(x, k, exclude_self=True):
+    """Reference: all-pairs float64 distances, sorted; the point itself (by index) excluded."""
+    x = np.asarray(x, np.float64)
+    distances = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    if exclude_self:
+        np.fill_diagonal(distances, np.inf)
+    return np.sort(distances, axis=1)[:, :k]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 5, 32, 1000])
+def test_chunked_knn_equals_the_exact_search(chunk_size):
+    rng = np.random.default_rng(0)
+    floats = rng.normal(size=(61, 12)).astype(np.float32)
+    for k in (1, 7, 60):  # 60 = every other point
+        np.testing.assert_allclose(knn_distances(floats, k, chunk_size).numpy(), exact_knn(floats, k), atol=2e-5)
+    # integer data with duplicates: all distances exact in float32, so equal to the last bit
+    integers = rng.integers(0, 3, size=(30, 4)).astype(np.float32)
+    integers[5:9] = integers[4]
+    exact = exact_knn(integers, 6).astype(np.float32)
+    np.testing.assert_array_equal(knn_distances(integers, 6, chunk_size).numpy(), exact)
+    assert (knn_distances(integers, 4, chunk_size)[4:9] == 0).all()  # each copy sees its 4 twins, not itself
+    with_self = knn_distances(integers, 6, chunk_size, exclude_self=False).numpy()
+    np.testing.assert_array_equal(with_self, exact_knn(integers, 6, exclude_self=False).astype(np.float32))
+    starts = [start for start, _ in iter_knn_distances(floats, 3, chunk_size)]
+    assert starts == list(range(0, 61, chunk_size))
+
+
+def test_knn_rejects_bad_arguments():
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="k must be"):
+        knn_distances(x, 4)  # only 3 other points
+    with pytest.raises(ValueError, match="k must be"):
+        knn_distances(x[:1], 1)
+    with pytest.raises(ValueError, match="backend"):
+        knn_distances(x, 2, backend="annoy")
+    with pytest.raises(ValueError, match="chunk_size"):
+        knn_distances(x, 2, chunk_size=0)
+    with pytest.raises(ValueError, match="shape"):
+        knn_distances(np.zeros(5), 2)
+
+
+def test_faiss_knn_equals_the_exact_search():
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(2)
+    floats = rng.normal(size=(50, 16)).astype(np.float32)
+    np.testing.assert_allclose(knn_distances(floats, 9, 8, backend="faiss").numpy(), exact_knn(floats, 9), atol=1e-4)
+
+
+def previous_kmeans(x, num_clusters, n_init, max_iter, seed, tol=1e-6):
+    """The unchunked CPU k-means this module had before chunking (reference for equivalence)."""
+    x = l2_normalize(x)
+    generator = torch.Generator().manual_seed(seed)
+    best = None
+    for _ in range(n_init):
+        first = torch.randint(len(x), (1,), generator=generator)
+        centers = [x[first]]
+        closest = torch.cdist(x, centers[0]).squeeze(1) ** 2
+        for _ in range(1, num_clusters):
+            index = torch.multinomial(closest, 1, generator=generator)
+            centers.append(x[index])
+            closest = torch.minimum(closest, torch.cdist(x, x[index]).squeeze(1) ** 2)
+        centers = torch.cat(centers)
+        for _ in range(max_iter):
+            labels = torch.cdist(x, centers).argmin(dim=1)
+            sums = torch.zeros_like(centers).index_add_(0, labels, x)
+            counts = torch.bincount(labels, minlength=len(centers)).to(x.dtype)[:, None]
+            updated = torch.where(counts > 0, sums / counts.clamp_min(1), centers)
+            shift = (updated - centers).norm(dim=1).max().item()
+            centers = updated
+            if shift <= tol:
+                break
+        distances = torch.cdist(x, centers)
+        labels = distances.argmin(dim=1)
+        inertia = (distances.gather(1, labels[:, None]) ** 2).sum().item()
+        if best is None or inertia < best[2]:
+            best = (centers, labels, inertia)
+    return best[0].numpy(), best[1].numpy(), best[2]
+
+
+@pytest.mark.parametrize("chunk_size", [7, 100, 4096])
+def test_chunked_kmeans_equals_the_unchunked_one(chunk_size):
+    """Same seed -> the same clustering (identical labels) and the same inertia within 1e-5 relative."""
+    _, parts, descriptors, _ = planted(num_images=30, num_parts=6, distractors=3, seed=4)
+    noise = np.random.default_rng(5).normal(size=(150, 32)).astype(np.float32)  # unstructured: many local optima
+    for data, clusters in ((descriptors, 6), (noise, 9)):
+        ref_centroids, ref_labels, ref_inertia = previous_kmeans(torch.from_numpy(data), clusters, 3, 30, seed=7)
+        centroids, labels = kmeans(data, clusters, n_init=3, max_iter=30, seed=7, device="cpu", chunk_size=chunk_size)
+        np.testing.assert_array_equal(labels, ref_labels)
+        np.testing.assert_allclose(centroids, ref_centroids, atol=1e-5)
+        x = l2_normalize(data).numpy()
+        inertia = ((x - centroids[labels]) ** 2).sum()
+        assert abs(inertia - ref_inertia) <= 1e-5 * ref_inertia
+        near, distances = nearest_centroid(data, centroids, chunk_size=chunk_size)
+        np.testing.assert_array_equal(near, labels)

@@ -10,7 +10,7 @@ An initialiser is any callable ``image (3, H, W) float [0, 1] -> (points (n, 2) 
 * :class:`GivenKeypointInitializer`: points that come with the data (e.g. synthetic part centres + clutter).
 
 :func:`remove_outliers` then drops the points whose descriptors are far from everyone else's (median distance to
-their nearest neighbours), and :func:`initial_keypoints` runs it all over a dataset.
+their nearest neighbours, an exact chunked k-NN search with memory flat in the number of points), and :func:`initial_keypoints` runs it all over a dataset.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ...clustering import DEFAULT_CHUNK_SIZE, iter_knn_distances
 
 logger = logging.getLogger(__name__)
 
@@ -142,33 +144,44 @@ class SuperPointKeypointInitializer:
         return points[keep], F.normalize(descriptors[keep], dim=1)
 
 
-def remove_outliers(descriptors: torch.Tensor, fraction: float = 0.4, neighbors: int = 100,
-                    chunk_size: int = 4096) -> torch.Tensor:
-    """Boolean mask (n,) keeping the ``1 - fraction`` points with the smallest median L2 distance to their
-    ``neighbors`` nearest other descriptors (the paper used a faiss index; exact search here, in chunks)."""
+def outlier_scores(descriptors, neighbors: int = 100, chunk_size: int = DEFAULT_CHUNK_SIZE, device=None,
+                   backend: str = "torch") -> torch.Tensor:
+    """(n,) median L2 distance of each descriptor to its ``min(neighbors, n - 1)`` nearest other descriptors
+    (lower median for an even count), by the exact chunked k-NN search of :func:`hfvid.clustering.iter_knn_distances`:
+    memory ``chunk_size x (chunk_size + neighbors)`` distances on ``device`` plus the (n,) scores."""
     descriptors = torch.as_tensor(descriptors).float()
     count = len(descriptors)
-    if count == 0 or fraction == 0:
-        return torch.ones(count, dtype=torch.bool)
     k = min(neighbors, count - 1)
     if k < 1:
-        return torch.ones(count, dtype=torch.bool)
+        return torch.zeros(count)
     scores = torch.empty(count)
-    for start in range(0, count, chunk_size):
-        distances = torch.cdist(descriptors[start:start + chunk_size], descriptors)
-        nearest = distances.topk(k + 1, largest=False).values[:, 1:]  # drop the point itself
-        scores[start:start + chunk_size] = nearest.median(dim=1).values
+    for start, distances in iter_knn_distances(descriptors, k, chunk_size, device, backend):
+        scores[start:start + len(distances)] = distances.median(dim=1).values.cpu()
+    return scores
+
+
+def remove_outliers(descriptors, fraction: float = 0.4, neighbors: int = 100, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                    device=None, backend: str = "torch") -> torch.Tensor:
+    """Boolean mask (n,) keeping the ``n - int(fraction n)`` points with the smallest :func:`outlier_scores` (the
+    paper's faiss-indexed search, done exactly here: chunked running top-k on ``device``, or ``backend="faiss"``).
+    Ties in the score are broken by position (stable sort), so the mask is deterministic."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"fraction must be in [0, 1), got {fraction!r}")
+    count = len(descriptors)
+    if count == 0 or fraction == 0 or count < 2:
+        return torch.ones(count, dtype=torch.bool)
+    scores = outlier_scores(descriptors, neighbors, chunk_size, device, backend)
     keep = torch.zeros(count, dtype=torch.bool)
-    keep[scores.argsort()[: count - int(fraction * count)]] = True
+    keep[torch.sort(scores, stable=True).indices[: count - int(fraction * count)]] = True
     return keep
 
 
 def initial_keypoints(records, processor, initializer, fraction: float = 0.4, neighbors: int = 100,
-                      min_points: int = 2) -> list[dict]:
+                      min_points: int = 2, device=None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[dict]:
     """Generic keypoints of every record, mapped into the crop: ``[{"index", "points" (n, 2) crop px,
     "descriptors" (n, D)}]`` after outlier removal over the whole set.
 
-    Points outside the object crop are dropped. Records left with fewer than ``min_points`` points are dropped
+    Points outside the object crop are dropped. The outlier search runs on ``device`` in blocks of ``chunk_size``. Records left with fewer than ``min_points`` points are dropped
     (documented fallback, logged); if none is left a ``ValueError`` says so.
     """
     from ...modules.heatmaps import apply_affine, inside_map
@@ -189,7 +202,8 @@ def initial_keypoints(records, processor, initializer, fraction: float = 0.4, ne
     all_descriptors = [d for _, _, d in found if len(d)]
     if not all_descriptors:
         raise ValueError("the keypoint initialiser found no keypoint inside any object box")
-    keep = remove_outliers(torch.cat(all_descriptors), fraction, neighbors).split([len(d) for _, _, d in found])
+    keep = remove_outliers(torch.cat(all_descriptors), fraction, neighbors, chunk_size, device)
+    keep = keep.split([len(d) for _, _, d in found])
     table, dropped = [], 0
     for (index, points, descriptors), kept in zip(found, keep):
         if int(kept.sum()) < min_points:
@@ -211,6 +225,7 @@ __all__ = [
     "KeypointInitializer",
     "SuperPointKeypointInitializer",
     "initial_keypoints",
+    "outlier_scores",
     "patch_descriptors",
     "remove_outliers",
 ]

@@ -143,6 +143,43 @@ def test_outlier_removal_and_initial_keypoints_fallback():
         initial_keypoints(records, processor, GivenKeypointInitializer())
 
 
+def exact_outlier_mask(descriptors, fraction, neighbors):
+    """Reference: all-pairs float64 distances, median of the k nearest others, stable sort of the scores."""
+    x = np.asarray(descriptors, np.float64)
+    count = len(x)
+    k = min(neighbors, count - 1)
+    if count < 2 or fraction == 0:
+        return np.ones(count, bool)
+    distances = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    np.fill_diagonal(distances, np.inf)
+    nearest = np.sort(distances, axis=1)[:, :k].astype(np.float32)
+    scores = nearest[:, (k - 1) // 2]  # lower median, as torch.median
+    keep = np.zeros(count, bool)
+    keep[np.argsort(scores, kind="stable")[: count - int(fraction * count)]] = True
+    return keep
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 16, 4096])
+def test_chunked_outlier_removal_equals_the_exact_search(chunk_size):
+    rng = np.random.default_rng(1)
+    # small integers: every distance is exact in float32, so ties (duplicates, equal scores) are real ties
+    integers = rng.integers(0, 3, size=(40, 5)).astype(np.float32)
+    integers[10:15] = integers[0]  # duplicates of one point
+    floats = rng.normal(size=(57, 8)).astype(np.float32)
+    for data, neighbors in ((integers, 6), (integers, 1), (floats, 10), (floats, 100)):  # 100 > n - 1: all others
+        for fraction in (0.0, 0.25, 0.4):
+            keep = remove_outliers(torch.from_numpy(data), fraction, neighbors, chunk_size=chunk_size)
+            np.testing.assert_array_equal(keep.numpy(), exact_outlier_mask(data, fraction, neighbors))
+    for count in (0, 1, 2):  # fewer points than neighbours, down to none
+        data = rng.normal(size=(count, 4)).astype(np.float32)
+        keep = remove_outliers(torch.from_numpy(data), 0.5, 100, chunk_size=chunk_size)
+        np.testing.assert_array_equal(keep.numpy(), exact_outlier_mask(data, 0.5, 100))
+    with pytest.raises(ValueError, match="fraction"):
+        remove_outliers(torch.from_numpy(floats), 1.0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        remove_outliers(torch.from_numpy(floats), 0.4, chunk_size=0)
+
+
 def test_recovery_with_a_model_labels_every_image_at_most_once_per_cluster(tmp_path):
     torch.manual_seed(0)
     model = KeypointsToLandmarksModel(tiny_config())
