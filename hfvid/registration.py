@@ -52,6 +52,7 @@ class Method:
     training_script: str | None = None
     quickstart: str | None = None  # recipe "module:function" run by `hfvid quickstart`
     peft_registration: str | None = None  # "module:function" that makes PEFT know an hfvid adapter type
+    exports: tuple[str, ...] = ()  # further public "module:Name"s offered as ``hfvid.<Name>`` (beyond the above)
     status: str = "planned"
 
 
@@ -145,6 +146,11 @@ METHODS: tuple[Method, ...] = (
                 auto_model="AutoModelForPoseEstimation",
             ),
         ),
+        exports=(
+            "hfvid.models.keypoints_to_landmarks:CornerKeypointInitializer",
+            "hfvid.models.keypoints_to_landmarks:SuperPointKeypointInitializer",
+            "hfvid.metrics.landmark_regression:landmark_regression_nme",
+        ),
         training_script="training_scripts/train_keypoints_to_landmarks.py",
         quickstart="hfvid.models.keypoints_to_landmarks.quickstart:run",
         status="implemented",
@@ -164,6 +170,9 @@ METHODS: tuple[Method, ...] = (
                 auto_model="AutoModel",
                 type="video",
             ),
+        ),
+        exports=(
+            "hfvid.models.bmvit:BMViTModel",
         ),
         training_script="training_scripts/train_bmvit.py",
         quickstart="hfvid.models.bmvit.quickstart:run",
@@ -193,6 +202,11 @@ METHODS: tuple[Method, ...] = (
         config="hfvid.models.gannotation:GANnotationConfig",
         # the critic shares the config; it is loaded as the pipeline's `critic` component or by its class
         models={"AutoModel": "hfvid.models.gannotation:GANnotationGenerator"},
+        exports=(
+            "hfvid.models.gannotation:GANnotationDiscriminator",
+            "hfvid.models.gannotation.pipeline_gannotation:GANnotationPipeline",
+            "hfvid.models.gannotation.pipeline_gannotation:GANnotationPipelineOutput",
+        ),
         training_script="training_scripts/train_gannotation.py",
         quickstart="hfvid.models.gannotation.quickstart:run",
         status="implemented",
@@ -218,6 +232,11 @@ METHODS: tuple[Method, ...] = (
                 auto_model="AutoModel",
             ),
         ),
+        exports=(
+            "hfvid.models.face_pretraining:FaceRepresentationForAUIntensity",
+            "hfvid.models.face_pretraining:FaceRepresentationFor3DFaceAlignment",
+            "hfvid.models.face_pretraining:FaceRepresentationForFaceRecognition",
+        ),
         training_script="training_scripts/pretrain_face_representation.py",
         quickstart="hfvid.models.face_pretraining.quickstart:run",
         status="implemented",
@@ -235,6 +254,15 @@ METHODS: tuple[Method, ...] = (
                 auto_model="AutoModel",
                 type="multimodal",
             ),
+        ),
+        exports=(
+            "hfvid.models.bayesian_prompt:BayesianPromptConfig",
+            "hfvid.models.bayesian_prompt:BayesianPromptModel",
+            "hfvid.models.bayesian_prompt:BayesianPromptLayer",
+            "hfvid.models.bayesian_prompt:BayesianPromptOutput",
+            "hfvid.models.bayesian_prompt:bayesian_prompt_classify",
+            "hfvid.models.bayesian_prompt:build_class_prompts",
+            "hfvid.models.bayesian_prompt:resolve_ctx_init",
         ),
         training_script="training_scripts/train_bayesian_prompt.py",
         quickstart="hfvid.models.bayesian_prompt.quickstart:run",
@@ -260,6 +288,10 @@ METHODS: tuple[Method, ...] = (
                 auto_model="AutoModelForObjectDetection",
                 type="video",
             ),
+        ),
+        exports=(
+            "hfvid.models.memsvd:MeMSVDMemory",
+            "hfvid.models.memsvd:MeMSVDFeatureBankProcessor",
         ),
         training_script="training_scripts/train_memsvd.py",
         quickstart="hfvid.models.memsvd.quickstart:run",
@@ -288,6 +320,26 @@ METHODS: tuple[Method, ...] = (
         status="implemented",
     ),
 )
+
+
+SHARED_EXPORTS: tuple[str, ...] = ("hfvid.hub:render_model_card", "hfvid.hub:publish")  # not tied to a method
+
+
+def public_names() -> dict[str, str]:
+    """``{Name: module}`` of everything ``hfvid.<Name>`` offers: every class the table names plus the exports.
+
+    The one source of ``hfvid``'s lazy attributes (read without importing any of those modules).
+    """
+    paths = list(SHARED_EXPORTS)
+    for method in METHODS:
+        paths += [method.config, *method.models.values(), method.image_processor, method.video_processor,
+                  method.processor, *(task.pipeline_class for task in method.pipelines), *method.exports]
+    names: dict[str, str] = {}
+    for path in filter(None, paths):
+        module, _, name = path.partition(":")
+        if names.setdefault(name, module) != module:
+            raise ValueError(f"hfvid.{name} is named twice: in {names[name]} and in {module}")
+    return names
 
 
 def load_object(path: str):
@@ -464,6 +516,7 @@ __all__ = [
     "Method",
     "PipelineTask",
     "load_object",
+    "public_names",
     "register_all",
     "register_auto_classes",
     "register_on_first_use",

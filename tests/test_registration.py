@@ -56,3 +56,18 @@ def test_import_is_light_and_registration_complete_on_first_use():
 ])
 def test_registration_survives_any_import_order(first):
     assert run(first + "\n" + CHECKS).strip().endswith("ok")
+
+
+def test_every_public_name_resolves_from_the_one_table():
+    """``hfvid.<Name>`` is built from ``registration.public_names()``: each name is listed and imports as itself."""
+    import hfvid
+    from hfvid.registration import public_names
+
+    names = public_names()
+    assert set(hfvid.__all__) == {"__version__", "register_all", *names}
+    assert set(hfvid.__all__) <= set(dir(hfvid))
+    for name, module in names.items():
+        value = getattr(hfvid, name)
+        assert value.__name__ == name and value.__module__.startswith(module), (name, module, value)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        hfvid.no_such_name
