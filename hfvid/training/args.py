@@ -1,7 +1,7 @@
 """The command-line flags every hfvid training script shares, with the standard Hugging Face names.
 
-Scripts build their parser as ``add_data_args(parser); add_training_args(parser); <own flags>`` and call
-``validate_args(args)`` after parsing, so bad combinations fail before any model is built.
+Scripts build their parser as ``parser = make_parser(__doc__)`` (the shared data and training flags), add their own
+flags and call ``validate_args(args)`` after parsing, so bad combinations fail before any model is built.
 """
 
 from __future__ import annotations
@@ -69,6 +69,14 @@ def add_training_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     group.add_argument("--hub_model_id", type=str, default=None, help="Repo id; defaults to the output_dir name.")
     group.add_argument("--hub_token", type=str, default=None)
     group.add_argument("--hub_private_repo", action="store_true")
+    return parser
+
+
+def make_parser(description: str | None) -> argparse.ArgumentParser:
+    """A training script's parser: ``description`` (its docstring, layout kept) as help, the data and training flags."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(parser)
+    add_training_args(parser)
     return parser
 
 
@@ -149,4 +157,12 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-__all__ = ["TRACKERS", "add_data_args", "add_training_args", "report_to_trackers", "validate_args"]
+__all__ = [
+    "TRACKERS",
+    "add_data_args",
+    "add_training_args",
+    "make_parser",
+    "parse_config_overrides",
+    "report_to_trackers",
+    "validate_args",
+]

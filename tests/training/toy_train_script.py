@@ -7,7 +7,6 @@ its checkpoint) to simulate an interrupted run. ``run_info.json`` records what t
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +17,12 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from hfvid.training import (
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
-    compute_max_train_steps,
     evaluate_predictions,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
-    register_pretrained_hooks,
+    make_dataloaders,
+    make_parser,
+    prepare_training,
     validate_args,
 )
 
@@ -84,9 +79,7 @@ class ToyDataset(torch.utils.data.Dataset):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description="Toy regression trained with hfvid.training.")
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser("Toy regression trained with hfvid.training.")
     parser.add_argument("--num_train_samples", type=int, default=32)
     parser.add_argument("--crash_after_step", type=int, default=None, help="Raise after this step (tests).")
     return validate_args(parser.parse_args(argv))
@@ -94,18 +87,14 @@ def parse_args(argv=None):
 
 def main(args):
     accelerator = make_accelerator(args)
-    register_pretrained_hooks(accelerator)
     model = ToyRegressionModel(ToyRegressionConfig())
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    train_loader = torch.utils.data.DataLoader(
-        ToyDataset(args.num_train_samples, seed=0), batch_size=args.per_device_train_batch_size, shuffle=True
-    )
-    eval_loader = torch.utils.data.DataLoader(ToyDataset(10, seed=1), batch_size=args.per_device_eval_batch_size)
-    model, optimizer, train_loader, eval_loader = accelerator.prepare(model, optimizer, train_loader, eval_loader)
-    # The step budget is known exactly once the loader is sharded, so the scheduler is built and prepared after.
-    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader)))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader)
-    init_trackers(accelerator, "toy_regression", args)
+    train_loader, eval_loader = make_dataloaders(args, ToyDataset(args.num_train_samples, seed=0),
+                                                 ToyDataset(10, seed=1))
+    training = prepare_training(accelerator, args, model, optimizer, train_loader, eval_loader,
+                                project_name="toy_regression")
+    model, train_loader, eval_loader, loop = training.model, training.train_dataloader, training.eval_dataloader, \
+        training.loop
 
     def evaluate():
         predictions, labels = evaluate_predictions(
