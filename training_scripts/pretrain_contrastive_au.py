@@ -24,7 +24,7 @@ from accelerate.utils import set_seed
 
 from hfvid.models.affective_process import AffectVideoProcessor
 from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForPreTraining
-from hfvid.models.contrastive_au.data import ClipDataset, unlabelled_sequences
+from hfvid.data.affect_sequences import ClipDataset, unlabelled_sequences
 from hfvid.training import (
     TrainingLoop,
     add_data_args,

@@ -26,7 +26,7 @@ from accelerate.utils import set_seed
 from hfvid.metrics.affect import affect_metrics
 from hfvid.models.affective_process import AffectVideoProcessor
 from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForAUIntensity, LabelSplit
-from hfvid.models.contrastive_au.data import SparseWindowDataset, labelled_sequences, video_pixels
+from hfvid.data.affect_sequences import SparseWindowDataset, labelled_sequences, video_pixels
 from hfvid.models.contrastive_au.sparse_labels import check_label_ratio, select_labelled_frames
 from hfvid.training import (
     TrainingLoop,

@@ -188,7 +188,7 @@ def test_pretraining_checkpoint_loads_with_only_regressor_new(tmp_path):
 def test_mismatched_au_label_files_and_short_videos_raise(tmp_path):
     from hfvid.data.formats.disfa import DISFA_AUS, write_disfa_subject
     from hfvid.models.affective_process import AffectVideoProcessor
-    from hfvid.models.contrastive_au.data import ClipDataset, labelled_sequences
+    from hfvid.data.affect_sequences import ClipDataset, labelled_sequences
 
     folder = write_disfa_subject(tmp_path / "labels", "SN001", np.zeros((10, 12)))
     (folder / f"SN001_au{DISFA_AUS[3]}.txt").write_text("".join(f"{t + 1},0\n" for t in range(8)))
