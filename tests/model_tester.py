@@ -260,9 +260,92 @@ class ModelTester:
         differ = [name for name, value in state.items() if not torch.equal(value, loaded_state[name])]
         assert not differ, f"from_pretrained did not restore (uninitialised after the meta-device load?): {differ}"
 
+    def check_config_class(self) -> None:
+        """``config_class`` (set by the ``config: X`` annotation) is the tested config's class."""
+        assert self.model_class.config_class is type(self.config), (
+            f"{self.model_class.__name__}.config_class is {self.model_class.config_class}, expected {type(self.config)}"
+        )
+
+    def check_return_tuple(self) -> None:
+        """``return_dict=False`` gives a plain tuple equal to the ModelOutput's ``to_tuple()`` (can_return_tuple)."""
+        model = self.new_model().eval()
+        with torch.no_grad():
+            output = model(**self.make_inputs(2, 5))
+            as_tuple = model(**self.make_inputs(2, 5), return_dict=False)
+        assert type(as_tuple) is tuple, f"return_dict=False gave {type(as_tuple).__name__}, expected tuple"
+        expected = output.to_tuple()
+        assert len(as_tuple) == len(expected), f"return_dict=False gave {len(as_tuple)} items, to_tuple() {len(expected)}"
+        for i, (a, b) in enumerate(zip(expected, as_tuple)):
+            a, b = _flatten(a, f"[{i}]"), _flatten(b, f"[{i}]")
+            others = {k for k, v in a.items() if not torch.is_tensor(v)}
+            assert all(a[k] == b.get(k) for k in others), f"return_dict=False: non-tensor items {others} differ"
+            self.assert_same_outputs({k: a[k] for k in a.keys() - others}, {k: b[k] for k in b.keys() - others},
+                                     "return_dict=False", exact=True)
+
+    def check_unknown_kwarg_raises(self, name: str = "hfvid_unknown_argument") -> None:
+        """An unknown forward keyword raises ``TypeError`` naming it (it must not vanish into ``**kwargs``)."""
+        model = self.new_model().eval()
+        try:
+            with torch.no_grad():
+                model(**self.make_inputs(1, 0), **{name: True})
+        except TypeError as error:
+            assert name in str(error), f"TypeError {str(error)!r} does not name the unknown keyword {name!r}"
+        else:
+            raise AssertionError(f"{self.model_class.__name__}.forward accepted the unknown keyword {name!r}")
+
+    def check_gradient_checkpointing(self) -> None:
+        """With ``supports_gradient_checkpointing``: training with activation checkpointing recomputes its
+        GradientCheckpointingLayer blocks and gives the same loss and gradients as without (skipped otherwise)."""
+        if not self.model_class.supports_gradient_checkpointing:
+            return
+        from transformers.modeling_layers import GradientCheckpointingLayer
+
+        def loss_and_grads(checkpointing: bool):
+            model = self.new_model().train()
+            calls = []
+            if checkpointing:
+                model.activation_checkpointing_enable()
+                layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+                assert layers, f"{self.model_class.__name__} declares checkpointing but has no GradientCheckpointingLayer"
+                for layer in layers:
+                    inner = layer._gradient_checkpointing_func
+                    layer._gradient_checkpointing_func = lambda *a, _f=inner, **k: calls.append(1) or _f(*a, **k)
+            inputs = self.make_inputs(2, 6)
+            torch.manual_seed(7)
+            if self.make_labels is not None:
+                loss = self._loss(model, inputs)
+            else:
+                loss = sum(value.float().pow(2).mean() for value in self.outputs_with_grad(model, inputs).values())
+            loss.backward()
+            if checkpointing:
+                assert calls, "activation checkpointing was enabled but no layer was checkpointed in training"
+            grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+            return {"loss": loss.detach()}, grads
+
+        loss, grads = loss_and_grads(False)
+        loss_ckpt, grads_ckpt = loss_and_grads(True)
+        self.assert_same_outputs(loss, loss_ckpt, "loss with activation checkpointing")
+        self.assert_same_outputs(grads, grads_ckpt, "gradients with activation checkpointing")
+
+    def outputs_with_grad(self, model, inputs: dict) -> dict[str, torch.Tensor]:
+        """{name: tensor} of the floating-point ``output_keys`` of a forward pass that keeps the graph."""
+        out = model(**inputs)
+        flat = {}
+        for key in self.output_keys:
+            flat.update(_flatten(getattr(out, key), key))
+        return {k: v for k, v in flat.items() if torch.is_tensor(v) and v.is_floating_point() and v.requires_grad}
+
+    def check_conformance(self) -> None:
+        """The issue-18 contract checks: config_class, return_dict=False, unknown kwargs, gradient checkpointing."""
+        self.check_config_class()
+        self.check_return_tuple()
+        self.check_unknown_kwarg_raises()
+        self.check_gradient_checkpointing()
+
     def run_all(self, tmp_path, bad_inputs=(), offline: bool = True) -> None:
         """Every check; the label checks only with ``make_labels``, the subprocess one only with ``offline``."""
         tmp_path = Path(tmp_path)
+        self.check_conformance()
         self.check_save_load_round_trip(tmp_path / "save_load")
         if offline:
             self.check_offline_from_pretrained(tmp_path / "offline")

@@ -10,7 +10,8 @@ ReLUs and residual sums are done in place, each block writes its three branches 
 (no ``torch.cat`` buffer), the 2x nearest upsampling is a broadcast add into the upper branch (no upsampled
 copy), and the BatchNorms that directly follow a convolution (stem, ``bn_end``) are folded into it on the fly
 (weights are never modified, so ``train()`` and saving are unaffected). Outputs equal the training-path
-computation to float rounding (~1e-6). With autograd on, or in train mode, the plain functional code runs.
+computation to float rounding (~1e-6). With autograd on, or in train mode, the plain functional code runs
+(each ``HourGlass`` is a transformers ``GradientCheckpointingLayer``: activation checkpointing applies there).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 
 def make_norm(norm_type: str, channels: int, num_groups: int = 8) -> nn.Module:
@@ -109,8 +111,12 @@ class ConvBlock(nn.Module):
         return output
 
 
-class HourGlass(nn.Module):
-    """Recursive hourglass: an upper branch at full resolution plus a pooled lower branch, upsampled and summed."""
+class HourGlass(GradientCheckpointingLayer):
+    """Recursive hourglass: an upper branch at full resolution plus a pooled lower branch, upsampled and summed.
+
+    The unit of activation checkpointing (one per stack): when a model enables it, training keeps only each
+    hourglass' input and recomputes the inside in the backward pass; eval/no-grad calls run ``forward`` as is.
+    """
 
     def __init__(self, depth: int, channels: int, norm_type: str = "batch", num_groups: int = 8):
         super().__init__()

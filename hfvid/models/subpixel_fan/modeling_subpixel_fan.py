@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from ...modules.heatmaps import (
     apply_affine,
@@ -64,10 +64,10 @@ class FacialLandmarkDetectionOutput(ModelOutput):
 
 class SubpixelFANPreTrainedModel(PreTrainedModel):
     config: SubpixelFANConfig
-    config_class = SubpixelFANConfig
     base_model_prefix = "fan"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
+    supports_gradient_checkpointing = True  # per-stack hourglasses (training only; inference path unchanged)
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -94,7 +94,8 @@ class SubpixelFANModel(SubpixelFANPreTrainedModel):
         )
         self.post_init()
 
-    def forward(self, pixel_values: torch.Tensor, return_dict: bool | None = None, **kwargs) -> SubpixelFANModelOutput:
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor) -> SubpixelFANModelOutput:
         """`pixel_values` (batch, 3, image_size, image_size) float crops from the image processor.
 
         In eval mode without autograd the network takes its in-place inference path (see
@@ -120,8 +121,7 @@ class SubpixelFANModel(SubpixelFANPreTrainedModel):
             features, heatmaps = self.network(pixel_values)
         if channels_last:  # heatmaps are small (num_landmarks channels): hand them back in the default layout
             heatmaps = tuple(h.contiguous() for h in heatmaps)
-        output = SubpixelFANModelOutput(last_hidden_state=features, heatmaps=heatmaps)
-        return output if return_dict is not False else output.to_tuple()
+        return SubpixelFANModelOutput(last_hidden_state=features, heatmaps=heatmaps)
 
 
 class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
@@ -196,6 +196,7 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
             total = total + squared.sum() / (valid.sum() * heatmaps_1.shape[1]).clamp_min(1.0)
         return total
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -205,8 +206,6 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
         transform_matrix: torch.Tensor | None = None,
         flip_test: bool = False,
         output_all_heatmaps: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
     ) -> FacialLandmarkDetectionOutput:
         r"""
         Args:
@@ -284,7 +283,7 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
             weighted = self.config.consistency_weight * consistency
             loss = weighted if loss is None else loss + weighted
 
-        output = FacialLandmarkDetectionOutput(
+        return FacialLandmarkDetectionOutput(
             loss=loss,
             heatmaps=heatmaps,
             landmarks=landmarks,
@@ -293,7 +292,6 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
             supervised_loss=supervised,
             consistency_loss=consistency,
         )
-        return output if return_dict is not False else output.to_tuple()
 
 
 __all__ = [
