@@ -8,6 +8,7 @@ checkpointing per block, and loading at another `(num_frames, image_size)` by in
 Inputs follow the Hugging Face video convention `(batch, frames, channels, height, width)`.
 """
 
+import math
 from dataclasses import dataclass
 from functools import partial
 
@@ -332,16 +333,29 @@ class MViTv2ForVideoClassification(MViTv2PreTrainedModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
     ) -> MViTv2VideoClassifierOutput:
-        """`labels` `(batch,)` class indices in `[0, num_labels)` give a cross-entropy `loss`."""
+        """`labels` `(batch,)` class indices in `[0, num_labels)` give a cross-entropy `loss`.
+
+        Multi-view testing: `pixel_values` `(batch, views, frames, channels, height, width)` (the video processor's
+        `num_clips` x `num_crops`) are scored per view and averaged as PySlowFast does (softmax scores summed over
+        views): `logits` are the log of the views' mean class probabilities, so their softmax is that mean;
+        `pooler_output` is the views' mean, `hidden_states` stay per view (`batch * views` rows).
+        """
+        views = pixel_values.shape[1] if pixel_values.ndim == 6 else 0
+        if views:
+            pixel_values = pixel_values.flatten(0, 1)
         outputs = self.mvitv2(pixel_values, output_hidden_states=output_hidden_states)
         logits = self.classifier(self.dropout(outputs.pooler_output))
+        pooled = outputs.pooler_output
+        if views:
+            logits = logits.log_softmax(-1).unflatten(0, (-1, views)).logsumexp(1) - math.log(views)
+            pooled = pooled.unflatten(0, (-1, views)).mean(1)
         loss = None
         if labels is not None:
             if labels.shape != logits.shape[:1]:
                 raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
             loss = nn.functional.cross_entropy(logits, labels.long())
         return MViTv2VideoClassifierOutput(
-            loss=loss, logits=logits, pooler_output=outputs.pooler_output, hidden_states=outputs.hidden_states
+            loss=loss, logits=logits, pooler_output=pooled, hidden_states=outputs.hidden_states
         )
 
 
