@@ -13,12 +13,9 @@ Each step sees two views of every face (random similarity + mirror, then a secon
 supervised heatmap loss plus `consistency_weight` times the Siamese consistency loss.
 """
 
-import argparse
-
 import numpy as np
 import torch
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
 
 from hfvid.data.landmarks import LandmarkTrainingViews
 from hfvid.metrics.landmarks import landmark_metrics
@@ -28,16 +25,14 @@ from hfvid.models.subpixel_fan import (
     SubpixelFANForFacialLandmarkDetection,
 )
 from hfvid.training import (
-    parse_config_overrides,
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
-    compute_max_train_steps,
     evaluate_predictions,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
+    make_dataloaders,
+    make_parser,
+    parse_config_overrides,
+    prepare_training,
+    training_results,
     validate_args,
 )
 
@@ -45,9 +40,7 @@ logger = get_logger(__name__, log_level="INFO")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     group = parser.add_argument_group("SH-FAN")
     group.add_argument("--model_name_or_path", type=str, default=None, help="Start from an hfvid SH-FAN checkpoint.")
     group.add_argument(
@@ -120,7 +113,6 @@ def build_model(args):
 
 def main(args):
     accelerator = make_accelerator(args)
-    set_seed(args.seed)
     model, processor = build_model(args)
     config = model.config
     if args.landmark_indices and config.flip_permutation is not None:
@@ -135,24 +127,12 @@ def main(args):
         scale_range=tuple(args.scale_range), flip_prob=args.flip_prob,
         second_view_rotation=args.second_view_rotation, second_view_scale=tuple(args.second_view_scale), **views,
     )
-    loader_kwargs = dict(num_workers=args.dataloader_num_workers)
-    train_loader = torch.utils.data.DataLoader(
-        train_set, batch_size=args.per_device_train_batch_size, shuffle=True, drop_last=True, **loader_kwargs
-    )
-    eval_loader = None
-    if eval_records is not None:
-        eval_set = LandmarkTrainingViews(eval_records, augment=False, **views)
-        eval_loader = torch.utils.data.DataLoader(eval_set, batch_size=args.per_device_eval_batch_size, **loader_kwargs)
-
+    eval_set = None if eval_records is None else LandmarkTrainingViews(eval_records, augment=False, **views)
+    train_loader, eval_loader = make_dataloaders(args, train_set, eval_set)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    if eval_loader is not None:
-        eval_loader = accelerator.prepare(eval_loader)
-    lr_scheduler = accelerator.prepare(
-        make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader))
-    )
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader, processor=processor)
-    init_trackers(accelerator, "subpixel_fan", args)
+    training = prepare_training(accelerator, args, model, optimizer, train_loader, eval_loader,
+                                project_name="subpixel_fan", processor=processor)
+    model, eval_loader = training.model, training.eval_dataloader
 
     normalization = args.nme_normalization or ("inter_ocular" if config.eye_indices else "box")
 
@@ -169,11 +149,8 @@ def main(args):
         metrics["mean_error_px"] = float(np.linalg.norm(predictions - references, axis=-1).mean())
         return metrics
 
-    history = loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
-    results = dict(history["eval"][-1][1]) if history["eval"] else {}
-    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"],
-                   dataset=args.dataset_name or args.annotations or args.train_dir)
+    history = training.loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
+    results = training_results(history, dataset=args.dataset_name or args.annotations or args.train_dir)
     finish_training(accelerator, args, model, processor, results)
     return {"history": history, "results": results}
 
