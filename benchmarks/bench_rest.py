@@ -39,7 +39,7 @@ def main(argv=None):
     import hfvid  # noqa: F401
     from hfvid.data.synthetic_video import shapes_in_motion
     from hfvid.models.rest import retrieve_topk
-    from hfvid.models.rest.data import synthetic_classes
+    from hfvid.data.rest_videos import synthetic_classes
 
     videos = [v["frames"] for v in shapes_in_motion(args.videos, num_frames=8, image_size=args.image_size)]
     labels = synthetic_classes()
@@ -71,7 +71,7 @@ def bench_captioner(captioner_type, args, videos, labels) -> list[tuple[str, flo
     from transformers import pipeline
 
     from hfvid.models.rest import RESTForZeroShotVideoClassification
-    from hfvid.models.rest.data import tiny_synthetic_components
+    from hfvid.data.rest_videos import tiny_synthetic_components
 
     config, processor = tiny_synthetic_components(num_frames=args.num_frames, image_size=args.image_size,
                                                   hidden_size=args.hidden_size, captioner_type=captioner_type)

@@ -71,7 +71,7 @@ METHODS: tuple[Method, ...] = (
         },
         video_processor="hfvid.models.affective_process:AffectVideoProcessor",
         training_script="training_scripts/train_contrastive_au.py",
-        quickstart="hfvid.models.contrastive_au.quickstart:run",
+        quickstart="hfvid.quickstart.contrastive_au:run",
         status="implemented",
     ),
     Method(
@@ -103,7 +103,7 @@ METHODS: tuple[Method, ...] = (
             ),
         ),
         training_script="training_scripts/train_rest.py",
-        quickstart="hfvid.models.rest.quickstart:run",
+        quickstart="hfvid.quickstart.rest:run",
         status="implemented",
     ),
     Method(
@@ -125,7 +125,7 @@ METHODS: tuple[Method, ...] = (
                          auto_model="AutoModelForVideoClassification", type="video"),
         ),
         training_script="training_scripts/train_affective_process.py",
-        quickstart="hfvid.models.affective_process.quickstart:run",
+        quickstart="hfvid.quickstart.affective_process:run",
         status="implemented",
     ),
     Method(
@@ -152,7 +152,7 @@ METHODS: tuple[Method, ...] = (
             "hfvid.metrics.landmark_regression:landmark_regression_nme",
         ),
         training_script="training_scripts/train_keypoints_to_landmarks.py",
-        quickstart="hfvid.models.keypoints_to_landmarks.quickstart:run",
+        quickstart="hfvid.quickstart.keypoints_to_landmarks:run",
         status="implemented",
     ),
     Method(
@@ -175,7 +175,7 @@ METHODS: tuple[Method, ...] = (
             "hfvid.models.bmvit:BMViTModel",
         ),
         training_script="training_scripts/train_bmvit.py",
-        quickstart="hfvid.models.bmvit.quickstart:run",
+        quickstart="hfvid.quickstart.bmvit:run",
         status="implemented",
     ),
     Method(
@@ -191,7 +191,7 @@ METHODS: tuple[Method, ...] = (
         },
         video_processor="hfvid.models.mvitv2:MViTv2VideoProcessor",  # serves the stock "video-classification" task
         training_script="training_scripts/train_mvitv2.py",
-        quickstart="hfvid.models.mvitv2.quickstart:run",
+        quickstart="hfvid.quickstart.mvitv2:run",
         status="implemented",
     ),
     Method(
@@ -208,7 +208,7 @@ METHODS: tuple[Method, ...] = (
             "hfvid.models.gannotation.pipeline_gannotation:GANnotationPipelineOutput",
         ),
         training_script="training_scripts/train_gannotation.py",
-        quickstart="hfvid.models.gannotation.quickstart:run",
+        quickstart="hfvid.quickstart.gannotation:run",
         status="implemented",
     ),
     Method(
@@ -238,7 +238,7 @@ METHODS: tuple[Method, ...] = (
             "hfvid.models.face_pretraining:FaceRepresentationForFaceRecognition",
         ),
         training_script="training_scripts/pretrain_face_representation.py",
-        quickstart="hfvid.models.face_pretraining.quickstart:run",
+        quickstart="hfvid.quickstart.face_pretraining:run",
         status="implemented",
     ),
     Method(
@@ -265,7 +265,7 @@ METHODS: tuple[Method, ...] = (
             "hfvid.models.bayesian_prompt:resolve_ctx_init",
         ),
         training_script="training_scripts/train_bayesian_prompt.py",
-        quickstart="hfvid.models.bayesian_prompt.quickstart:run",
+        quickstart="hfvid.quickstart.bayesian_prompt:run",
         peft_registration="hfvid.models.bayesian_prompt.registration:register_bayesian_prompt",
         status="implemented",
     ),
@@ -294,7 +294,7 @@ METHODS: tuple[Method, ...] = (
             "hfvid.models.memsvd:MeMSVDFeatureBankProcessor",
         ),
         training_script="training_scripts/train_memsvd.py",
-        quickstart="hfvid.models.memsvd.quickstart:run",
+        quickstart="hfvid.quickstart.memsvd:run",
         status="implemented",
     ),
     Method(
@@ -316,7 +316,7 @@ METHODS: tuple[Method, ...] = (
             ),
         ),
         training_script="training_scripts/train_subpixel_fan.py",
-        quickstart="hfvid.models.subpixel_fan.quickstart:run",
+        quickstart="hfvid.quickstart.subpixel_fan:run",
         status="implemented",
     ),
 )

@@ -22,7 +22,7 @@ from accelerate.logging import get_logger
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from hfvid.models.rest.data import load_shards, load_unlabelled_videos, my_shards, save_shard, shard_done
+from hfvid.data.rest_videos import load_shards, load_unlabelled_videos, my_shards, save_shard, shard_done
 from hfvid.models.rest.retrieval import clip_text_embeddings, clip_video_embeddings, retrieve_topk, unique_captions
 
 logger = get_logger(__name__, log_level="INFO")

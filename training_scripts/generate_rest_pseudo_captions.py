@@ -22,7 +22,7 @@ from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from hfvid.models.rest.data import load_unlabelled_videos, my_shards, save_shard, shard_done
+from hfvid.data.rest_videos import load_unlabelled_videos, my_shards, save_shard, shard_done
 from hfvid.models.rest.processing_rest import load_video_frames
 from hfvid.models.rest.retrieval import build_caption_pool, normalize_caption
 

@@ -32,13 +32,13 @@ import numpy as np
 import torch
 from accelerate.logging import get_logger
 
+from hfvid.data.synthetic_memory import synthetic_memory_task
 from hfvid.metrics.detection import ava_frame_map, charades_map
 from hfvid.models.memsvd import (
     MeMSVDConfig,
     MeMSVDFeatureBankProcessor,
     MeMSVDForActionDetection,
     MeMSVDForVideoClassification,
-    synthetic_memory_task,
 )
 from hfvid.training import (
     parse_config_overrides,

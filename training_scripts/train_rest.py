@@ -33,7 +33,7 @@ from accelerate.logging import get_logger
 
 from hfvid.metrics.classification import top_k_accuracy
 from hfvid.models.rest import RESTConfig, RESTForVideoCaptioning, RESTForZeroShotVideoClassification
-from hfvid.models.rest.data import (
+from hfvid.data.rest_videos import (
     load_shards,
     load_unlabelled_videos,
     synthetic_classes,

@@ -28,13 +28,13 @@ SYNTHETIC_SHAPES = ("square",)  # 3 colours x 1 shape x 4 motions = 12 classes (
 
 def synthetic_videos(count: int, seed: int) -> list[dict]:
     """The synthetic shapes videos REST's scripts and quickstart use (12 classes: colour x motion)."""
-    from ...data.synthetic_video import shapes_in_motion
+    from .synthetic_video import shapes_in_motion
 
     return shapes_in_motion(count, seed=seed, shapes=SYNTHETIC_SHAPES)
 
 
 def synthetic_classes() -> list[str]:
-    from ...data.synthetic_video import COLOURS, action_classes
+    from .synthetic_video import COLOURS, action_classes
 
     return action_classes(tuple(COLOURS), SYNTHETIC_SHAPES)
 
@@ -92,7 +92,7 @@ def synthetic_tokenizers():
     """In-memory tokenizers over the synthetic vocabulary: a BERT WordPiece one (GIT) and a CLIP one."""
     from transformers import BertTokenizer, CLIPTokenizer
 
-    from ...data.synthetic_video import VOCABULARY
+    from .synthetic_video import VOCABULARY
 
     words = ["a", "an", "empty", "frame", "moves", "person", *VOCABULARY]
     bert = BertTokenizer(vocab={w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])})
@@ -114,8 +114,8 @@ def tiny_synthetic_components(num_frames: int = 4, image_size: int = 32, hidden_
                               patch_size: int = 8, captioner_type: str = "git", **overrides):
     """`(RESTConfig, RESTProcessor)` of a tiny random REST model (GIT or BLIP captioner) for the synthetic shapes
     videos. The tiny BLIP uses `[CLS]` as its decoder BOS (real BLIP checkpoints use `[DEC]`)."""
-    from .configuration_rest import RESTConfig
-    from .processing_rest import RESTProcessor, captioner_video_processor
+    from ..models.rest.configuration_rest import RESTConfig
+    from ..models.rest.processing_rest import RESTProcessor, captioner_video_processor
 
     bert, clip = synthetic_tokenizers()
     tiny = {"hidden_size": hidden_size, "num_hidden_layers": layers, "num_attention_heads": 2,

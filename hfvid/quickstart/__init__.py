@@ -6,7 +6,8 @@ outputs with the method's metric on held-out synthetic data, check the rendered 
 Each recipe also saves a picture (``quickstart.png`` in its output folder, drawn with :mod:`hfvid.visualize`: landmarks
 on faces, a synthesised sequence, a detection frame, affect curves or the training loss curve) after its numbers are
 computed, so the pictures never change the table.
-A method joins by naming its recipe (``hfvid/models/<name>/quickstart.py:run``) in ``hfvid/registration.py``.
+A method joins by naming its recipe (``hfvid/quickstart/<name>.py:run``) in ``hfvid/registration.py``. The recipes
+live here, not in the model folders, because they run training scripts and pipelines: model code never does.
 """
 
 import importlib.util
@@ -49,14 +50,14 @@ def save_picture(output_dir, draw) -> str | None:
 
 def loss_picture(output_dir, history, title: str) -> str | None:
     """The training loss curve of a recipe (its history's ``losses``) as the recipe's picture."""
-    from .visualize import plot_loss_curve
+    from ..visualize import plot_loss_curve
 
     return save_picture(output_dir, lambda: plot_loss_curve(history, title=f"{title}: training loss"))
 
 
 def training_script_path(name: str) -> Path:
     """``training_scripts/<name>.py``: shipped inside the wheel (``hfvid/training_scripts``) or in a source checkout."""
-    package_dir = Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parent.parent  # hfvid/
     for candidate in (package_dir / "training_scripts" / f"{name}.py", package_dir.parent / "training_scripts" / f"{name}.py"):
         if candidate.is_file():
             return candidate
@@ -76,7 +77,7 @@ def load_training_script(name: str):
 
 def recipes() -> dict:
     """method name -> recipe path ``"module:function"`` (a ``(output_dir, steps) -> QuickstartRow`` callable)."""
-    from .registration import METHODS
+    from ..registration import METHODS
 
     return {method.name: method.quickstart for method in METHODS if method.quickstart}
 
@@ -98,7 +99,7 @@ def run_quickstart(methods: list[str] | None = None, output_dir: str = "hfvid-qu
         raise ValueError(f"unknown methods {unknown}; available: {sorted(available)}")
     import torch
 
-    from .registration import load_object
+    from ..registration import load_object
 
     # Every recipe trains a tiny model: a second intra-op thread gains nothing, and on a busy CPU its spin-waits
     # made recipes 10-60x slower (measured: face pre-training 651 s with 2 threads vs 10 s with 1).

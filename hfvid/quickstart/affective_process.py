@@ -4,7 +4,7 @@ import json
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, save_picture
+from . import QuickstartRow, load_training_script, save_picture
 
 TINY = {"feature_proj_dim": 32, "label_embed_dim": 16, "encoder_hidden_sizes": [32, 32], "latent_hidden_size": 32,
         "latent_dim": 8, "decoder_hidden_sizes": [32, 32], "context_min": 8, "context_max": 32,
@@ -17,8 +17,8 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     import numpy as np
     from transformers import pipeline
 
-    from ...data.synthetic_affect import synthetic_affect_videos
-    from ...metrics.affect import affect_metrics
+    from ..data.synthetic_affect import synthetic_affect_videos
+    from ..metrics.affect import affect_metrics
 
     start = time.time()
     out = output_dir / "affective_process"
@@ -39,7 +39,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
     backbone = json.loads((out / "all_results.json").read_text()).get("eval_backbone_ccc_mean", float("nan"))
-    from ...visualize import plot_affect
+    from ..visualize import plot_affect
 
     picture = save_picture(out, lambda: plot_affect(records, title="held-out video: predicted valence / arousal"))
     return QuickstartRow("affective_process", history["global_step"], history["first_loss"], history["last_loss"],

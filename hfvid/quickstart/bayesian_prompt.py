@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, loss_picture
+from . import QuickstartRow, load_training_script, loss_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
@@ -11,9 +11,9 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     import numpy as np
     from transformers import pipeline
 
-    from ...data.few_shot import subsample_classes
-    from ...data.synthetic_images import shape_class_names, synthetic_shape_images
-    from ...metrics.classification import top_k_accuracy
+    from ..data.few_shot import subsample_classes
+    from ..data.synthetic_images import shape_class_names, synthetic_shape_images
+    from ..metrics.classification import top_k_accuracy
 
     start = time.time()
     out = output_dir / "bayesian_prompt"

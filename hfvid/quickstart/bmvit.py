@@ -4,7 +4,7 @@ import json
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, save_picture
+from . import QuickstartRow, load_training_script, save_picture
 
 # A 3-block MViTv2 on 4 x 32 x 32 clips: a 2 x 4 x 4 token grid, so 16 prediction tokens with temporal_mean.
 TINY_BACKBONE = {
@@ -19,8 +19,8 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     """BMViT on synthetic moving squares; metric: frame-mAP@0.5 (4 actions) of the pipeline on held-out clips."""
     from transformers import pipeline
 
-    from ...data.synthetic_actors import ACTION_NAMES, synthetic_actor_clips
-    from ...metrics.detection import ava_frame_map
+    from ..data.synthetic_actors import ACTION_NAMES, synthetic_actor_clips
+    from ..metrics.detection import ava_frame_map
 
     start = time.time()
 
@@ -54,7 +54,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     frame_map = ava_frame_map(truth, detections)["mAP"]
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
-    from ...visualize import draw_boxes
+    from ..visualize import draw_boxes
 
     best = sorted(result["detections"], key=lambda found: -found["score"])[:len(clip["boxes"])]  # as many as actors
     picture = save_picture(out, lambda: draw_boxes(clip["frames"][clip["keyframe_index"]], best, scale=6))

@@ -4,7 +4,7 @@ labels, pipeline ICC on held-out synthetic videos."""
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, save_picture
+from . import QuickstartRow, load_training_script, save_picture
 
 COMMON = ["--dataset_name", "synthetic", "--cpu", "--learning_rate", "3e-3", "--lr_scheduler_type", "constant",
           "--logging_steps", "50"]
@@ -16,8 +16,8 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     import numpy as np
     from transformers import pipeline
 
-    from ...data.synthetic_affect import AU_NAMES, synthetic_affect_videos
-    from ...metrics.affect import affect_metrics
+    from ..data.synthetic_affect import AU_NAMES, synthetic_affect_videos
+    from ..metrics.affect import affect_metrics
 
     start = time.time()
     root = output_dir / "contrastive_au"
@@ -44,7 +44,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
     history = histories["pretrained"]
-    from ...visualize import plot_affect
+    from ..visualize import plot_affect
 
     picture = save_picture(out, lambda: plot_affect(
         pipeline("hfvid-au-intensity", model=str(out), device="cpu")(list(videos[0]["frames"]),

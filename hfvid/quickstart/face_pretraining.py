@@ -5,7 +5,7 @@ harness (recognition task, linear protocol) on the pre-trained encoder."""
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, loss_picture
+from . import QuickstartRow, load_training_script, loss_picture
 
 TINY = ("embedding_size=8,hidden_sizes=[16,32,64,128],depths=[1,1,1,1],layer_type=basic,image_size=32,"
         "crop_sizes=[32,16],num_crops=[2,2],min_scale_crops=[0.5,0.2],max_scale_crops=[1.0,0.5],num_prototypes=8,"
@@ -24,10 +24,11 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     import torch
     from transformers import AutoConfig, AutoImageProcessor, AutoModel, pipeline
 
-    from ...data.synthetic_face_tasks import synthetic_expression_faces
-    from .benchmark import run_benchmark
-    from .modeling_face_pretraining import FaceRepresentationModel
-    from .pretraining import identity_probe_accuracy, identity_probe_data
+    from ..data.synthetic_face_tasks import synthetic_expression_faces
+    from ..models.face_pretraining.benchmark import run_benchmark
+    from ..models.face_pretraining.head_training import HeadTrainingConfig
+    from ..models.face_pretraining.modeling_face_pretraining import FaceRepresentationModel
+    from ..models.face_pretraining.pretraining import identity_probe_accuracy, identity_probe_data
 
     start = time.time()
     out = Path(output_dir) / "face_pretraining"
@@ -53,7 +54,8 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     random_init = identity_probe_accuracy(FaceRepresentationModel(AutoConfig.from_pretrained(str(out))), pixels,
                                           identities)
     bench = run_benchmark(str(out), ["recognition"], fractions=[1.0], seeds=[0], protocol="linear",
-                          output_dir=out / "benchmark", steps=50, train_size=64, test_size=32)
+                          output_dir=out / "benchmark", training=HeadTrainingConfig(max_steps=50),
+                          train_size=64, test_size=32)
     verification = 100 * bench["runs"][0]["metrics"]["accuracy"]  # a fraction in the harness
     return QuickstartRow("face_pretraining", history["global_step"], history["first_loss"], history["last_loss"],
                          f"identity acc (linear probe, chance 6.25%) SwAV {swav:.1f}% / random init "

@@ -4,7 +4,7 @@ measure how much closer its outputs are to the true target frames than the copy-
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, save_picture
+from . import QuickstartRow, load_training_script, save_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
@@ -16,9 +16,9 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     import numpy as np
     import torch
 
-    from ...data.synthetic_pairs import synthetic_videos
-    from .data_gannotation import crop_face
-    from .pipeline_gannotation import GANnotationPipeline
+    from ..data.synthetic_pairs import synthetic_videos
+    from ..models.gannotation.data_gannotation import crop_face
+    from ..models.gannotation.pipeline_gannotation import GANnotationPipeline
 
     start = time.time()
     out = output_dir / "gannotation"
@@ -50,7 +50,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
     metric = f"L1 to target {np.mean(errors):.4f} vs copy {np.mean(baselines):.4f} ([0,1] px)"
-    from ...visualize import gannotation_grid, side_by_side, to_pil
+    from ..visualize import gannotation_grid, side_by_side, to_pil
 
     def sequence_picture():  # the last held-out video: source crop | faces synthesised for the next frames' shapes
         output = pipe(source, video["landmarks"][1:], source_landmarks=source_points, output_type="pt")

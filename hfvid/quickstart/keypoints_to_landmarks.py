@@ -4,7 +4,7 @@ measure the forward landmark-regression NME on held-out objects."""
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, save_picture
+from . import QuickstartRow, load_training_script, save_picture
 
 TINY = ("num_landmarks=5,num_clusters=10,hidden_size=32,stem_channels=16,hourglass_depth=2,image_size=64,"
         "heatmap_size=16,descriptor_dim=32,num_groups=8,min_negative_distance=1.5,detector_nms_radius=1,"
@@ -18,8 +18,8 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     import numpy as np
     from transformers import pipeline
 
-    from ...data.synthetic_objects import synthetic_objects
-    from ...metrics.landmark_regression import landmark_regression_nme
+    from ..data.synthetic_objects import synthetic_objects
+    from ..metrics.landmark_regression import landmark_regression_nme
 
     start = time.time()
     out = output_dir / "keypoints_to_landmarks"
@@ -50,7 +50,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
                                          normalizer="box")["nme"]
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
-    from ...visualize import draw_landmarks, side_by_side
+    from ..visualize import draw_landmarks, side_by_side
 
     picture = save_picture(out, lambda: side_by_side(
         draw_landmarks(record["image"], found, draw_boxes=False, radius=3, color=(255, 255, 255), scale=2)

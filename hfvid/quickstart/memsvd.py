@@ -4,15 +4,15 @@ score the keyframe detections with the AVA frame-mAP@0.5."""
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, save_picture
+from . import QuickstartRow, load_training_script, save_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     """MeMSVD (n_c = 1) on the ambiguous-query task; metric: frame-mAP of the streaming pipeline on held-out videos."""
     from transformers import pipeline
 
-    from ...metrics.detection import ava_frame_map
-    from .synthetic import synthetic_memory_task, synthetic_memory_video
+    from ..data.synthetic_memory import synthetic_memory_task, synthetic_memory_video
+    from ..metrics.detection import ava_frame_map
 
     start = time.time()
     out = output_dir / "memsvd"
@@ -41,7 +41,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
         raise RuntimeError(f"the training script did not render a model card in {out}")
     import numpy as np
 
-    from ...visualize import draw_boxes
+    from ..visualize import draw_boxes
 
     def keyframe_picture():
         _, maps = min(video["frames"], key=lambda item: abs(item[0] - keyframe["timestamp"]))

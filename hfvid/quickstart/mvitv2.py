@@ -4,7 +4,7 @@
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, loss_picture
+from . import QuickstartRow, load_training_script, loss_picture
 
 TINY_MVITV2 = ("image_size=[32,32],num_frames=4,embed_dim=16,num_heads=[1,2],output_channels=[16,32],"
                "stride_q=[[1,1,1],[1,2,2]],stride_kv=[[1,4,4],[1,2,2]]")
@@ -14,8 +14,8 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     """Tiny MViTv2 on 4 motion classes; metric: top-1 of the pipeline on 32 held-out videos written as mp4."""
     from transformers import pipeline
 
-    from ...data.synthetic_video import shapes_in_motion
-    from ...data.video import write_video
+    from ..data.synthetic_video import shapes_in_motion
+    from ..data.video import write_video
 
     start = time.time()
     out = output_dir / "mvitv2"

@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, loss_picture
+from . import QuickstartRow, load_training_script, loss_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
@@ -14,7 +14,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     21-24% (seeds 0, 1) against 8.3% chance; about 20 s of CPU on 2 idle cores."""
     from transformers import pipeline
 
-    from .data import synthetic_classes, synthetic_videos
+    from ..data.rest_videos import synthetic_classes, synthetic_videos
 
     start = time.time()
     root = output_dir / "rest"

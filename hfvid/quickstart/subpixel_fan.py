@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from ...quickstart import QuickstartRow, load_training_script, save_picture
+from . import QuickstartRow, load_training_script, save_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
@@ -11,8 +11,8 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     import numpy as np
     from transformers import pipeline
 
-    from ...data.synthetic import synthetic_faces
-    from ...metrics.landmarks import landmark_metrics
+    from ..data.synthetic import synthetic_faces
+    from ..metrics.landmarks import landmark_metrics
 
     start = time.time()
     out = output_dir / "subpixel_fan"
@@ -35,7 +35,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     nme = landmark_metrics(predictions, references, normalization="inter_ocular")["nme"]
     if not (out / "README.md").is_file():
         raise RuntimeError(f"the training script did not render a model card in {out}")
-    from ...visualize import draw_landmarks, side_by_side
+    from ..visualize import draw_landmarks, side_by_side
 
     picture = save_picture(out, lambda: side_by_side(draw_landmarks(faces[i]["image"], results[i], scale=1.5)
                                                      for i in range(4)))

@@ -92,7 +92,7 @@ def _bpl(path, ctx):
 
 def _rest(path):
     from hfvid.models.rest import RESTForZeroShotVideoClassification
-    from hfvid.models.rest.data import tiny_synthetic_components
+    from hfvid.data.rest_videos import tiny_synthetic_components
 
     config, processor = tiny_synthetic_components(num_frames=2, image_size=16, hidden_size=32, layers=1)
     RESTForZeroShotVideoClassification(config).save_pretrained(path)

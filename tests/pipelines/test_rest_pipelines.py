@@ -20,7 +20,7 @@ def saved_model(tiny_rest, tmp_path):
 
 @pytest.fixture
 def tiny_rest():
-    from hfvid.models.rest.data import tiny_synthetic_components
+    from hfvid.data.rest_videos import tiny_synthetic_components
 
     return tiny_synthetic_components(num_frames=2, image_size=16, hidden_size=32, layers=1)
 
@@ -63,7 +63,7 @@ def test_captioning_and_zero_shot_pipelines(saved_model, tmp_path):
 
 
 def test_pipelines_with_a_blip_captioner(tmp_path):
-    from hfvid.models.rest.data import tiny_synthetic_components
+    from hfvid.data.rest_videos import tiny_synthetic_components
 
     config, processor = tiny_synthetic_components(num_frames=2, image_size=16, hidden_size=32, layers=1,
                                                   captioner_type="blip")

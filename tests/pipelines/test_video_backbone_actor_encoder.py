@@ -7,7 +7,7 @@ import torch
 import hfvid  # noqa: F401  (registers the Auto classes and the task)
 from hfvid.data.video import write_video
 from hfvid.models.mvitv2 import MViTv2Backbone, MViTv2Config, MViTv2VideoProcessor
-from hfvid.models.mvitv2.quickstart import TINY_MVITV2
+from hfvid.quickstart.mvitv2 import TINY_MVITV2
 from hfvid.pipelines.long_term_action_detection import VideoBackboneActorEncoder
 from hfvid.training import parse_config_overrides
 

@@ -10,7 +10,7 @@ from hfvid.data.synthetic_video import shapes_in_motion
 from hfvid.data.video import write_video
 from hfvid.metrics.classification import top_k_accuracy
 from hfvid.models.rest import RESTForZeroShotVideoClassification
-from hfvid.models.rest.data import tiny_synthetic_components
+from hfvid.data.rest_videos import tiny_synthetic_components
 from hfvid.quickstart import load_training_script
 
 CLASSES = ["RedSquareMovesLeft", "RedSquareMovesRight", "BlueSquareMovesUp", "GreenSquareMovesDown", "BlueSquare"]

@@ -75,7 +75,7 @@ def test_swav_features_beat_random_init_on_a_linear_probe(tmp_path):
 
     from hfvid import FaceRepresentationConfig, FaceRepresentationForSwAVPreTraining, FaceRepresentationImageProcessor
     from hfvid.models.face_pretraining.pretraining import identity_probe_accuracy, identity_probe_data
-    from hfvid.models.face_pretraining.quickstart import TINY, TINY_ARGS
+    from hfvid.quickstart.face_pretraining import TINY, TINY_ARGS
 
     script = load_training_script("pretrain_face_representation")
     args = script.parse_args(["--dataset_name", "synthetic", "--output_dir", str(tmp_path), "--cpu",

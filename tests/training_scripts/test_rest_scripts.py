@@ -26,7 +26,7 @@ def _pool_and_index(tmp_path):
                                        "--output_dir", str(tmp_path / "retrieved"), "--top_k", "3",
                                        "--min_sim", "0.75", "--shard_size", "8"]))
     assert out["shards_written"] == 2
-    from hfvid.models.rest.data import load_shards
+    from hfvid.data.rest_videos import load_shards
 
     table = load_shards(tmp_path / "retrieved")
     assert len(table) == 12 and all(1 <= len(c) <= 3 for c in table["captions"])
@@ -92,7 +92,7 @@ def _tiny_blip_checkpoint(folder) -> str:
     import torch
     from transformers import BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
 
-    from hfvid.models.rest.data import synthetic_tokenizers, tiny_synthetic_components
+    from hfvid.data.rest_videos import synthetic_tokenizers, tiny_synthetic_components
 
     config, _ = tiny_synthetic_components(image_size=16, hidden_size=32, layers=1, captioner_type="blip")
     torch.manual_seed(0)
@@ -108,7 +108,7 @@ def test_blip_self_training_and_pipeline(tmp_path):
     from transformers import pipeline
 
     from hfvid.data.synthetic_video import shapes_in_motion
-    from hfvid.models.rest.data import load_shards
+    from hfvid.data.rest_videos import load_shards
 
     retrieved = _pool_and_index(tmp_path)
     blip = _tiny_blip_checkpoint(tmp_path / "blip")

@@ -37,7 +37,7 @@ def test_train_save_and_reload_with_pipeline(tmp_path):
 
     from transformers import pipeline
 
-    from hfvid.models.memsvd import synthetic_memory_task, synthetic_memory_video
+    from hfvid.data.synthetic_memory import synthetic_memory_task, synthetic_memory_video
 
     task = synthetic_memory_task(1)
     video = synthetic_memory_video(task["memory"][0], task["query"][0])

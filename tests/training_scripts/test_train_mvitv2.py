@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hfvid.data.video import write_video
-from hfvid.models.mvitv2.quickstart import TINY_MVITV2
+from hfvid.quickstart.mvitv2 import TINY_MVITV2
 from hfvid.quickstart import load_training_script
 
 

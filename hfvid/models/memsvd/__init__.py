@@ -13,7 +13,6 @@ from .modeling_memsvd import (
     readout_macs,
 )
 from .processing_memsvd import FeatureBank, MeMSVDFeatureBankProcessor, feature_bank_dataset
-from .synthetic import synthetic_memory_task, synthetic_memory_video
 
 __all__ = [
     "AVA_EVAL_ACTION_IDS",
@@ -31,6 +30,4 @@ __all__ = [
     "feature_bank_dataset",
     "memory_preparation_macs",
     "readout_macs",
-    "synthetic_memory_task",
-    "synthetic_memory_video",
 ]

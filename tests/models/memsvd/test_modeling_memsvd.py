@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from hfvid.data.synthetic_memory import synthetic_memory_task
 from hfvid.models.memsvd import (
     MeMSVDConfig,
     MeMSVDForActionDetection,
@@ -10,7 +11,6 @@ from hfvid.models.memsvd import (
     MeMSVDModel,
     memory_preparation_macs,
     readout_macs,
-    synthetic_memory_task,
 )
 from model_tester import ModelTester
 

@@ -5,6 +5,6 @@ import pytest
 
 @pytest.fixture
 def tiny_rest():
-    from hfvid.models.rest.data import tiny_synthetic_components
+    from hfvid.data.rest_videos import tiny_synthetic_components
 
     return tiny_synthetic_components(num_frames=2, image_size=16, hidden_size=32, layers=1)

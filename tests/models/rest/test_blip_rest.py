@@ -15,7 +15,7 @@ from transformers import (
 )
 
 from hfvid.models.rest import RESTConfig, RESTForVideoCaptioning, RESTForZeroShotVideoClassification, RESTProcessor
-from hfvid.models.rest.data import synthetic_tokenizers, tiny_synthetic_components
+from hfvid.data.rest_videos import synthetic_tokenizers, tiny_synthetic_components
 
 CAPTIONS = ["a red square moves left", "a blue square", "a green square moves up"]
 

@@ -15,7 +15,7 @@ import torch
 from hfvid.data.synthetic_video import synthetic_caption_pool, text_bow_embedding, video_bow_embedding
 from hfvid.metrics.classification import top_k_accuracy
 from hfvid.models.rest import RESTForVideoCaptioning, build_caption_pool, retrieve_topk
-from hfvid.models.rest.data import synthetic_classes, synthetic_videos, tiny_synthetic_components
+from hfvid.data.rest_videos import synthetic_classes, synthetic_videos, tiny_synthetic_components
 from hfvid.models.rest.retrieval import unique_captions
 from hfvid.models.rest.self_training import RetrievedCaptionDataset, caption_collator
 
