@@ -15,28 +15,24 @@ timestamp window only (PyAV seek). Evaluation: AVA frame-mAP@0.5 (60 classes for
 and the class-agnostic person AP@0.5.
 """
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
 
 from hfvid.metrics.detection import ava_frame_map
 from hfvid.models.bmvit import BMViTConfig, BMViTForActionLocalization, BMViTVideoProcessor
 from hfvid.training import (
-    parse_config_overrides,
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
-    compute_max_train_steps,
     evaluate_predictions,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
+    make_dataloaders,
+    make_parser,
+    parse_config_overrides,
+    prepare_training,
+    training_results,
     validate_args,
 )
 
@@ -44,9 +40,7 @@ logger = get_logger(__name__, log_level="INFO")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     group = parser.add_argument_group("BMViT")
     group.add_argument("--model_name_or_path", type=str, default=None,
                        help="A BMViT checkpoint, or an hfvid MViTv2 checkpoint to initialise the backbone from.")
@@ -208,7 +202,6 @@ def frame_map_results(records, logits, boxes, actions, indices, processor, confi
 
 def main(args):
     accelerator = make_accelerator(args)
-    set_seed(args.seed)
     if args.dataset_name == "synthetic":
         from hfvid.data.synthetic_actors import ACTION_NAMES
 
@@ -225,24 +218,15 @@ def main(args):
 
     with accelerator.main_process_first():
         train_set, eval_set = load_datasets(args, processor, config.num_action_labels, config.image_size[0])
-    loader_kwargs = dict(num_workers=args.dataloader_num_workers, collate_fn=collate)
-    train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
-                                               drop_last=True, **loader_kwargs)
-    eval_loader = None
-    if eval_set is not None:
-        eval_loader = torch.utils.data.DataLoader(eval_set, batch_size=args.per_device_eval_batch_size, **loader_kwargs)
-
+    train_loader, eval_loader = make_dataloaders(args, train_set, eval_set, collate_fn=collate)
     backbone_params = list(model.bmvit.parameters())
     backbone_ids = {id(p) for p in backbone_params}
     groups = [{"params": backbone_params, "lr": args.backbone_learning_rate or args.learning_rate},
               {"params": [p for p in model.parameters() if id(p) not in backbone_ids]}]
     optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, weight_decay=args.weight_decay)
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    if eval_loader is not None:
-        eval_loader = accelerator.prepare(eval_loader)
-    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader)))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader, processor=processor)
-    init_trackers(accelerator, "bmvit", args)
+    training = prepare_training(accelerator, args, model, optimizer, train_loader, eval_loader,
+                                project_name="bmvit", processor=processor)
+    model, eval_loader, loop = training.model, training.eval_dataloader, training.loop
     excluded = None
     if args.excluded_timestamps:
         from hfvid.data.formats.ava import read_excluded_timestamps
@@ -270,10 +254,7 @@ def main(args):
                                  config, args.eval_person_threshold, excluded)
 
     history = loop.run(compute_loss, evaluate=evaluate)
-    results = dict(history["eval"][-1][1]) if history["eval"] else {}
-    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"],
-                   dataset=args.dataset_name or args.annotations or args.train_dir)
+    results = training_results(history, dataset=args.dataset_name or args.annotations or args.train_dir)
     finish_training(accelerator, args, model, processor, results)
     return {"history": history, "results": results}
 

@@ -26,8 +26,6 @@ the Charades mAP (per-class non-interpolated AP, mean over classes with positive
 as the official submission file `charades_submission.txt` in `--output_dir`.
 """
 
-import argparse
-
 import numpy as np
 import torch
 from accelerate.logging import get_logger
@@ -41,16 +39,14 @@ from hfvid.models.memsvd import (
     MeMSVDForVideoClassification,
 )
 from hfvid.training import (
-    parse_config_overrides,
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
-    compute_max_train_steps,
     evaluate_predictions,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
+    make_dataloaders,
+    make_parser,
+    parse_config_overrides,
+    prepare_training,
+    training_results,
     validate_args,
 )
 
@@ -58,9 +54,7 @@ logger = get_logger(__name__, log_level="INFO")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     group = parser.add_argument_group("MeMSVD")
     group.add_argument("--memory", choices=["memsvd", "nonlocal", "none"], default=None,
                        help="Long-term operator: MeMSVD, the LFB non-local attention baseline, or none.")
@@ -259,21 +253,13 @@ def main(args):
         else:
             train_items, _ = ava_items(args, "train", processor, config.num_labels)
             eval_items, eval_keyframes = ava_items(args, "eval", processor, config.num_labels)
-    train_loader = torch.utils.data.DataLoader(
-        KeyframeDataset(train_items), batch_size=args.per_device_train_batch_size, shuffle=True, drop_last=True,
-        collate_fn=collate, num_workers=args.dataloader_num_workers,
-    )
-    eval_loader = None if not eval_items else torch.utils.data.DataLoader(
-        KeyframeDataset(eval_items), batch_size=args.per_device_eval_batch_size, collate_fn=collate,
-        num_workers=args.dataloader_num_workers,
+    train_loader, eval_loader = make_dataloaders(
+        args, KeyframeDataset(train_items), KeyframeDataset(eval_items) if eval_items else None, collate_fn=collate
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    if eval_loader is not None:
-        eval_loader = accelerator.prepare(eval_loader)
-    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader)))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader, processor=processor)
-    init_trackers(accelerator, "memsvd", args)
+    training = prepare_training(accelerator, args, model, optimizer, train_loader, eval_loader,
+                                project_name="memsvd", processor=processor)
+    model, eval_loader = training.model, training.eval_dataloader
 
     def forward(m, batch):
         inputs = {k: v for k, v in batch.items() if k != "actor_id"}
@@ -330,11 +316,9 @@ def main(args):
         return {"mAP": charades_map(scores[:, config.eval_label_ids], labels[:, config.eval_label_ids])["mAP"],
                 "num_videos": int(len(videos))}
 
-    history = loop.run(lambda m, batch: forward(m, batch).loss, evaluate=evaluate)
-    results = dict(history["eval"][-1][1]) if history["eval"] else {}
-    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"], memory_type=config.memory_type,
-                   dataset=args.dataset_name or args.annotations or args.train_dir, dataset_format=args.dataset_format)
+    history = training.loop.run(lambda m, batch: forward(m, batch).loss, evaluate=evaluate)
+    results = training_results(history, memory_type=config.memory_type, dataset_format=args.dataset_format,
+                               dataset=args.dataset_name or args.annotations or args.train_dir)
     finish_training(accelerator, args, model, processor, results)
     return {"history": history, "results": results}
 

@@ -15,26 +15,22 @@ With `--model_name_or_path` the backbone loads from an hfvid MViTv2 checkpoint a
 the class count differs. Evaluation: top-1 (and top-5 with at least 5 classes) accuracy on the validation set.
 """
 
-import argparse
 from pathlib import Path
 
 import torch
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
 
 from hfvid.metrics.classification import classification_metrics
 from hfvid.models.mvitv2 import MViTv2Config, MViTv2ForVideoClassification, MViTv2VideoProcessor
 from hfvid.training import (
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
-    compute_max_train_steps,
     evaluate_predictions,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
+    make_dataloaders,
+    make_parser,
     parse_config_overrides,
+    prepare_training,
+    training_results,
     validate_args,
 )
 
@@ -44,9 +40,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     group = parser.add_argument_group("MViTv2")
     group.add_argument("--model_name_or_path", type=str, default=None,
                        help="An hfvid MViTv2 checkpoint (e.g. converted from torchvision mvit_v2_s) to fine-tune.")
@@ -165,25 +159,15 @@ def load_datasets(args, processor, config, class_names: list[str]):
 
 def main(args):
     accelerator = make_accelerator(args)
-    set_seed(args.seed)
     class_names = class_names_for(args)
     model, processor = build_model(args, class_names)
     with accelerator.main_process_first():
         train_set, eval_set = load_datasets(args, processor, model.config, class_names)
-    loader_kwargs = dict(num_workers=args.dataloader_num_workers)
-    train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
-                                               drop_last=True, **loader_kwargs)
-    eval_loader = None
-    if eval_set is not None:
-        eval_loader = torch.utils.data.DataLoader(eval_set, batch_size=args.per_device_eval_batch_size, **loader_kwargs)
-
+    train_loader, eval_loader = make_dataloaders(args, train_set, eval_set)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    if eval_loader is not None:
-        eval_loader = accelerator.prepare(eval_loader)
-    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader)))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader, processor=processor)
-    init_trackers(accelerator, "mvitv2", args)
+    training = prepare_training(accelerator, args, model, optimizer, train_loader, eval_loader,
+                                project_name="mvitv2", processor=processor)
+    model, eval_loader = training.model, training.eval_dataloader
 
     def compute_loss(m, batch):
         return m(pixel_values=batch["pixel_values"], labels=batch["labels"]).loss
@@ -197,11 +181,9 @@ def main(args):
         )
         return classification_metrics(logits, labels) if accelerator.is_main_process else None
 
-    history = loop.run(compute_loss, evaluate=evaluate)
-    results = dict(history["eval"][-1][1]) if history["eval"] else {}
-    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"], num_classes=model.config.num_labels,
-                   dataset=args.dataset_name or args.train_dir)
+    history = training.loop.run(compute_loss, evaluate=evaluate)
+    results = training_results(history, num_classes=model.config.num_labels,
+                               dataset=args.dataset_name or args.train_dir)
     finish_training(accelerator, args, model, processor, results,
                     card_kwargs={"extra": {"fine_tuned_from": args.model_name_or_path}})
     return {"history": history, "results": results}
