@@ -1,7 +1,7 @@
 """BMViT: single-stage spatio-temporal action localisation by bipartite matching on video transformer tokens."""
 
 from .configuration_bmvit import AVA_EVAL_ACTION_IDS, BMViTConfig
-from .loss_bmvit import HungarianMatcher, matching_cost, set_prediction_loss
+from .loss_bmvit import BMViTHungarianMatcher, matching_cost, set_prediction_loss
 from .modeling_bmvit import (
     BMViTActionLocalizationOutput,
     BMViTForActionLocalization,
@@ -17,11 +17,11 @@ __all__ = [
     "BMViTActionLocalizationOutput",
     "BMViTConfig",
     "BMViTForActionLocalization",
+    "BMViTHungarianMatcher",
     "BMViTModel",
     "BMViTModelOutput",
     "BMViTPreTrainedModel",
     "BMViTVideoProcessor",
-    "HungarianMatcher",
     "matching_cost",
     "pool_tokens",
     "set_prediction_loss",

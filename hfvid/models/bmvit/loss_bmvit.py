@@ -38,7 +38,7 @@ def matching_cost(logits, pred_boxes, action_logits, target_boxes, target_action
     return cost
 
 
-class HungarianMatcher:
+class BMViTHungarianMatcher:
     """One-to-one assignment of prediction tokens to ground-truth people, minimising :func:`matching_cost`.
 
     Returns, per clip, `(prediction_indices, target_indices)` int64 tensors of length `min(N, G)`, sorted by
@@ -115,4 +115,4 @@ def set_prediction_loss(logits, pred_boxes, action_logits, targets, indices, con
     return loss, loss_dict
 
 
-__all__ = ["HungarianMatcher", "cxcywh_to_xyxy", "matching_cost", "set_prediction_loss", "xyxy_to_cxcywh"]
+__all__ = ["BMViTHungarianMatcher", "cxcywh_to_xyxy", "matching_cost", "set_prediction_loss", "xyxy_to_cxcywh"]

@@ -12,11 +12,11 @@ from torch import nn
 from torchvision.ops import MLP
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from ..mvitv2.modeling_mvitv2 import MViTv2PreTrainedModel
 from .configuration_bmvit import BMViTConfig
-from .loss_bmvit import HungarianMatcher, set_prediction_loss
+from .loss_bmvit import BMViTHungarianMatcher, set_prediction_loss
 
 
 @dataclass
@@ -48,6 +48,8 @@ class BMViTActionLocalizationOutput(ModelOutput):
         auxiliary_outputs (`list[dict]`, *optional*): `logits` / `pred_boxes` / `action_logits` of earlier blocks.
         last_hidden_state (`torch.FloatTensor` of shape `(batch, T', H', W', hidden_size)`): backbone tokens.
         token_grid (`tuple[int, int, int]`): `(T', H', W')`.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): as in [`BMViTModelOutput`], when
+            `output_hidden_states=True`.
     """
 
     loss: torch.FloatTensor | None = None
@@ -58,14 +60,15 @@ class BMViTActionLocalizationOutput(ModelOutput):
     auxiliary_outputs: list | None = None
     last_hidden_state: torch.FloatTensor | None = None
     token_grid: tuple[int, int, int] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 class BMViTPreTrainedModel(PreTrainedModel):
     config: BMViTConfig
-    config_class = BMViTConfig
     base_model_prefix = "bmvit"
     main_input_name = "pixel_values"
     input_modalities = ("video",)
+    supports_gradient_checkpointing = True  # the backbone's blocks (MViTv2Block, VideoMAELayer) are checkpointed
     # weights saved at one input size load at another: the MViTv2 backbone's position tables are resized on load
     _load_pretrained_model = staticmethod(MViTv2PreTrainedModel._load_pretrained_model)
 
@@ -105,9 +108,10 @@ class BMViTModel(BMViTPreTrainedModel):
                     "the final token grid and width (no query pooling and the same output_channels)"
                 )
 
-    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None, **kwargs) -> BMViTModelOutput:
-        """`pixel_values` `(batch, num_frames, 3, height, width)` (the video processor's output)."""
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None) -> BMViTModelOutput:
+        """`pixel_values` `(batch, num_frames, 3, height, width)` (the video processor's output);
+        `output_hidden_states` (default: the config's) returns the earlier blocks on the final grid."""
         expected = (self.config.num_frames, 3, *self.config.image_size)
         if pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
             raise ValueError(
@@ -115,6 +119,8 @@ class BMViTModel(BMViTPreTrainedModel):
                 f"height, width), got {tuple(pixel_values.shape)}; clips must have exactly num_frames="
                 f"{self.config.num_frames} frames at image_size={self.config.image_size} (use BMViTVideoProcessor)"
             )
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         want_hidden = bool(output_hidden_states) or self.config.auxiliary_loss
         outputs = self.backbone(pixel_values, output_hidden_states=want_hidden)
         has_cls = self.config.backbone_config.model_type == "hfvid-mvitv2"
@@ -129,9 +135,8 @@ class BMViTModel(BMViTPreTrainedModel):
             earlier = outputs.hidden_states[-1 - count:-1][::-1]  # the blocks before the last, last first
             hidden = tuple(grid(h) for h in earlier if h.shape[1] == outputs.last_hidden_state.shape[1]
                            and h.shape[-1] == outputs.last_hidden_state.shape[-1])
-        output = BMViTModelOutput(last_hidden_state=grid(outputs.last_hidden_state), token_grid=self.token_grid,
-                                  hidden_states=hidden)
-        return output if return_dict is not False else output.to_tuple()
+        return BMViTModelOutput(last_hidden_state=grid(outputs.last_hidden_state), token_grid=self.token_grid,
+                                hidden_states=hidden)
 
 
 def pool_tokens(grid: torch.Tensor, token_pooling: str, keyframe_index: int | None = None) -> torch.Tensor:
@@ -185,7 +190,7 @@ class BMViTForActionLocalization(BMViTPreTrainedModel):
         super().__init__(config)
         self.bmvit = BMViTModel(config)
         self.heads = BMViTHeads(config)
-        self.matcher = HungarianMatcher(config.class_cost, config.bbox_cost, config.giou_cost, config.action_cost)
+        self.matcher = BMViTHungarianMatcher(config.class_cost, config.bbox_cost, config.giou_cost, config.action_cost)
         self.post_init()
 
     def _predict(self, grid: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -195,7 +200,9 @@ class BMViTForActionLocalization(BMViTPreTrainedModel):
             reference = grid_reference_points(self.bmvit.token_grid, tokens.shape[1], tokens.device).to(tokens.dtype)
         return self.heads(tokens, reference)
 
-    def _check_labels(self, labels, batch: int, device) -> list[dict]:
+    def _targets(self, labels, batch: int, device) -> list[dict]:
+        """`labels` as float tensors `boxes (G, 4)` / `action_labels (G, C)`, checking their structure and shapes
+        only (no data-dependent branch: box values are checked by [`validate_labels`] and the video processor)."""
         if not isinstance(labels, (list, tuple)) or len(labels) != batch:
             raise ValueError(f"labels must be a list of {batch} dicts (one per clip), got {type(labels).__name__}")
         checked = []
@@ -208,25 +215,35 @@ class BMViTForActionLocalization(BMViTPreTrainedModel):
             if actions.shape != (len(boxes), self.config.num_action_labels):
                 raise ValueError(f"labels[{i}]['action_labels'] must have shape ({len(boxes)}, "
                                  f"{self.config.num_action_labels}), got {tuple(actions.shape)}")
-            if len(boxes) and (boxes.min() < 0 or boxes.max() > 1 or (boxes[:, 2:] <= 0).any()):
-                raise ValueError(f"labels[{i}]['boxes'] must be normalised (cx, cy, w, h) in [0, 1] with w, h > 0")
             checked.append({"boxes": boxes, "action_labels": actions})
         return checked
 
+    def validate_labels(self, labels, batch_size: int) -> None:
+        """Raise a `ValueError` naming the clip if `labels` (as `forward` takes them) are malformed or hold boxes
+        that are not normalised `(cx, cy, w, h)` in [0, 1] with `w, h > 0`. The explicit check for labels built by
+        hand; `BMViTVideoProcessor` checks the annotations it converts, and `forward` leaves the box values
+        unchecked so it has no data-dependent branch."""
+        for i, target in enumerate(self._targets(labels, batch_size, "cpu")):
+            boxes = target["boxes"]
+            if len(boxes) and (boxes.min() < 0 or boxes.max() > 1 or (boxes[:, 2:] <= 0).any()):
+                raise ValueError(f"labels[{i}]['boxes'] must be normalised (cx, cy, w, h) in [0, 1] with w, h > 0, "
+                                 f"got {boxes.tolist()}")
+
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: list[dict] | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
     ) -> BMViTActionLocalizationOutput:
         r"""
         Args:
             pixel_values (`torch.FloatTensor` of shape `(batch, num_frames, 3, height, width)`): normalised clips
                 centred on their keyframes.
             labels (`list[dict]`, *optional*): per clip `{"boxes": (G, 4) normalised cx, cy, w, h,
-                "action_labels": (G, num_action_labels) multi-hot}` of the keyframe's people (G may be 0).
+                "action_labels": (G, num_action_labels) multi-hot}` of the keyframe's people (G may be 0); box
+                values are not checked here (see [`validate_labels`]).
+            output_hidden_states (`bool`, *optional*): also return the earlier backbone blocks on the final grid.
 
         Example:
 
@@ -243,6 +260,8 @@ class BMViTForActionLocalization(BMViTPreTrainedModel):
         (torch.Size([1, 16, 4]), 0)
         ```
         """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         outputs = self.bmvit(pixel_values, output_hidden_states=output_hidden_states)
         prediction = self._predict(outputs.last_hidden_state)
         auxiliary = None
@@ -251,18 +270,18 @@ class BMViTForActionLocalization(BMViTPreTrainedModel):
 
         loss = loss_dict = None
         if labels is not None:
-            targets = self._check_labels(labels, pixel_values.shape[0], pixel_values.device)
+            targets = self._targets(labels, pixel_values.shape[0], pixel_values.device)
             loss, loss_dict = self.compute_loss(prediction, targets)
             for k, aux in enumerate(auxiliary or []):
                 aux_loss, aux_dict = self.compute_loss(aux, targets)
                 loss = loss + aux_loss
                 loss_dict.update({f"{name}_aux{k}": value for name, value in aux_dict.items()})
 
-        output = BMViTActionLocalizationOutput(
+        return BMViTActionLocalizationOutput(
             loss=loss, loss_dict=loss_dict, auxiliary_outputs=auxiliary,
-            last_hidden_state=outputs.last_hidden_state, token_grid=outputs.token_grid, **prediction,
+            last_hidden_state=outputs.last_hidden_state, token_grid=outputs.token_grid,
+            hidden_states=outputs.hidden_states if output_hidden_states else None, **prediction,
         )
-        return output if return_dict is not False else output.to_tuple()
 
     def compute_loss(self, prediction: dict, targets: list[dict]) -> tuple[torch.Tensor, dict]:
         """Match `prediction` (`logits`, `pred_boxes`, `action_logits`) to `targets`, then the set loss."""

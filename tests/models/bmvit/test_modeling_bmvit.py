@@ -12,8 +12,8 @@ import hfvid  # noqa: F401  (registers the Auto classes)
 from hfvid.models.bmvit import (
     BMViTConfig,
     BMViTForActionLocalization,
+    BMViTHungarianMatcher,
     BMViTVideoProcessor,
-    HungarianMatcher,
     matching_cost,
     pool_tokens,
 )
@@ -67,8 +67,6 @@ def test_common_model_checks(tmp_path):
     bad_inputs = [
         ({"pixel_values": torch.randn(1, 3, 3, 32, 32)}, "num_frames=4"),  # a clip shorter than the model's frames
         ({"pixel_values": torch.randn(1, 4, 3, 32, 48)}, "pixel_values must have shape"),
-        ({"pixel_values": torch.randn(1, 4, 3, 32, 32), "labels": [{"boxes": [[0.5, 0.5, 1.4, 0.2]],
-                                                                      "action_labels": [[1, 0, 0, 0]]}]}, "[0, 1]"),
         ({"pixel_values": torch.randn(1, 4, 3, 32, 32), "labels": [{"boxes": [[0.5, 0.5, 0.2, 0.2]],
                                                                       "action_labels": [[1, 0]]}]}, "action_labels"),
         ({"pixel_values": torch.randn(2, 4, 3, 32, 32), "labels": random_targets(1, 0)}, "list of 2 dicts"),
@@ -78,6 +76,36 @@ def test_common_model_checks(tmp_path):
     # offline=False: the fresh-process check costs ~8 s of imports; the round trip here already runs under
     # HF_HUB_OFFLINE=1 (conftest) and the accelerate-launch test imports hfvid in a fresh process.
     tester.run_all(tmp_path, bad_inputs=bad_inputs, offline=False)
+
+
+def test_box_values_are_checked_outside_forward():
+    """Box values are checked by `validate_labels` (and the processor), not by `forward`, which stays free of
+    data-dependent branches: `torch.export` captures the whole inference forward in one graph."""
+    model = BMViTForActionLocalization(tiny_config()).eval()
+    outside = [{"boxes": [[0.5, 0.5, 1.4, 0.2]], "action_labels": [[1, 0, 0, 0]]}]
+    with pytest.raises(ValueError, match=r"labels\[0\]\['boxes'\].*\[0, 1\]"):
+        model.validate_labels(outside, 1)
+    with pytest.raises(ValueError, match="list of 2 dicts"):
+        model.validate_labels(outside, 2)
+    model.validate_labels(random_targets(2, 0), 2)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):  # the processor refuses such annotations too
+        BMViTVideoProcessor(size={"height": 32, "width": 32}, num_frames=4, num_action_labels=CLASSES)(
+            [np.zeros((4, 32, 32, 3), np.uint8)], annotations=[{"boxes": [[0.1, 0.1, 1.4, 0.5]], "action_ids": [[1]]}])
+    inputs = make_inputs(1, 0)
+    exported = torch.export.export(model, (), dict(inputs))
+    with torch.no_grad():
+        expected = model(**inputs)
+    actual = exported.module()(**inputs)
+    torch.testing.assert_close(actual["pred_boxes"], expected.pred_boxes)
+
+
+def test_hidden_states_on_request():
+    model = BMViTForActionLocalization(tiny_config()).eval()
+    inputs = make_inputs(1, 0)
+    with torch.no_grad():
+        assert model(**inputs).hidden_states is None
+        hidden = model(**inputs, output_hidden_states=True).hidden_states
+    assert len(hidden) == 1 and hidden[0].shape == (1, 2, 4, 4, 32)  # the blocks before the last on the final grid
 
 
 @pytest.mark.parametrize("pooling, count", [("none", 2 * 4 * 4), ("temporal_mean", 16), ("keyframe", 16),
@@ -127,7 +155,7 @@ def test_hungarian_assignment_is_optimal(seed):
     people = min(people, tokens)
     prediction = _prediction(1, tokens, seed)
     target = random_targets(1, seed, people=(people, people))
-    matcher = HungarianMatcher(1.0, 5.0, 2.0, 1.0)
+    matcher = BMViTHungarianMatcher(1.0, 5.0, 2.0, 1.0)
     (rows, cols), = matcher(prediction["logits"], prediction["pred_boxes"], prediction["action_logits"], target)
     cost = matching_cost(prediction["logits"][0], prediction["pred_boxes"][0], prediction["action_logits"][0],
                          target[0]["boxes"], target[0]["action_labels"], 1.0, 5.0, 2.0, 1.0)
@@ -141,7 +169,7 @@ def test_hand_built_cost_matrix():
     boxes = torch.tensor([[[0.7, 0.7, 0.2, 0.2], [0.5, 0.5, 0.9, 0.9], [0.2, 0.2, 0.2, 0.2]]])
     target = [{"boxes": torch.tensor([[0.2, 0.2, 0.2, 0.2], [0.7, 0.7, 0.2, 0.2]]),
                "action_labels": torch.zeros(2, CLASSES)}]
-    (rows, cols), = HungarianMatcher()(torch.zeros(1, 3, 2), boxes, torch.zeros(1, 3, CLASSES), target)
+    (rows, cols), = BMViTHungarianMatcher()(torch.zeros(1, 3, 2), boxes, torch.zeros(1, 3, CLASSES), target)
     assert dict(zip(rows.tolist(), cols.tolist())) == {0: 1, 2: 0}
 
 
