@@ -27,7 +27,7 @@ import time
 import torch
 
 from hfvid.models.memsvd.memory_memsvd import MeMSVDMemory
-from hfvid.models.memsvd.modeling_memsvd import NonLocalBlock, memory_preparation_macs, readout_macs
+from hfvid.models.memsvd.modeling_memsvd import MeMSVDNonLocalBlock, memory_preparation_macs, readout_macs
 
 
 def best_time(fn, repeats: int, budget: float = 1.0) -> float:
@@ -66,7 +66,7 @@ def wall_times(d, n, actors, n_c, k, latent, layers, block, repeats):
         memory.project(memory.from_bank(bank, mask), queries, index)
 
     short = torch.nn.Linear(d, latent)
-    blocks = [NonLocalBlock(d if i == 0 else latent, d, latent, 0.0).eval() for i in range(layers)]
+    blocks = [MeMSVDNonLocalBlock(d if i == 0 else latent, d, latent, 0.0).eval() for i in range(layers)]
 
     def nonlocal_attention():
         s, q = short(queries), queries

@@ -137,7 +137,7 @@ def ava_items(args, split: str, processor, num_classes: int) -> tuple[list[dict]
     import datasets
 
     from hfvid.data.formats.ava import group_keyframes, read_ava_csv
-    from hfvid.models.memsvd import FeatureBank
+    from hfvid.models.memsvd import MeMSVDFeatureBank
 
     train = split == "train"
     folder, annotations = (args.train_dir, args.annotations) if train else (args.validation_dir,
@@ -148,7 +148,7 @@ def ava_items(args, split: str, processor, num_classes: int) -> tuple[list[dict]
     keyframes = group_keyframes(rows, num_classes)
     limit = args.max_train_samples if train else args.max_eval_samples
     keyframes = keyframes[:limit] if limit else keyframes
-    bank = FeatureBank(datasets.load_from_disk(folder))
+    bank = MeMSVDFeatureBank(datasets.load_from_disk(folder))
     items = []
     for frame in keyframes:
         actors = bank.get(frame["video_id"], frame["timestamp"])
@@ -167,7 +167,7 @@ def charades_items(args, split: str, processor, num_classes: int) -> tuple[list[
     import datasets
 
     from hfvid.data.formats.charades import charades_clips, read_charades_csv
-    from hfvid.models.memsvd import FeatureBank
+    from hfvid.models.memsvd import MeMSVDFeatureBank
 
     train = split == "train"
     folder, annotations = (args.train_dir, args.annotations) if train else (args.validation_dir,
@@ -178,7 +178,7 @@ def charades_items(args, split: str, processor, num_classes: int) -> tuple[list[
     limit = args.max_train_samples if train else args.max_eval_samples
     records = records[:limit] if limit else records
     dataset = datasets.load_from_disk(folder)
-    bank = FeatureBank(dataset)
+    bank = MeMSVDFeatureBank(dataset)
     clips, missing = charades_clips(records, zip(dataset["video_id"], dataset["second"]),
                                     None if train else args.clips_per_video)
     if not clips:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from transformers.pipelines.base import Pipeline
 
-from .validation import (
+from ..validation import (
     check_boxes,
     check_positive_int,
     check_model_type,
@@ -336,6 +336,7 @@ class LongTermActionDetectionPipeline(Pipeline):
                 kwargs["memory_basis"] = state
             elif config.memory_type == "nonlocal":
                 kwargs["memory_features"] = torch.cat(list(window))[None]
+            self.model.validate_inputs(**kwargs)  # NaN features, index ranges: the checks forward leaves out
             logits = self.model(**kwargs).logits
             results.append({"timestamp": second, "boxes": actor_boxes, "logits": logits.float().cpu()})
         return {"keyframes": results}

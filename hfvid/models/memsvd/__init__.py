@@ -12,12 +12,12 @@ from .modeling_memsvd import (
     memory_preparation_macs,
     readout_macs,
 )
-from .processing_memsvd import FeatureBank, MeMSVDFeatureBankProcessor, feature_bank_dataset
+from .processing_memsvd import MeMSVDFeatureBank, MeMSVDFeatureBankProcessor, feature_bank_dataset
 
 __all__ = [
     "AVA_EVAL_ACTION_IDS",
-    "FeatureBank",
     "MeMSVDConfig",
+    "MeMSVDFeatureBank",
     "MeMSVDFeatureBankProcessor",
     "MeMSVDForActionDetection",
     "MeMSVDForVideoClassification",

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_memsvd import MeMSVDConfig
 from .memory_memsvd import MeMSVDMemory, MeMSVDState
@@ -69,7 +69,7 @@ class MeMSVDOutput(ModelOutput):
     hidden_states: torch.FloatTensor | None = None
 
 
-class NonLocalBlock(nn.Module):
+class MeMSVDNonLocalBlock(nn.Module):
     """One LFB non-local block: ``s' = s + Dropout(W_o ReLU(LN(softmax(q k^T / sqrt(d')) v)))``."""
 
     def __init__(self, query_dim: int, memory_dim: int, latent_dim: int, dropout: float):
@@ -95,10 +95,11 @@ class NonLocalBlock(nn.Module):
 
 class MeMSVDPreTrainedModel(PreTrainedModel):
     config: MeMSVDConfig
-    config_class = MeMSVDConfig
     base_model_prefix = "memsvd"
     main_input_name = "actor_features"
     input_modalities = ("video",)
+    # No gradient checkpointing: the inputs are precomputed features (no in-model backbone), and the only repeated
+    # blocks, the non-local baseline's, hold (K, latent_dim) activations, nothing worth recomputing.
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -133,7 +134,7 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
         elif config.memory_type == "nonlocal":
             self.short_term_projection = nn.Linear(d, latent)
             self.nonlocal_blocks = nn.ModuleList(
-                NonLocalBlock(d if i == 0 else latent, d, latent, config.memory_dropout)
+                MeMSVDNonLocalBlock(d if i == 0 else latent, d, latent, config.memory_dropout)
                 for i in range(config.num_nonlocal_layers)
             )
         self.memory_dropout = nn.Dropout(config.memory_dropout)
@@ -148,7 +149,9 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
             return 2 * config.feature_dim
         return config.feature_dim + config.latent_dim
 
-    def _check_inputs(self, actor_features, memory_features, memory_mask, memory_basis, actor_batch_index):
+    def _check_shapes(self, actor_features, memory_features, memory_mask, memory_basis, actor_batch_index) -> int:
+        """Presence and shapes of the inputs (no tensor values are read: `forward` keeps no data-dependent branch).
+        Returns the number of memories B (or of actors when the model reads no memory)."""
         d = self.config.feature_dim
         if actor_features is None:
             raise ValueError(
@@ -157,10 +160,8 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
             )
         if actor_features.ndim != 2 or actor_features.shape[1] != d:
             raise ValueError(f"actor_features must have shape (K, feature_dim={d}), got {tuple(actor_features.shape)}")
-        if not torch.isfinite(actor_features).all():
-            raise ValueError("actor_features contain NaN or inf values")
         if self.config.memory_type == "none":
-            return
+            return actor_features.shape[0]
         if memory_features is None and memory_basis is None:
             raise ValueError(f"memory_type={self.config.memory_type!r} needs memory_features (B, N, feature_dim)"
                              + (" or memory_basis (B, d, n_c)" if self.config.memory_type == "memsvd" else ""))
@@ -178,18 +179,41 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
             if memory_mask is not None and memory_mask.shape != memory_features.shape[:2]:
                 raise ValueError(f"memory_mask must have shape (B, N) = {tuple(memory_features.shape[:2])}, "
                                  f"got {tuple(memory_mask.shape)}")
-            valid = memory_features if memory_mask is None else memory_features[memory_mask.bool()]
-            if not torch.isfinite(valid).all():
-                raise ValueError("memory_features contain NaN or inf values (in unmasked slots)")
             batch = memory_features.shape[0]
         if actor_batch_index is None and actor_features.shape[0] != batch:
             raise ValueError(f"got {actor_features.shape[0]} actors for {batch} memories: pass actor_batch_index (K,)")
-        if actor_batch_index is not None and (
-            actor_batch_index.shape != actor_features.shape[:1]
-            or (actor_batch_index.numel() and not 0 <= int(actor_batch_index.min()) <= int(actor_batch_index.max()) < batch)
-        ):
+        if actor_batch_index is not None and actor_batch_index.shape != actor_features.shape[:1]:
             raise ValueError(f"actor_batch_index must have shape (K={actor_features.shape[0]},) with values in "
                              f"[0, {batch}), got shape {tuple(actor_batch_index.shape)}")
+        return batch
+
+    def validate_inputs(
+        self,
+        actor_features: torch.Tensor | None = None,
+        memory_features: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+        actor_batch_index: torch.Tensor | None = None,
+        memory_basis: torch.Tensor | MeMSVDState | None = None,
+    ) -> None:
+        """Raise a `ValueError` naming the argument for inputs `forward` would mis-handle: wrong shapes (as `forward`
+        does) and the value checks `forward` leaves out so it can be traced and compiled: NaN/inf features (in
+        unmasked memory slots) and `actor_batch_index` values outside `[0, B)`. Called by the long-term pipeline
+        on every keyframe; call it on hand-built batches."""
+        if isinstance(memory_basis, MeMSVDState):
+            memory_basis = memory_basis.U
+        batch = self._check_shapes(actor_features, memory_features, memory_mask, memory_basis, actor_batch_index)
+        if not torch.isfinite(actor_features).all():
+            raise ValueError("actor_features contain NaN or inf values")
+        if self.config.memory_type == "none":
+            return
+        if memory_basis is None:
+            valid = memory_features if memory_mask is None else memory_features[memory_mask.bool()]
+            if not torch.isfinite(valid).all():
+                raise ValueError("memory_features contain NaN or inf values (in unmasked slots)")
+        if actor_batch_index is not None and actor_batch_index.numel() and not (
+                0 <= int(actor_batch_index.min()) <= int(actor_batch_index.max()) < batch):
+            raise ValueError(f"actor_batch_index values must be in [0, {batch}), got "
+                             f"[{int(actor_batch_index.min())}, {int(actor_batch_index.max())}]")
 
     def memory_basis_of(self, memory_features, memory_mask=None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(U_c, s)`` of a window in the configured `memory_mode` (incremental: one block per second)."""
@@ -198,6 +222,7 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
             return self.memory.basis(state)
         return self.memory.from_bank(memory_features, memory_mask)
 
+    @can_return_tuple
     def forward(
         self,
         actor_features: torch.Tensor | None = None,
@@ -208,8 +233,6 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         boxes: torch.Tensor | None = None,
         output_memory_basis: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
     ) -> MeMSVDModelOutput:
         r"""
         Args:
@@ -223,13 +246,16 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
                 precomputed basis (streaming inference); replaces `memory_features`.
             pixel_values, boxes: reserved for an in-model backbone; not supported yet (raises `ValueError`).
             output_memory_basis (`bool`, *optional*): also return `U_c`.
+
+        Only shapes are checked here; [`validate_inputs`] also checks the values (finite features, indices in
+        range), so this forward has no data-dependent branch and can be exported or compiled.
         """
         if pixel_values is not None or boxes is not None:
             raise ValueError("pixel_values/boxes need an in-model backbone, which MeMSVD does not have yet; pass "
                              "actor_features from a short-term model (the pipeline takes a feature_extractor)")
         if isinstance(memory_basis, MeMSVDState):
             memory_basis = self.memory.basis(memory_basis)[0]
-        self._check_inputs(actor_features, memory_features, memory_mask, memory_basis, actor_batch_index)
+        self._check_shapes(actor_features, memory_features, memory_mask, memory_basis, actor_batch_index)
         config = self.config
         h = actor_features
         reconstructed = coefficients = singular_values = basis = attentions = None
@@ -263,7 +289,7 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
                 fused = h + self.memory_dropout(self.memory_projection(reconstructed))
             else:
                 fused = torch.cat([h, reconstructed], dim=-1)
-        output = MeMSVDModelOutput(
+        return MeMSVDModelOutput(
             last_hidden_state=fused,
             reconstructed=reconstructed,
             coefficients=coefficients,
@@ -271,7 +297,6 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
             memory_basis=basis.to(h.dtype) if output_memory_basis and basis is not None else None,
             attentions=attentions,
         )
-        return output if return_dict is not False else output.to_tuple()
 
 
 class MeMSVDForActionDetection(MeMSVDPreTrainedModel):
@@ -294,6 +319,13 @@ class MeMSVDForActionDetection(MeMSVDPreTrainedModel):
                              f"got {tuple(labels.shape)}")
         return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
 
+    def validate_inputs(self, **inputs) -> None:
+        """[`MeMSVDModel.validate_inputs`] (`labels` and `output_memory_basis` are not checked there)."""
+        inputs.pop("labels", None)
+        inputs.pop("output_memory_basis", None)
+        self.memsvd.validate_inputs(**inputs)
+
+    @can_return_tuple
     def forward(
         self,
         actor_features: torch.Tensor | None = None,
@@ -305,8 +337,6 @@ class MeMSVDForActionDetection(MeMSVDPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         boxes: torch.Tensor | None = None,
         output_memory_basis: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
     ) -> MeMSVDOutput:
         r"""
         Args:
@@ -331,16 +361,15 @@ class MeMSVDForActionDetection(MeMSVDPreTrainedModel):
         outputs = self.memsvd(
             actor_features=actor_features, memory_features=memory_features, memory_mask=memory_mask,
             actor_batch_index=actor_batch_index, memory_basis=memory_basis, pixel_values=pixel_values, boxes=boxes,
-            output_memory_basis=output_memory_basis,
+            output_memory_basis=output_memory_basis, return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.last_hidden_state))
         loss = self.loss_function(logits, labels) if labels is not None else None
-        output = MeMSVDOutput(
+        return MeMSVDOutput(
             loss=loss, logits=logits, reconstructed=outputs.reconstructed, coefficients=outputs.coefficients,
             singular_values=outputs.singular_values, memory_basis=outputs.memory_basis,
             attentions=outputs.attentions, hidden_states=outputs.last_hidden_state,
         )
-        return output if return_dict is not False else output.to_tuple()
 
 
 class MeMSVDForVideoClassification(MeMSVDForActionDetection):
@@ -350,6 +379,12 @@ class MeMSVDForVideoClassification(MeMSVDForActionDetection):
     checkpoint of either class loads into the other.
     """
 
+    def validate_inputs(self, clip_features=None, actor_features=None, **inputs) -> None:
+        """[`MeMSVDModel.validate_inputs`] with the clip features as the actors."""
+        super().validate_inputs(actor_features=clip_features if clip_features is not None else actor_features,
+                                **inputs)
+
+    @can_return_tuple
     def forward(
         self,
         clip_features: torch.Tensor | None = None,
@@ -358,9 +393,7 @@ class MeMSVDForVideoClassification(MeMSVDForActionDetection):
         labels: torch.Tensor | None = None,
         memory_basis: torch.Tensor | MeMSVDState | None = None,
         output_memory_basis: bool = False,
-        return_dict: bool | None = None,
         actor_features: torch.Tensor | None = None,
-        **kwargs,
     ) -> MeMSVDOutput:
         r"""
         Args:
@@ -368,11 +401,12 @@ class MeMSVDForVideoClassification(MeMSVDForActionDetection):
             memory_features (`torch.FloatTensor` of shape `(B, N, feature_dim)`): clip features spread over the video.
             memory_mask, memory_basis, output_memory_basis: see [`MeMSVDModel.forward`].
             labels (`torch.FloatTensor` of shape `(B, num_labels)`, *optional*): multi-hot video labels.
+            actor_features: the name [`MeMSVDForActionDetection`] (and `main_input_name`) gives `clip_features`.
         """
         features = clip_features if clip_features is not None else actor_features
         return super().forward(
             actor_features=features, memory_features=memory_features, memory_mask=memory_mask, labels=labels,
-            memory_basis=memory_basis, output_memory_basis=output_memory_basis, return_dict=return_dict,
+            memory_basis=memory_basis, output_memory_basis=output_memory_basis, return_dict=True,
         )
 
 
@@ -420,9 +454,9 @@ __all__ = [
     "MeMSVDForVideoClassification",
     "MeMSVDModel",
     "MeMSVDModelOutput",
+    "MeMSVDNonLocalBlock",
     "MeMSVDOutput",
     "MeMSVDPreTrainedModel",
-    "NonLocalBlock",
     "memory_preparation_macs",
     "readout_macs",
 ]

@@ -16,11 +16,11 @@ import torch
 from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 
 
-class FeatureBank:
+class MeMSVDFeatureBank:
     """Read-only ``(video_id, second) -> (n, d) float32`` lookup over a dict or a ``datasets.Dataset``."""
 
     def __init__(self, bank):
-        if isinstance(bank, FeatureBank):
+        if isinstance(bank, MeMSVDFeatureBank):
             self._dict, self._dataset, self._rows = bank._dict, bank._dataset, bank._rows
         elif isinstance(bank, dict):
             self._dict, self._dataset, self._rows = bank, None, None
@@ -129,7 +129,7 @@ class MeMSVDFeatureBankProcessor(FeatureExtractionMixin):
 
     def window(self, bank, video_id: str, second: int, training: bool = False) -> np.ndarray:
         """The memory of one keyframe as an ``(n, d)`` array (unpadded)."""
-        bank = bank if isinstance(bank, FeatureBank) else FeatureBank(bank)
+        bank = bank if isinstance(bank, MeMSVDFeatureBank) else MeMSVDFeatureBank(bank)
         rng = self._training_rng if training else np.random.default_rng(
             [self.seed, zlib.crc32(str(video_id).encode()), int(second) % 2**32]
         )
@@ -150,7 +150,7 @@ class MeMSVDFeatureBankProcessor(FeatureExtractionMixin):
         num_slots) bool. Keyframes with an empty window get an all-false mask (the model then uses no context).
         ``feature_dim`` is needed only when every window is empty.
         """
-        bank = bank if isinstance(bank, FeatureBank) else FeatureBank(bank)
+        bank = bank if isinstance(bank, MeMSVDFeatureBank) else MeMSVDFeatureBank(bank)
         windows = [self.window(bank, video_id, second, training) for video_id, second in keys]
         dims = {w.shape[1] for w in windows if w is not None}
         if len(dims) > 1:
@@ -173,4 +173,4 @@ class MeMSVDFeatureBankProcessor(FeatureExtractionMixin):
         return output
 
 
-__all__ = ["FeatureBank", "MeMSVDFeatureBankProcessor", "feature_bank_dataset"]
+__all__ = ["MeMSVDFeatureBank", "MeMSVDFeatureBankProcessor", "feature_bank_dataset"]

@@ -37,19 +37,29 @@ def make_labels(inputs):
     return {"labels": (torch.arange(len(features) * C).reshape(-1, C) % 3 == 0).float()}
 
 
-def bad_inputs():
+def bad_values():
+    """Inputs of the right shapes with bad values: refused by `validate_inputs`, not read by `forward`."""
     good = make_inputs(2, 0)
-    all_masked = dict(good, memory_mask=torch.zeros(2, N, dtype=torch.bool))
-    del all_masked  # all-masked memory is valid input (checked below), not an error
     nan = dict(good, actor_features=good["actor_features"].clone())
     nan["actor_features"][0, 0] = float("nan")
     nan_memory = dict(good, memory_features=good["memory_features"].clone())
-    nan_memory["memory_features"][1, 0, 0] = float("nan")
+    nan_memory["memory_features"][1, 0, 0] = float("inf")
+    masked_nan = dict(good, memory_features=good["memory_features"].clone())
+    masked_nan["memory_features"][1, -1, 0] = float("nan")  # a padded slot: ignored, not an error
+    return [
+        (nan, "actor_features contain NaN"),
+        (nan_memory, "memory_features contain NaN or inf"),
+        (dict(good, actor_batch_index=torch.tensor([0, 2])), r"actor_batch_index values must be in \[0, 2\)"),
+        (masked_nan, None),
+    ]
+
+
+def bad_inputs():
+    """Missing or mis-shaped inputs: refused by `forward` (and `validate_inputs`)."""
+    good = make_inputs(2, 0)
     return [
         (dict(good, memory_features=torch.randn(2, N, D + 1)), "memory_features must have shape"),
         (dict(good, actor_features=torch.randn(2, D + 2)), "actor_features must have shape"),
-        (nan, "NaN"),
-        (nan_memory, "NaN"),
         (dict(good, actor_features=torch.randn(3, D)), "actor_batch_index"),
         (dict(good, memory_mask=torch.ones(2, N + 1, dtype=torch.bool)), "memory_mask must have shape"),
         (dict(good, pixel_values=torch.rand(2, 3, 4, 8, 8)), "backbone"),
@@ -71,6 +81,32 @@ def test_video_classification_and_base_model_conformance(tmp_path):
                 output_keys=("logits",)).run_all(tmp_path / "video", offline=False)
     ModelTester(MeMSVDModel, tiny_config(), make_inputs, None, output_keys=("last_hidden_state", "reconstructed"),
                 ).run_all(tmp_path / "base", bad_inputs=bad_inputs(), offline=False)
+
+
+@pytest.mark.parametrize("memory_type", ["memsvd", "nonlocal"])
+def test_value_checks_are_an_explicit_step_so_forward_exports(memory_type):
+    """`validate_inputs` (the pipeline calls it per keyframe) refuses NaN/inf features and out-of-range indices;
+    `forward` checks shapes only, so `torch.export` captures it as one graph without data-dependent guards."""
+    model = MeMSVDForActionDetection(tiny_config(memory_type=memory_type)).eval()
+    for inputs, fragment in bad_values():
+        if fragment is None:
+            model.validate_inputs(**inputs, labels=torch.zeros(2, C))
+            continue
+        with pytest.raises(ValueError, match=fragment):
+            model.validate_inputs(**inputs)
+    for inputs, fragment in bad_inputs()[:-1]:
+        with pytest.raises(ValueError, match=fragment):
+            model.validate_inputs(**inputs)
+    with torch.no_grad():  # forward does not look at the values: NaN in, NaN out
+        assert model(**bad_values()[0][0]).logits[0].isnan().all()
+    inputs = dict(make_inputs(2, 0), actor_batch_index=torch.tensor([0, 1]))
+    exported = torch.export.export(model, (), inputs)
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(**inputs)["logits"], model(**inputs).logits)
+    video = MeMSVDForVideoClassification(tiny_config(memory_type=memory_type))
+    with pytest.raises(ValueError, match="actor_features contain NaN"):
+        video.validate_inputs(clip_features=bad_values()[0][0]["actor_features"],
+                              memory_features=inputs["memory_features"])
 
 
 def test_action_detection_and_video_classification_share_weights(tmp_path):
