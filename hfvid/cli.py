@@ -62,6 +62,8 @@ def _convert(args) -> int:
                                 "e.g. a .pth / .pth.tar state dict)")
     if args.source == "face-alignment":
         from .models.subpixel_fan.convert_face_alignment_to_hfvid import convert
+    elif args.source == "pyslowfast-mvit":  # architecture and test views from the checkpoint's own cfg
+        from .models.mvitv2.convert_pyslowfast_mvit_to_hfvid import convert
     else:
         from .models.mvitv2.convert_torchvision_mvit_to_hfvid import convert
     from safetensors import SafetensorError
@@ -124,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("methods", help="list the methods and their pipeline tasks").set_defaults(func=_methods)
     commands.add_parser("env", help="print versions for bug reports").set_defaults(func=_env)
     convert = commands.add_parser("convert", help="convert an original checkpoint to an hfvid folder")
-    convert.add_argument("source", choices=["face-alignment", "torchvision-mvit"])
+    convert.add_argument("source", choices=["face-alignment", "torchvision-mvit", "pyslowfast-mvit"])
     convert.add_argument("--checkpoint_path", required=True)
     convert.add_argument("--output_dir", required=True)
     convert.add_argument("--push_to_hub", action="store_true")

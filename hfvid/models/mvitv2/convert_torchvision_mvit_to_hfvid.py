@@ -18,6 +18,7 @@ import torch
 
 from .configuration_mvitv2 import MViTv2Config
 from .modeling_mvitv2 import MViTv2ForVideoClassification
+from .video_processing_mvitv2 import KINETICS_TEST_VIEWS, MViTv2VideoProcessor
 
 PREFIX = "mvitv2."
 HEAD_KEYS = {"head.1.weight": "classifier.weight", "head.1.bias": "classifier.bias"}
@@ -126,6 +127,10 @@ def convert(checkpoint_path, output_dir, config: MViTv2Config | None = None, pus
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
+    # torchvision's mvit_v2_s weights are PySlowFast's MViTv2-S 16x4: its test views (stride 4 at 30 fps, 5 clips)
+    height, width = config.image_size
+    MViTv2VideoProcessor(**KINETICS_TEST_VIEWS | {"crop_size": {"height": height, "width": width}},
+                         num_frames=config.num_frames, frame_stride=4).save_pretrained(output_dir)
 
     from ...hub import finish_conversion
 
