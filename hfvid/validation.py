@@ -1,4 +1,4 @@
-"""One input contract for every hfvid pipeline.
+"""One input contract for every hfvid pipeline (and the processors and modules that read the same inputs).
 
 Every pipeline checks its inputs with these helpers *before* any model work, so bad input gets the same kind of
 error everywhere: ``FileNotFoundError`` for a missing file, ``ValueError`` naming the argument, the value and what

@@ -26,7 +26,7 @@ def to_pil(image) -> Image.Image:
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     if isinstance(image, (str, Path)):  # the pipelines' loader: missing and corrupt files named the same way
-        from .pipelines.validation import load_image
+        from .validation import load_image
 
         return load_image(image, "image")
     if hasattr(image, "detach"):  # torch tensor (3, H, W) or (H, W, 3)

@@ -44,7 +44,7 @@ def _as_image(image):
 
     if isinstance(image, Image.Image):
         return image if image.mode == "RGB" else image.convert("RGB")
-    from ..pipelines.validation import load_image
+    from ..validation import load_image
 
     return load_image(image, "image")
 
@@ -55,9 +55,9 @@ def normalize_detections(output, width: float, height: float, argument: str = "f
     Accepts ``None`` (no face), ``[]``, one box ``[x1, y1, x2, y2]``, a list of boxes (score 1.0), ``(K, 4)`` or
     ``(K, 5)`` arrays/tensors (5th column: score), dicts ``{"box": [x1, y1, x2, y2] or {"xmin", "ymin", "xmax",
     "ymax"}, "score": s}`` (transformers' ``object-detection`` output) or a list of them. Boxes are checked with
-    :func:`hfvid.pipelines.validation.check_boxes` (finite, not reversed, not wholly outside the image).
+    :func:`hfvid.validation.check_boxes` (finite, not reversed, not wholly outside the image).
     """
-    from ..pipelines.validation import check_boxes
+    from ..validation import check_boxes
 
     if output is None:
         return []
@@ -349,7 +349,7 @@ def resolve_face_detector(spec=None, *, min_score: float | None = None, max_face
         max_faces: keep at most this many faces per image (the best scoring).
         device: where the built-in and transformers detectors run (default: CPU).
     """
-    from ..pipelines.validation import check_positive_int
+    from ..validation import check_positive_int
 
     if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))
                                   or not np.isfinite(min_score)):
@@ -408,7 +408,7 @@ class FaceTracker:
 
     def __init__(self, detector=None, *, detect_every: int = 1, iou_threshold: float = 0.3,
                  min_score: float | None = None, max_faces: int | None = None, device=None):
-        from ..pipelines.validation import check_positive_int
+        from ..validation import check_positive_int
 
         self.detect_every = check_positive_int(detect_every, "detect_every")
         self.detector = resolve_face_detector(detector, min_score=min_score, max_faces=max_faces, device=device)

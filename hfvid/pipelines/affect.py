@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from transformers.pipelines.base import Pipeline
 
-from .validation import check_boxes, check_positive_int, to_json_number
+from ..validation import check_boxes, check_positive_int, to_json_number
 
 _MISSING = object()
 
@@ -135,7 +135,7 @@ class _AffectVideoPipeline(Pipeline):
         """
         import inspect
 
-        from .validation import reject_unknown_kwargs
+        from ..validation import reject_unknown_kwargs
 
         expected = set(inspect.signature(self.stream).parameters) - {"video"}
         reject_unknown_kwargs(self.task or "hfvid-affect", {k: v for k, v in kwargs.items() if k not in expected
@@ -275,7 +275,7 @@ class _AffectVideoPipeline(Pipeline):
                 del tracks[key]
 
         self.model.eval()
-        from .validation import use_progress_bar
+        from ..validation import use_progress_bar
 
         total = (video_info(video)["num_frames"] if isinstance(video, (str, Path))
                  else len(video) if hasattr(video, "__len__") else None)

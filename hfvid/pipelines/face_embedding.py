@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from transformers.pipelines.base import ChunkPipeline
 
 from .face_inputs import FaceInputsMixin
-from .validation import check_model_type
+from ..validation import check_model_type
 
 
 class FaceEmbedding(TypedDict):
@@ -80,7 +80,7 @@ class FaceEmbeddingPipeline(FaceInputsMixin, ChunkPipeline):
 
     def _sanitize_parameters(self, normalize: bool | None = None, face_detector=None, min_score: float | None = None,
                              max_faces: int | None = None, **kwargs):
-        from .validation import reject_unknown_kwargs
+        from ..validation import reject_unknown_kwargs
 
         reject_unknown_kwargs(self.task or "hfvid-face-embedding", kwargs,
                               ("boxes", "normalize", "face_detector", "min_score", "max_faces", "batch_size",

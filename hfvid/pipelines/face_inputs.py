@@ -36,7 +36,7 @@ class FaceInputsMixin:
     def image_and_boxes(self, item, face_detector=None, min_size: int = 2):
         """One item -> (PIL image, what the processor gets, boxes): given boxes validated (as a ``(K, 4)`` list),
         else the detector's boxes, or ``None`` for ``face_detector="full_image"`` (the whole image is the face)."""
-        from .validation import check_boxes, load_image
+        from ..validation import check_boxes, load_image
 
         image = load_image(item["image"], "images", min_size=min_size)
         # arrays go to the processor as given (float images keep their precision); detectors see the PIL image

@@ -69,7 +69,7 @@ class FacialLandmarkDetectionPipeline(FaceInputsMixin, ChunkPipeline):
 
     def _sanitize_parameters(self, face_detector=None, min_score: float | None = None, max_faces: int | None = None,
                              flip_test: bool | None = None, **kwargs):
-        from .validation import reject_unknown_kwargs
+        from ..validation import reject_unknown_kwargs
 
         reject_unknown_kwargs(self.task or "hfvid-facial-landmarks", kwargs,
                               ("boxes", "face_detector", "min_score", "max_faces", "flip_test", "batch_size",

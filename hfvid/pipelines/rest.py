@@ -10,7 +10,7 @@ from typing import NotRequired, TypedDict
 import torch
 from transformers.pipelines.base import Pipeline
 
-from .validation import check_candidate_labels, check_model_type, check_positive_int, reject_unknown_kwargs, to_json_number
+from ..validation import check_candidate_labels, check_model_type, check_positive_int, reject_unknown_kwargs, to_json_number
 
 
 class GeneratedCaption(TypedDict):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
 
-from .validation import (
+from ..validation import (
     check_model_type,
     check_positive_int,
     check_timestamps,

@@ -10,7 +10,7 @@ from typing import TypedDict
 import torch
 from transformers.pipelines.base import Pipeline
 
-from .validation import check_candidate_labels, check_positive_int, load_image, reject_unknown_kwargs, to_json_number
+from ..validation import check_candidate_labels, check_positive_int, load_image, reject_unknown_kwargs, to_json_number
 
 TASK = "hfvid-zero-shot-image-classification"
 CALL_ARGUMENTS = ("candidate_labels", "num_samples", "deterministic", "seed", "top_k", "timeout", "batch_size",

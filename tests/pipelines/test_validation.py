@@ -1,4 +1,4 @@
-"""The shared input-contract helpers (hfvid/pipelines/validation.py)."""
+"""The shared input-contract helpers (hfvid/validation.py)."""
 
 import json
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from hfvid.pipelines.validation import (
+from hfvid.validation import (
     check_boxes,
     check_candidate_labels,
     check_timestamps,

@@ -43,7 +43,7 @@ def image_to_tensor(image) -> torch.Tensor:
     """An image file path, PIL image (any mode: grey, palette and RGBA are converted to RGB), (H, W, 3) uint8/float
     array or (3, H, W) tensor in [0, 1] -> float tensor (3, H, W) in [0, 1]."""
     if isinstance(image, (str, os.PathLike)):  # decoded eagerly: a missing or corrupt file is named here
-        from ...pipelines.validation import load_image
+        from ...validation import load_image
 
         image = load_image(image, "image")
     if isinstance(image, torch.Tensor):

@@ -42,7 +42,7 @@ def load_video_frames(video, num_frames: int, progress_bar: bool | None = None) 
     from tqdm.auto import tqdm
 
     from ...data.video import iter_frames
-    from ...pipelines.validation import use_progress_bar
+    from ...validation import use_progress_bar
 
     if isinstance(video, (str, Path)):
         total = _count_frames(video)
