@@ -16,12 +16,15 @@ Stages (each skipped when its output already exists in `--output_dir`, so a re-r
    trained on windows of cached features with the shared training loop (checkpoints, `--resume_from_checkpoint`).
 Evaluation: windowed inference over whole validation sequences; CCC (valence/arousal) or ICC(3,1)/MAE (AUs) per
 output and averaged, invalid frames excluded. Real data: `--dataset_format` {affwild2, disfa, bp4d, sewa} label files
-(`--annotations`) and face crops `<train_dir>/<video_id>/<n>.jpg` (n = 1-based frame number, any zero padding).
+(`--annotations`) and face crops `<train_dir>/<video_id>/<n>.jpg` (n = frame + `--first_frame_index`, 1 by default,
+any zero padding; read by `hfvid.data.frame_folders`, which refuses an extraction numbered the other way).
+Stage 1 runs through the shared training loop too (constant `--backbone_learning_rate`, accumulation, clipping,
+checkpoints under `<output_dir>/stage1/checkpoints`, exact `--resume_from_checkpoint latest`).
 """
 
 import argparse
+import copy
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +32,13 @@ import torch
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 
+from hfvid.data.affect_sequences import FrameDataset, labelled_sequences, load_frame
+from hfvid.data.frame_folders import FIRST_FRAME_INDEX
 from hfvid.metrics.affect import affect_metrics
 from hfvid.models.affective_process import (
     AffectiveProcessConfig,
     AffectiveProcessForAffectEstimation,
-    AffectVideoProcessor,
+    AffectiveProcessVideoProcessor,
 )
 from hfvid.models.affective_process.modeling_affective_process import frame_regression_loss
 from hfvid.training import (
@@ -59,6 +64,8 @@ def parse_args(argv=None):
     group = parser.add_argument_group("Affective Processes")
     group.add_argument("--task", choices=["va", "au"], default="va", help="valence/arousal or AU intensity.")
     group.add_argument("--dataset_format", choices=["affwild2", "disfa", "bp4d", "sewa"], default=None)
+    group.add_argument("--first_frame_index", type=int, choices=[0, 1], default=FIRST_FRAME_INDEX,
+                       help="Number of a video's first frame file in --train_dir/--validation_dir (default 1).")
     group.add_argument("--model_name_or_path", type=str, default=None, help="Start from an hfvid AP checkpoint.")
     group.add_argument("--config_overrides", type=str, default=None,
                        help='JSON object of config fields, e.g. \'{"latent_dim": 8, "window_size": 32}\'.')
@@ -83,16 +90,6 @@ def parse_args(argv=None):
 
 
 # ---------------------------------------------------------------------------------------------- data
-def _frame_folder(folder: Path) -> dict[int, Path]:
-    """``{0-based frame: image path}`` of a folder of frames named by their 1-based number."""
-    found = {}
-    for path in folder.glob("*"):
-        match = re.search(r"(\d+)$", path.stem)
-        if match and path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"):
-            found[int(match.group(1)) - 1] = path
-    return found
-
-
 def load_sequences(args, split: str) -> list[dict]:
     """Sequences ``{"video_id", "frames" (list of arrays or paths | None), "labels" (T, K) NaN = missing}``."""
     train = split == "train"
@@ -105,57 +102,18 @@ def load_sequences(args, split: str) -> list[dict]:
                                          seed=args.seed + (0 if train else 10_000))
         sequences = [{"video_id": v["video_id"], "frames": list(v["frames"]), "labels": v["labels"]} for v in videos]
         return sequences[:limit] if limit else sequences
-    from hfvid.data.formats.affect_labels import group_sequences
-
     annotations = args.annotations if train else args.validation_annotations
     image_root = args.train_dir if train else (args.validation_dir or args.train_dir)
     if annotations is None:
         return None
-    if args.dataset_format == "affwild2":
-        from hfvid.data.formats.affwild2 import load_affwild2_va as reader
-    elif args.dataset_format == "disfa":
-        from hfvid.data.formats.disfa import load_disfa_labels as reader
-    elif args.dataset_format == "bp4d":
-        from hfvid.data.formats.bp4d import load_bp4d_labels as reader
-    else:
-        from hfvid.data.formats.sewa import load_sewa_manifest as reader
-    sequences = []
-    for video_id, seq in group_sequences(reader(annotations)).items():
-        images = _frame_folder(Path(image_root) / video_id) if image_root else {}
-        sequences.append({"video_id": video_id, "frames": [images.get(int(f)) for f in seq["frames"]],
-                          "labels": seq["labels"]})
+    sequences = labelled_sequences(args.dataset_format, annotations, image_root,
+                                   first_frame_index=args.first_frame_index)
     return sequences[:limit] if limit else sequences
 
 
-def _load_frame(frame):
-    if frame is None or isinstance(frame, np.ndarray):
-        return frame
-    from PIL import Image
-
-    return np.asarray(Image.open(frame).convert("RGB"))
-
-
-class FrameDataset(torch.utils.data.Dataset):
-    """Stage 1: every frame with at least one valid label and an image."""
-
-    def __init__(self, sequences):
-        self.items = [(s, t) for s in sequences for t in range(len(s["labels"]))
-                      if s["frames"][t] is not None and not np.isnan(s["labels"][t]).all()]
-        if not self.items:
-            raise ValueError("no labelled frame with an image to train the backbone on")
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        sequence, t = self.items[i]
-        return _load_frame(sequence["frames"][t]), sequence["labels"][t]
-
-
-def frame_collate(processor, augment: bool):
+def frame_collate(processor):
     def collate(items):
-        frames = [f[:, ::-1] if augment and np.random.rand() < 0.5 else f for f, _ in items]  # horizontal flip
-        pixel_values = processor([np.ascontiguousarray(f) for f in frames])["pixel_values"][0]
+        pixel_values = processor([frame for frame, _ in items])["pixel_values"][0]
         return {"pixel_values": pixel_values, "labels": torch.from_numpy(np.stack([l for _, l in items]))}
 
     return collate
@@ -193,7 +151,7 @@ class WindowDataset(torch.utils.data.Dataset):
 def build_model(args):
     if args.model_name_or_path:
         model = AffectiveProcessForAffectEstimation.from_pretrained(args.model_name_or_path)
-        processor = AffectVideoProcessor.from_pretrained(args.model_name_or_path)
+        processor = AffectiveProcessVideoProcessor.from_pretrained(args.model_name_or_path)
         return model, processor
     overrides = json.loads(args.config_overrides) if args.config_overrides else {}
     if args.temporal_model:
@@ -217,35 +175,44 @@ def build_model(args):
         overrides.setdefault("image_size", args.synthetic_image_size)
     config = AffectiveProcessConfig(**overrides)
     size = config.image_size
-    return AffectiveProcessForAffectEstimation(config), AffectVideoProcessor(size={"height": size, "width": size})
+    return AffectiveProcessForAffectEstimation(config), AffectiveProcessVideoProcessor(size={"height": size, "width": size})
+
+
+def stage1_args(args):
+    """The flags of stage 1: its own steps, batch size, constant lr and checkpoint folder; the shared rest."""
+    stage = copy.copy(args)
+    stage.output_dir = str(Path(args.output_dir) / "stage1")
+    stage.max_train_steps, stage.learning_rate = args.backbone_steps, args.backbone_learning_rate
+    stage.lr_scheduler_type, stage.num_warmup_steps, stage.eval_steps = "constant", 0, None
+    resume = args.resume_from_checkpoint
+    if resume not in (None, "latest") and Path(resume).resolve().parent.parent != Path(stage.output_dir).resolve():
+        stage.resume_from_checkpoint = None  # a stage-3 checkpoint
+    return stage
 
 
 def train_backbone(accelerator, args, model, processor, sequences):
-    """Stage 1: per-frame regression with the backbone's own head."""
+    """Stage 1: per-frame regression with the backbone's own head, through the shared loop."""
+    stage = stage1_args(args)
     encoder = model.affective_process.frame_encoder
-    loader = torch.utils.data.DataLoader(FrameDataset(sequences), batch_size=args.backbone_batch_size, shuffle=True,
-                                         drop_last=False, collate_fn=frame_collate(processor, augment=True))
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=args.backbone_learning_rate)
+    loader = torch.utils.data.DataLoader(
+        FrameDataset(sequences, seed=args.seed, augment=True), batch_size=args.backbone_batch_size, shuffle=True,
+        drop_last=False, collate_fn=frame_collate(processor), num_workers=args.dataloader_num_workers,
+        generator=torch.Generator().manual_seed(args.seed),  # iterating leaves the global RNG alone: exact resume
+    )
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=stage.learning_rate)
     encoder_p, optimizer, loader = accelerator.prepare(encoder, optimizer, loader)
-    encoder_p.train()
-    step, losses = 0, []
-    while step < args.backbone_steps:
-        for batch in loader:
-            _, predictions = encoder_p(batch["pixel_values"][None])
-            labels = batch["labels"][None]
-            valid = ~torch.isnan(labels)
-            loss = frame_regression_loss(predictions, torch.nan_to_num(labels), valid, ccc=args.task == "va")
-            accelerator.backward(loss)
-            optimizer.step()
-            optimizer.zero_grad()
-            losses.append(loss.item())
-            step += 1
-            if step % args.logging_steps == 0:
-                logger.info(f"backbone step {step}: loss {np.mean(losses[-args.logging_steps:]):.4g}")
-            if step >= args.backbone_steps:
-                break
+    scheduler = accelerator.prepare(make_lr_scheduler(stage, optimizer, stage.max_train_steps))
+    loop = TrainingLoop(accelerator, stage, encoder_p, optimizer, scheduler, loader)
+
+    def compute_loss(encoder, batch):
+        _, predictions = encoder(batch["pixel_values"][None])
+        labels = batch["labels"][None]
+        valid = ~torch.isnan(labels)
+        return frame_regression_loss(predictions, torch.nan_to_num(labels), valid, ccc=args.task == "va")
+
+    history = loop.run(compute_loss)
     accelerator.free_memory()  # stage 3 prepares its own objects; checkpoints must not hold stage-1 state
-    return losses
+    return [loss for _, loss in history["losses"]]
 
 
 @torch.no_grad()
@@ -261,7 +228,7 @@ def cache_features(model, processor, sequences, batch_size: int) -> list[dict]:
         indices = np.flatnonzero(mask)
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
-            pixel_values = processor([_load_frame(seq["frames"][t]) for t in chunk])["pixel_values"].to(device)
+            pixel_values = processor([load_frame(seq["frames"][t]) for t in chunk])["pixel_values"].to(device)
             x, y, _, _ = model.affective_process.encode_frames(pixel_values=pixel_values.to(model.dtype))
             features[chunk], pseudo[chunk] = x[0].float().cpu().numpy(), y[0].float().cpu().numpy()
         cached.append({"video_id": seq["video_id"], "features": features, "pseudo_labels": pseudo,

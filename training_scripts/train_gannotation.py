@@ -10,9 +10,11 @@ Data: `--dataset_name synthetic` (built-in one-identity clips whose geometry fol
 `.pts`), or a saved `datasets` table (`--dataset_name <dir>`, columns `video_id, frame_idx, image, landmarks`).
 Each generator step sees triplets (A, B, C) of one video and minimises `lambda_rec L_rec + lambda_cyc L_cyc +
 lambda_rcc L_rcc + lambda_perc L_perc + lambda_tv L_tv + lambda_adv L_adv`; with `lambda_adv > 0` every generator
-step is preceded by `--n_critic` critic steps (WGAN-GP or hinge). Two optimisers (Adam, betas 0.5/0.9) prepared by
-one Accelerator; optional EMA of the generator; sample grids under `<output_dir>/samples/`. The output folder is a
-`GANnotationPipeline` (`synthesizer/`, and `critic/` for resuming) with `README.md` and `all_results.json`.
+step is preceded by `--n_critic` critic steps (WGAN-GP or hinge), each on its own batch. Two optimisers (Adam, betas
+0.5/0.9) prepared by one Accelerator, driven by the shared training loop (`hfvid.training.TrainingLoop`: data order,
+checkpoints, exact `--resume_from_checkpoint`) through `GANStep`; both lr schedules count generator steps, so they
+end together at the last step. Optional EMA of the generator; sample grids under `<output_dir>/samples/`. The output
+folder is a `GANnotationPipeline` (`synthesizer/`, and `critic/` for resuming) with `README.md` and `all_results.json`.
 """
 
 import argparse
@@ -24,7 +26,6 @@ from pathlib import Path
 import torch
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed
-from tqdm.auto import tqdm
 
 from hfvid.metrics.synthesis import cycle_error, l1_error, psnr, recurrent_consistency_gap, ssim
 from hfvid.models.gannotation import GANnotationConfig, GANnotationDiscriminator, GANnotationGenerator
@@ -32,18 +33,15 @@ from hfvid.models.gannotation.data_gannotation import TripletDataset, load_video
 from hfvid.models.gannotation.losses import PerceptualLoss, generator_loss, gradient_penalty
 from hfvid.models.gannotation.modeling_gannotation import critic_loss
 from hfvid.training import (
-    parse_config_overrides,
+    TrainingLoop,
     add_data_args,
     add_training_args,
-    find_resume_checkpoint,
     init_trackers,
     make_accelerator,
     make_lr_scheduler,
-    register_pretrained_hooks,
-    save_checkpoint,
+    parse_config_overrides,
     validate_args,
 )
-from hfvid.training.checkpointing import load_trainer_state
 
 logger = get_logger(__name__, log_level="INFO")
 LOSS_FIELDS = ("lambda_adv", "lambda_rec", "lambda_cyc", "lambda_rcc", "lambda_perc", "lambda_tv", "gp_weight")
@@ -158,6 +156,7 @@ def update_ema(ema, model, decay: float) -> None:
 
 def evaluate(accelerator, model, loader) -> dict:
     """Mean L1/PSNR/SSIM of G(A, h_B) vs B, the copy-input baseline |A - B|, recurrent gap and cycle error."""
+    was_training = model.training
     model.eval()
     render = accelerator.unwrap_model(model).render_landmarks
     generate = lambda x, maps: model(x, landmark_maps=maps).sample  # noqa: E731
@@ -180,7 +179,7 @@ def evaluate(accelerator, model, loader) -> dict:
             for key, value in values.items():
                 sums[key] = sums.get(key, 0.0) + value * size
             count += size
-    model.train()
+    model.train(was_training)
     return {key: value / max(count, 1) for key, value in sums.items()}
 
 
@@ -201,17 +200,80 @@ def save_samples(accelerator, model, batch: dict, path: Path) -> None:
     save_image((rows.float().cpu() + 1) / 2, path, nrow=4)
 
 
-def batch_stream(accelerator, loader, state: dict):
-    """Endless batches; ``state`` holds (epoch, batches_in_epoch) so a resumed run skips what it consumed."""
-    while True:
-        loader.set_epoch(state["epoch"])
-        loader.dataset.set_epoch(state["epoch"])
-        batches = (accelerator.skip_first_batches(loader, state["batches_in_epoch"])
-                   if state["batches_in_epoch"] else loader)
-        for batch in batches:
-            state["batches_in_epoch"] += 1
-            yield batch
-        state["epoch"], state["batches_in_epoch"] = state["epoch"] + 1, 0
+class GANStep:
+    """The loop's ``train_step``: ``n_critic`` batches update the critic (returns None), the next one the generator
+    (returns its total loss). The loop holds the generator, its optimizer and schedule; both schedulers step once
+    per generator step, so a schedule built for the run's generator steps ends at its last step for the critic
+    too. Between generator steps (where checkpoints are taken) it holds no state."""
+
+    def __init__(self, loop, critic, opt_d, sched_d, perceptual=None, ema=None, sample_batch=None):
+        self.loop, self.accelerator, self.args = loop, loop.accelerator, loop.args
+        self.generator, self.opt_g, self.sched_g = loop.model, loop.optimizer, loop.lr_scheduler
+        self.critic, self.opt_d, self.sched_d = critic, opt_d, sched_d
+        self.perceptual, self.ema, self.sample_batch = perceptual, ema, sample_batch
+        unwrapped = self.accelerator.unwrap_model(self.generator)
+        self.config, self.render = unwrapped.config, unwrapped.render_landmarks
+        self.critic_steps = self.args.n_critic if self.config.lambda_adv > 0 else 0
+        self.done, self.logs = 0, {}  # critic updates so far in the current generator step
+
+    def generate(self, x, maps):
+        return self.generator(x, landmark_maps=maps).sample
+
+    def score(self, x, maps):
+        return self.critic(x, landmark_maps=maps).logits
+
+    def critic_update(self, batch) -> None:
+        config, accelerator = self.config, self.accelerator
+        with torch.no_grad():
+            fake = self.generate(batch["source"], batch["maps_target"])
+        real_fake = torch.cat([batch["target"], fake])
+        maps = torch.cat([batch["maps_target"], batch["maps_target"]])
+        labels = torch.cat([torch.ones(len(fake)), torch.zeros(len(fake))]).to(fake.device)
+        d_loss = critic_loss(self.score(real_fake, maps), labels, config.gan_type) * 2  # -mean D(B) + mean D(AB)
+        if config.gan_type == "wgan-gp":
+            gp = gradient_penalty(lambda x, m=batch["maps_target"]: self.score(x, m), batch["target"], fake)
+            d_loss = d_loss + config.gp_weight * gp
+            self.logs["gp"] = gp.item()
+        self.opt_d.zero_grad()
+        accelerator.backward(d_loss)
+        if self.args.max_grad_norm:
+            accelerator.clip_grad_norm_(self.critic.parameters(), self.args.max_grad_norm)
+        self.opt_d.step()
+        self.logs["critic_loss"] = d_loss.item()
+
+    def __call__(self, batch):
+        batch = with_maps(batch, self.render)
+        if self.done < self.critic_steps:
+            self.critic_update(batch)
+            self.done += 1
+            return None
+        accelerator, args = self.accelerator, self.args
+        total, parts = generator_loss(self.config, self.generate, batch,
+                                      critic=self.score if self.critic_steps else None, perceptual=self.perceptual)
+        self.opt_g.zero_grad()
+        accelerator.backward(total)
+        if args.max_grad_norm:
+            accelerator.clip_grad_norm_(self.generator.parameters(), args.max_grad_norm)
+        self.opt_g.step()
+        self.sched_g.step()
+        if self.critic_steps:
+            self.sched_d.step()
+        self.opt_d.zero_grad()  # the adversarial term left gradients on the critic
+        if self.ema is not None:
+            update_ema(self.ema, accelerator.unwrap_model(self.generator), args.ema_decay)
+        self.done, step = 0, self.loop.global_step + 1  # the loop counts the step once this returns
+        if step % args.logging_steps == 0:
+            logs = self.logs | {f"loss_{k}": v.item() for k, v in parts.items() if k != "generated"}
+            if accelerator.unwrap_model(self.generator).mask_layer is not None:  # mask collapse (M -> 1) shows here
+                with torch.no_grad():
+                    mask = self.generator(batch["source"], landmark_maps=batch["maps_target"]).mask
+                logs["mean_mask"] = mask.mean().item()
+            accelerator.log(logs, step=step)
+        self.logs = {}
+        if args.sample_steps and step % args.sample_steps == 0 and accelerator.is_main_process:
+            save_samples(accelerator, self.generator, self.sample_batch,
+                         Path(args.output_dir) / "samples" / f"step_{step}.png")
+        return total
 
 
 def main(args):
@@ -228,8 +290,11 @@ def main(args):
         train_videos = load_videos(args, "train", config.image_size)
         eval_videos = load_videos(args, "eval", config.image_size)
     train_set = make_dataset(args, train_videos, config, train=True)
-    train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
-                                               drop_last=True, num_workers=args.dataloader_num_workers)
+    train_loader = torch.utils.data.DataLoader(
+        train_set, batch_size=args.per_device_train_batch_size, shuffle=True, drop_last=True,
+        num_workers=args.dataloader_num_workers,
+        generator=torch.Generator().manual_seed(args.seed),  # iterating leaves the global RNG alone: exact resume
+    )
     eval_loader = None
     if eval_videos:
         eval_set = make_dataset(args, eval_videos, config, train=False)
@@ -247,108 +312,31 @@ def main(args):
     max_steps = args.max_train_steps or args.num_train_epochs * math.ceil(
         len(train_loader) / ((args.n_critic + 1) if use_critic else 1))
     sched_g = accelerator.prepare(make_lr_scheduler(args, opt_g, max_steps))
-    sched_d = accelerator.prepare(make_lr_scheduler(args, opt_d, max_steps))
+    sched_d = accelerator.prepare(make_lr_scheduler(args, opt_d, max_steps))  # stepped per generator step too
     if perceptual is not None:
         perceptual = perceptual.to(accelerator.device)
     ema = None
     if args.use_ema:
         ema = copy.deepcopy(accelerator.unwrap_model(generator)).eval().requires_grad_(False)
         accelerator.register_for_checkpointing(ema)
-    register_pretrained_hooks(accelerator)
+    loop = TrainingLoop(accelerator, args, generator, opt_g, sched_g, train_loader)
+    loop.max_train_steps = max_steps  # generator steps; each consumes n_critic + 1 batches
     init_trackers(accelerator, "gannotation", args)
 
-    state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "losses": [], "eval": []}
-    resume = find_resume_checkpoint(args)
-    if resume is not None:
-        accelerator.load_state(str(resume))
-        saved = load_trainer_state(resume)
-        state.update({k: saved[k] for k in state})
-        state["losses"] = [tuple(x) for x in state["losses"]]
-        logger.info(f"Resumed from {resume} at step {state['global_step']}")
-
-    render = accelerator.unwrap_model(generator).render_landmarks
-    generate = lambda x, maps: generator(x, landmark_maps=maps).sample  # noqa: E731
-    score = lambda x, maps: critic(x, landmark_maps=maps).logits  # noqa: E731
-    stream = batch_stream(accelerator, train_loader, state)
     sample_batch = next(iter(eval_loader if eval_loader is not None else train_loader))
-    critic_steps = args.n_critic if use_critic else 0
-    logger.info(f"***** Running training ***** {max_steps} generator steps, n_critic {critic_steps}"
-                f", {accelerator.num_processes} processes, starting at {state['global_step']}")
-    progress = tqdm(total=max_steps, initial=state["global_step"], disable=not accelerator.is_local_main_process)
-    generator.train()
+    step = GANStep(loop, critic, opt_d, sched_d, perceptual, ema, sample_batch)
+    final_model = ema if ema is not None else generator  # what is evaluated and saved
     critic.train()
-    while state["global_step"] < max_steps:
-        logs = {}
-        for _ in range(args.n_critic if use_critic else 0):
-            batch = with_maps(next(stream), render)
-            with torch.no_grad():
-                fake = generate(batch["source"], batch["maps_target"])
-            real_fake = torch.cat([batch["target"], fake])
-            maps = torch.cat([batch["maps_target"], batch["maps_target"]])
-            labels = torch.cat([torch.ones(len(fake)), torch.zeros(len(fake))]).to(fake.device)
-            d_loss = critic_loss(score(real_fake, maps), labels, config.gan_type) * 2  # -mean D(B) + mean D(AB)
-            if config.gan_type == "wgan-gp":
-                gp = gradient_penalty(lambda x, m=batch["maps_target"]: score(x, m), batch["target"], fake)
-                d_loss = d_loss + config.gp_weight * gp
-                logs["gp"] = gp.item()
-            opt_d.zero_grad()
-            accelerator.backward(d_loss)
-            if args.max_grad_norm:
-                accelerator.clip_grad_norm_(critic.parameters(), args.max_grad_norm)
-            opt_d.step()
-            sched_d.step()
-            logs["critic_loss"] = d_loss.item()
+    history = loop.run(None, evaluate=(lambda: evaluate(accelerator, final_model, eval_loader))
+                       if eval_loader is not None else None, train_step=step)
 
-        batch = with_maps(next(stream), render)
-        total, parts = generator_loss(config, generate, batch, critic=score if use_critic else None,
-                                      perceptual=perceptual)
-        opt_g.zero_grad()
-        accelerator.backward(total)
-        if args.max_grad_norm:
-            accelerator.clip_grad_norm_(generator.parameters(), args.max_grad_norm)
-        opt_g.step()
-        sched_g.step()
-        opt_d.zero_grad()  # the adversarial term left gradients on the critic
-        if ema is not None:
-            update_ema(ema, accelerator.unwrap_model(generator), args.ema_decay)
-
-        state["global_step"] += 1
-        loss = accelerator.reduce(total.detach(), reduction="mean").item()
-        state["losses"].append((state["global_step"], loss))
-        logs.update({f"loss_{k}": v.item() for k, v in parts.items() if k != "generated"}, loss=loss)
-        progress.update(1)
-        progress.set_postfix(loss=f"{loss:.4g}")
-        if state["global_step"] % args.logging_steps == 0:
-            if accelerator.unwrap_model(generator).mask_layer is not None:  # mask collapse (M -> 1) shows here
-                with torch.no_grad():
-                    mask = generator(batch["source"], landmark_maps=batch["maps_target"]).mask
-                    logs["mean_mask"] = mask.mean().item()
-            accelerator.log(logs, step=state["global_step"])
-        if eval_loader is not None and args.eval_steps and state["global_step"] % args.eval_steps == 0:
-            state["eval"].append((state["global_step"], evaluate(accelerator, generator, eval_loader)))
-        if args.sample_steps and state["global_step"] % args.sample_steps == 0 and accelerator.is_main_process:
-            save_samples(accelerator, generator, sample_batch, Path(args.output_dir) / "samples" /
-                         f"step_{state['global_step']}.png")
-        every = args.checkpointing_steps
-        if isinstance(every, int) and state["global_step"] % every == 0:
-            save_checkpoint(accelerator, args, dict(state, max_train_steps=max_steps,
-                                                    num_processes=accelerator.num_processes))
-    progress.close()
-
-    final_model = ema if ema is not None else generator
-    results = {}
-    if eval_loader is not None:
-        results = evaluate(accelerator, final_model, eval_loader)
-        state["eval"].append((state["global_step"], results))
-        accelerator.log({f"eval_{k}": v for k, v in results.items()}, step=state["global_step"])
+    results = history["eval"][-1][1] if history["eval"] else {}
+    if results:
         logger.info(f"eval: {results}")
-    losses = state["losses"]
-    history = {"losses": losses, "eval": state["eval"], "global_step": state["global_step"],
-               "first_loss": losses[0][1] if losses else None, "last_loss": losses[-1][1] if losses else None}
     results = dict(results, train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=state["global_step"], adversarial=use_critic, perceptual=perceptual is not None,
+                   train_steps=history["global_step"], adversarial=use_critic, perceptual=perceptual is not None,
                    dataset=args.dataset_name or args.train_dir)
-    finish(accelerator, args, final_model, critic if use_critic else None, results, sample_batch)
+    finish(accelerator, args, final_model, critic if use_critic else None, results, step.sample_batch)
     return {"history": history, "results": results}
 
 

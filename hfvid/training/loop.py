@@ -176,8 +176,14 @@ class TrainingLoop:
             self.accelerator.log({f"eval_{k}": v for k, v in metrics.items()}, step=self.global_step)
             logger.info(f"step {self.global_step}: {metrics}")
 
-    def run(self, compute_loss, evaluate=None) -> dict:
-        """Train until ``max_train_steps``; ``compute_loss(model, batch) -> loss``, ``evaluate() -> dict | None``."""
+    def run(self, compute_loss, evaluate=None, train_step=None) -> dict:
+        """Train until ``max_train_steps``; ``compute_loss(model, batch) -> loss``, ``evaluate() -> dict | None``.
+
+        ``train_step(batch) -> loss | None`` replaces the built-in backward/clip/optimizer step (``compute_loss``
+        is then unused) for steps the loop cannot express, e.g. a GAN's critic and generator updates: it is called
+        once per batch and returns the loss of the optimizer step the batch completed, or None while the step
+        still needs batches. Checkpoints fall between completed steps, so its state is empty there.
+        """
         args, accelerator = self.args, self.accelerator
         self.resume()
         logger.info(
@@ -193,18 +199,24 @@ class TrainingLoop:
         while self.global_step < self.max_train_steps:
             step_loss, micro_batches = 0.0, 0
             for batch in self._epoch_batches():
-                with accelerator.accumulate(self.model):
-                    loss = compute_loss(self.model, batch)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and args.max_grad_norm:
-                        accelerator.clip_grad_norm_(self.model.parameters(), args.max_grad_norm)
-                    self.optimizer.step()
-                    self.lr_scheduler.step()
-                    self.optimizer.zero_grad()
                 self.batches_in_epoch += 1
-                step_loss, micro_batches = step_loss + loss.detach().float(), micro_batches + 1
-                if not accelerator.sync_gradients:
-                    continue
+                if train_step is not None:
+                    step_loss, micro_batches = train_step(batch), 1
+                    if step_loss is None:
+                        continue
+                    step_loss = step_loss.detach().float()
+                else:
+                    with accelerator.accumulate(self.model):
+                        loss = compute_loss(self.model, batch)
+                        accelerator.backward(loss)
+                        if accelerator.sync_gradients and args.max_grad_norm:
+                            accelerator.clip_grad_norm_(self.model.parameters(), args.max_grad_norm)
+                        self.optimizer.step()
+                        self.lr_scheduler.step()
+                        self.optimizer.zero_grad()
+                    step_loss, micro_batches = step_loss + loss.detach().float(), micro_batches + 1
+                    if not accelerator.sync_gradients:
+                        continue
 
                 self.global_step += 1
                 loss_value = accelerator.reduce(step_loss / micro_batches, reduction="mean").item()
