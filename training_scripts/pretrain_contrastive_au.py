@@ -13,27 +13,23 @@ process: identical either way. Resumable with `--resume_from_checkpoint`. The sa
 `train_contrastive_au.py`.
 """
 
-import argparse
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate.utils import set_seed
 
 from hfvid.models.affective_process import AffectVideoProcessor
 from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForPreTraining
 from hfvid.data.affect_sequences import ClipDataset, unlabelled_sequences
 from hfvid.training import (
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
-    compute_max_train_steps,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
+    make_dataloaders,
+    make_parser,
+    prepare_training,
+    training_results,
     validate_args,
 )
 
@@ -43,9 +39,7 @@ TINY_SYNTHETIC = {"image_size": 32, "temporal_hidden_size": 32, "embedding_dim":
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     group = parser.add_argument_group("Contrastive AU pre-training")
     group.add_argument("--model_name_or_path", type=str, default=None, help="Continue from a checkpoint.")
     group.add_argument("--config_overrides", type=str, default=None, help="JSON object of ContrastiveAUConfig fields.")
@@ -101,7 +95,6 @@ def build_model(args):
 
 def main(args):
     accelerator = make_accelerator(args)
-    set_seed(args.seed)
     model, processor = build_model(args)
     with accelerator.main_process_first():
         sequences = load_videos(args)
@@ -109,14 +102,11 @@ def main(args):
     clip_length = config.clip_length if config.pretext == "predictive" else max(config.clip_length, 2)
     dataset = ClipDataset(sequences, processor, clip_length, config.frame_stride, args.clips_per_video, args.seed,
                           augment=not args.no_augment)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.per_device_train_batch_size, shuffle=True,
-                                         drop_last=len(dataset) > args.per_device_train_batch_size,
-                                         num_workers=args.dataloader_num_workers)
+    loader, _ = make_dataloaders(args, dataset)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, loader)))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, loader, processor=processor)
-    init_trackers(accelerator, "contrastive_au_pretraining", args)
+    training = prepare_training(accelerator, args, model, optimizer, loader, project_name="contrastive_au_pretraining",
+                                processor=processor)
+    model = training.model
     accuracies = []
 
     def compute_loss(m, batch):
@@ -124,14 +114,13 @@ def main(args):
         accuracies.append((out.accuracy.item(), out.logits.shape[-1]))  # candidates (global with gathering)
         return out.loss
 
-    history = loop.run(compute_loss)
+    history = training.loop.run(compute_loss)
     recent = accuracies[-max(1, min(len(accuracies), 20)):]
     candidates = recent[-1][1] if recent else 1
-    results = {"dataset": args.dataset_name or str(args.train_dir), "pretext": config.pretext,
-               "train_loss_first": history["first_loss"], "train_loss_last": history["last_loss"],
-               "train_steps": history["global_step"], "log_num_candidates": math.log(candidates),
-               "top1_accuracy": float(np.mean([a for a, _ in recent])) if recent else float("nan"),
-               "chance_accuracy": 1.0 / candidates, "num_videos": len(sequences)}
+    results = training_results(history, dataset=args.dataset_name or str(args.train_dir), pretext=config.pretext,
+                               log_num_candidates=math.log(candidates),
+                               top1_accuracy=float(np.mean([a for a, _ in recent])) if recent else float("nan"),
+                               chance_accuracy=1.0 / candidates, num_videos=len(sequences))
     finish_training(accelerator, args, model, processor, results)
     return {"history": history, "results": results, "output_dir": Path(args.output_dir)}
 

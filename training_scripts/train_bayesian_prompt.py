@@ -20,11 +20,8 @@ zero-shot accuracy of the same CLIP is measured first. The output folder is a PE
 adapter_model.safetensors) plus the processor, `all_results.json` and a model card.
 """
 
-import argparse
-
 import torch
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
 from peft import get_peft_model
 
 import hfvid  # noqa: F401  (registers the adapter with PEFT)
@@ -39,15 +36,13 @@ from hfvid.metrics.classification import harmonic_mean, top_k_accuracy
 from hfvid.models.bayesian_prompt import BayesianPromptConfig, build_class_prompts, resolve_ctx_init
 from hfvid.models.bayesian_prompt.evaluation import ImageClassificationCollator
 from hfvid.training import (
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
-    compute_max_train_steps,
     evaluate_predictions,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
+    make_dataloaders,
+    make_parser,
+    prepare_training,
+    training_results,
     validate_args,
 )
 
@@ -55,9 +50,7 @@ logger = get_logger(__name__, log_level="INFO")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     # Released recipe (Dassl defaults): SGD lr 0.002, momentum 0.9, weight decay 5e-4, cosine, batch 1.
     parser.set_defaults(learning_rate=2e-3, weight_decay=5e-4, per_device_train_batch_size=1, max_grad_norm=0.0)
     group = parser.add_argument_group("Bayesian prompt learning")
@@ -168,7 +161,6 @@ class PromptLearner(torch.nn.Module):
 
 def main(args):
     accelerator = make_accelerator(args)
-    set_seed(args.seed)
     clip, processor, base_path = build_base(args, accelerator)
     with accelerator.main_process_first():
         train_table, test_table = load_tables(args)
@@ -193,9 +185,7 @@ def main(args):
     learner = PromptLearner(peft_model, prompts["train"])
 
     collate = ImageClassificationCollator(processor.image_processor)
-    train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
-                                               drop_last=True, collate_fn=collate,
-                                               num_workers=args.dataloader_num_workers)
+    train_loader, _ = make_dataloaders(args, train_set, collate_fn=collate)
     eval_loaders = {name: torch.utils.data.DataLoader(table, batch_size=args.per_device_eval_batch_size,
                                                       collate_fn=collate) for name, table in test_sets.items()}
     trainable = [p for p in learner.parameters() if p.requires_grad]
@@ -203,11 +193,9 @@ def main(args):
         optimizer = torch.optim.SGD(trainable, lr=args.learning_rate, momentum=0.9, weight_decay=args.weight_decay)
     else:
         optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=args.weight_decay)
-    learner, optimizer, train_loader = accelerator.prepare(learner, optimizer, train_loader)
-    eval_loaders = {name: accelerator.prepare(loader) for name, loader in eval_loaders.items()}
-    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader)))
-    loop = TrainingLoop(accelerator, args, learner, optimizer, lr_scheduler, train_loader)
-    init_trackers(accelerator, "bayesian_prompt", args)
+    training = prepare_training(accelerator, args, learner, optimizer, train_loader, eval_loaders,
+                                project_name="bayesian_prompt")
+    learner, eval_loaders = training.model, training.eval_dataloader
 
     def evaluate(deterministic: bool = args.eval_deterministic) -> dict:
         metrics = {}
@@ -224,12 +212,9 @@ def main(args):
     with peft_model.disable_adapter():  # the hand-written prompt ("a photo of a <class>.") on the same CLIP
         zero_shot = {f"zero_shot_{k}": v for k, v in evaluate(deterministic=True).items()}
     logger.info(f"zero-shot CLIP with the hand-written prompt: {zero_shot}")
-    history = loop.run(lambda model, batch: model(**batch).loss, evaluate=evaluate)
-    results = dict(history["eval"][-1][1]) if history["eval"] else {}
-    results.update(zero_shot)
-    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"], num_train_images=len(train_set),
-                   dataset=args.dataset_name or args.coop_split or args.train_dir)
+    history = training.loop.run(lambda model, batch: model(**batch).loss, evaluate=evaluate)
+    results = training_results(history, **zero_shot, num_train_images=len(train_set),
+                               dataset=args.dataset_name or args.coop_split or args.train_dir)
     card = {"template_name": "bayesian_prompt",
             "extra": {"bpl": peft_model.peft_config["default"].to_dict(), "base_model_path": base_path,
                       "base_classes": class_names_of(test_sets["base"]), "new_classes": class_names_of(test_sets["new"])}}

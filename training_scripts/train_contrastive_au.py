@@ -15,13 +15,11 @@ whole held-out videos streamed through the GRU; ICC(3,1), PCC and MAE per AU and
 baseline's MAE.
 """
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate.utils import set_seed
 
 from hfvid.metrics.affect import affect_metrics
 from hfvid.models.affective_process import AffectVideoProcessor
@@ -29,14 +27,12 @@ from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForAUI
 from hfvid.data.affect_sequences import SparseWindowDataset, labelled_sequences, video_pixels
 from hfvid.models.contrastive_au.sparse_labels import check_label_ratio, select_labelled_frames
 from hfvid.training import (
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
-    compute_max_train_steps,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
+    make_dataloaders,
+    make_parser,
+    prepare_training,
+    training_results,
     validate_args,
 )
 
@@ -46,9 +42,7 @@ TINY_SYNTHETIC = {"image_size": 32, "temporal_hidden_size": 32, "embedding_dim":
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     group = parser.add_argument_group("Contrastive AU stage 2")
     group.add_argument("--dataset_format", choices=["disfa", "bp4d"], default=None)
     group.add_argument("--fold", type=int, default=0, help="DISFA test fold (0-2); the other two folds train.")
@@ -169,35 +163,28 @@ def evaluate_sequences(model, processor, sequences) -> dict:
 
 def main(args):
     accelerator = make_accelerator(args)
-    set_seed(args.seed)
     model, processor = build_model(args)
     with accelerator.main_process_first():
         train, test, folds = load_splits(args)
         split = label_split(args, train)
     dataset = SparseWindowDataset(train, processor, split, args.window_size, args.windows_per_video, args.seed,
                                   augment=args.augment)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.per_device_train_batch_size, shuffle=True,
-                                         drop_last=len(dataset) > args.per_device_train_batch_size,
-                                         num_workers=args.dataloader_num_workers)
+    loader, _ = make_dataloaders(args, dataset)
     model.apply_freezing()
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, loader)))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, loader, processor=processor)
-    init_trackers(accelerator, "contrastive_au", args)
+    training = prepare_training(accelerator, args, model, optimizer, loader, project_name="contrastive_au",
+                                processor=processor)
+    model = training.model
 
     def evaluate():
         return evaluate_sequences(accelerator.unwrap_model(model), processor, test) if test else None
 
-    history = loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
-    results = {"dataset": args.dataset_name or args.dataset_format, "init": args.init,
-               "label_ratio": args.label_ratio, "label_seed": args.label_seed, "label_sampling": args.label_sampling,
-               "num_labelled_frames": split.num_labelled, "folds": folds["protocol"],
-               "train_loss_first": history["first_loss"], "train_loss_last": history["last_loss"],
-               "train_steps": history["global_step"]}
-    if history["eval"]:
-        results.update(history["eval"][-1][1])
+    history = training.loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
+    results = training_results(history, dataset=args.dataset_name or args.dataset_format, init=args.init,
+                               label_ratio=args.label_ratio, label_seed=args.label_seed,
+                               label_sampling=args.label_sampling, num_labelled_frames=split.num_labelled,
+                               folds=folds["protocol"])
     accelerator.unwrap_model(model).requires_grad_(True)
     finish_training(accelerator, args, model, processor, results)
     return {"history": history, "results": results, "split": split}

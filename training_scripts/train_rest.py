@@ -23,7 +23,6 @@ Evaluation: zero-shot top-1/top-5 on held-out synthetic videos (`--dataset_name 
 load the output folder.
 """
 
-import argparse
 import copy
 import csv
 import json
@@ -42,14 +41,12 @@ from hfvid.data.rest_videos import (
 )
 from hfvid.models.rest.self_training import RetrievedCaptionDataset, caption_collator
 from hfvid.training import (
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
-    compute_max_train_steps,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
+    make_dataloaders,
+    make_parser,
+    prepare_training,
+    training_results,
     validate_args,
 )
 
@@ -57,9 +54,7 @@ logger = get_logger(__name__, log_level="INFO")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     group = parser.add_argument_group("REST")
     group.add_argument("--retrieved_dir", type=str, default=None, help="Shards of build_rest_caption_index.")
     group.add_argument("--pool_dir", type=str, default=None, help="Pseudo-caption shards (--target_mode own_frames).")
@@ -234,15 +229,10 @@ def main(args):
         targets = training_targets(args, [video_id for video_id, _ in videos])
     train_set = RetrievedCaptionDataset([v for _, v in videos], targets, processor.video_processor, seed=args.seed,
                                         cache_pixels=args.dataset_name == "synthetic")
-    loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
-                                         drop_last=len(train_set) >= args.per_device_train_batch_size,
-                                         collate_fn=caption_collator(processor, model.config.prompt),
-                                         num_workers=args.dataloader_num_workers)
+    loader, _ = make_dataloaders(args, train_set, collate_fn=caption_collator(processor, model.config.prompt))
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, loader)))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, loader, processor=processor)
-    init_trackers(accelerator, "rest", args)
+    training = prepare_training(accelerator, args, model, optimizer, loader, project_name="rest", processor=processor)
+    model = training.model
 
     evaluate = None  # real data: training only (zero-shot evaluation is evaluate_rest_zero_shot.py)
     if args.dataset_name == "synthetic":
@@ -262,11 +252,9 @@ def main(args):
 
         evaluate = evaluate_zero_shot
 
-    history = loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
-    results = dict(history["eval"][-1][1]) if history["eval"] else {}
-    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"], dataset=args.dataset_name or args.train_dir,
-                   scoring="likelihood", target_mode=args.target_mode, num_videos=len(videos))
+    history = training.loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
+    results = training_results(history, dataset=args.dataset_name or args.train_dir, scoring="likelihood",
+                               target_mode=args.target_mode, num_videos=len(videos))
     final = model
     if args.retriever_name_or_path:  # bundle CLIP so the folder also serves Rule A zero-shot classification
         from transformers import CLIPModel
