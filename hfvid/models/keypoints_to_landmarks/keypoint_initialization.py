@@ -148,7 +148,7 @@ def outlier_scores(descriptors, neighbors: int = 100, chunk_size: int = DEFAULT_
                    backend: str = "torch") -> torch.Tensor:
     """(n,) median L2 distance of each descriptor to its ``min(neighbors, n - 1)`` nearest other descriptors
     (lower median for an even count), by the exact chunked k-NN search of :func:`hfvid.clustering.iter_knn_distances`:
-    memory ``chunk_size x (chunk_size + neighbors)`` distances on ``device`` plus the (n,) scores."""
+    memory about ``chunk_size^2`` distances on ``device`` plus the (n,) scores."""
     descriptors = torch.as_tensor(descriptors).float()
     count = len(descriptors)
     k = min(neighbors, count - 1)

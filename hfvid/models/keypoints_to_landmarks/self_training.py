@@ -269,10 +269,12 @@ def extract_keypoint_descriptors(model, records, processor, batch_size: int = 16
 
 def recover_correspondences_with_model(model, records, processor, seed: int = 0, batch_size: int = 16,
                                        workdir=None, n_init: int = 10, max_iter: int = 100,
-                                       max_samples: int = 800_000) -> tuple[PseudoLabels, dict, Correspondences]:
+                                       max_samples: int = 800_000,
+                                       chunk_size: int = 4096) -> tuple[PseudoLabels, dict, Correspondences]:
     """One round of correspondence recovery: returns the M-cluster training labels, the K-landmark pseudo-labels
     per record (``{index: (K, 2) crop px, NaN = absent}``) and the raw clustering (centroids, flip permutation).
-    The model's ``k_centroids``/``m_centroids`` buffers are updated."""
+    The clustering runs on the model's device, ``chunk_size`` points at a time. The model's
+    ``k_centroids``/``m_centroids`` buffers are updated."""
     config = model.config
     found = extract_keypoint_descriptors(model, records, processor, batch_size, workdir)
     if len(found["image"]) < config.num_clusters:
@@ -281,7 +283,8 @@ def recover_correspondences_with_model(model, records, processor, seed: int = 0,
                          "images")
     result = recover_correspondences(found["image"], found["descriptors"], found["mirror_descriptors"],
                                      config.num_landmarks, config.num_clusters, config.variant, seed=seed,
-                                     n_init=n_init, max_iter=max_iter, max_samples=max_samples)
+                                     n_init=n_init, max_iter=max_iter, max_samples=max_samples,
+                                     device=model.k_centroids.device, chunk_size=chunk_size)
     model.k_centroids.copy_(torch.as_tensor(result.k_centroids))
     model.m_centroids.copy_(torch.as_tensor(result.m_centroids))
     kept = result.m_labels >= 0
