@@ -223,7 +223,11 @@ def load_pyslowfast_checkpoint(checkpoint_path) -> tuple[dict, dict | None]:
                                                                                                    dict)), checkpoint)
     cfg = checkpoint.get("cfg")
     if isinstance(cfg, str):
-        cfg = yaml.safe_load(cfg)
+        try:
+            cfg = yaml.safe_load(cfg)
+        except yaml.YAMLError as error:
+            raise ValueError(f"checkpoint_path {str(path)!r}: its 'cfg' is not PySlowFast's YAML dump ({error}); "
+                             "pass the model's YAML config instead (--pyslowfast_config)") from None
     return state_dict, cfg if isinstance(cfg, dict) else None
 
 

@@ -99,7 +99,7 @@ def load_converted_model(config: MViTv2Config, state_dict: dict) -> MViTv2ForVid
                         if k in expected and v.shape != expected[k].shape)
     if missing or unexpected or mismatched:
         raise ValueError(
-            f"the torchvision state dict does not match the MViTv2 config ({len(config.num_heads)} blocks, "
+            f"the converted state dict does not match the MViTv2 config ({len(config.num_heads)} blocks, "
             f"image_size {config.image_size}, {config.num_frames} frames): missing keys {missing[:10]}, unexpected "
             f"keys {unexpected[:10]}, shape mismatches {mismatched[:10]}"
         )

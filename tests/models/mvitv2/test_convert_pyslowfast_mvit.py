@@ -207,3 +207,17 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
     cfg["MVIT"]["POOL_FIRST"] = True
     with pytest.raises(ValueError, match="POOL_FIRST=True is not supported"):
         config_from_pyslowfast(cfg)
+
+
+def test_checkpoint_without_cfg_takes_the_yaml_config_file(tmp_path):
+    from hfvid.models.mvitv2.convert_pyslowfast_mvit_to_hfvid import convert, main
+
+    torch.save({"model_state": to_pyslowfast_layout(torchvision_reference())}, tmp_path / "bare.pyth")
+    (tmp_path / "TINY.yaml").write_text(yaml.safe_dump(TINY_CFG))
+    main(["--checkpoint_path", str(tmp_path / "bare.pyth"), "--output_dir", str(tmp_path / "out"),
+          "--pyslowfast_config", str(tmp_path / "TINY.yaml")])
+    from transformers import AutoVideoProcessor
+
+    assert AutoVideoProcessor.from_pretrained(tmp_path / "out").num_clips == 2  # TEST.NUM_ENSEMBLE_VIEWS of the file
+    with pytest.raises(ValueError, match="does not match the MViTv2 config"):  # no cfg anywhere: MViTv2-S 16x4
+        convert(tmp_path / "bare.pyth", tmp_path / "out2")
