@@ -22,7 +22,6 @@ Stage 1 runs through the shared training loop too (constant `--backbone_learning
 checkpoints under `<output_dir>/stage1/checkpoints`, exact `--resume_from_checkpoint latest`).
 """
 
-import argparse
 import copy
 import json
 from pathlib import Path
@@ -30,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
 
 from hfvid.data.affect_sequences import FrameDataset, labelled_sequences, load_frame
 from hfvid.data.frame_folders import FIRST_FRAME_INDEX
@@ -42,14 +40,12 @@ from hfvid.models.affective_process import (
 )
 from hfvid.models.affective_process.modeling_affective_process import frame_regression_loss
 from hfvid.training import (
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
-    compute_max_train_steps,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
+    make_dataloaders,
+    make_parser,
+    prepare_training,
+    training_results,
     validate_args,
 )
 
@@ -58,9 +54,7 @@ TINY_BACKBONE = {"embedding_size": 8, "hidden_sizes": [16, 32], "depths": [1, 1]
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     group = parser.add_argument_group("Affective Processes")
     group.add_argument("--task", choices=["va", "au"], default="va", help="valence/arousal or AU intensity.")
     group.add_argument("--dataset_format", choices=["affwild2", "disfa", "bp4d", "sewa"], default=None)
@@ -183,7 +177,9 @@ def stage1_args(args):
     stage = copy.copy(args)
     stage.output_dir = str(Path(args.output_dir) / "stage1")
     stage.max_train_steps, stage.learning_rate = args.backbone_steps, args.backbone_learning_rate
+    stage.per_device_train_batch_size = args.backbone_batch_size
     stage.lr_scheduler_type, stage.num_warmup_steps, stage.eval_steps = "constant", 0, None
+    stage.report_to = "none"  # trackers start with stage 3 (one step axis)
     resume = args.resume_from_checkpoint
     if resume not in (None, "latest") and Path(resume).resolve().parent.parent != Path(stage.output_dir).resolve():
         stage.resume_from_checkpoint = None  # a stage-3 checkpoint
@@ -194,15 +190,10 @@ def train_backbone(accelerator, args, model, processor, sequences):
     """Stage 1: per-frame regression with the backbone's own head, through the shared loop."""
     stage = stage1_args(args)
     encoder = model.affective_process.frame_encoder
-    loader = torch.utils.data.DataLoader(
-        FrameDataset(sequences, seed=args.seed, augment=True), batch_size=args.backbone_batch_size, shuffle=True,
-        drop_last=False, collate_fn=frame_collate(processor), num_workers=args.dataloader_num_workers,
-        generator=torch.Generator().manual_seed(args.seed),  # iterating leaves the global RNG alone: exact resume
-    )
+    loader, _ = make_dataloaders(stage, FrameDataset(sequences, seed=args.seed, augment=True),
+                                 collate_fn=frame_collate(processor))
     optimizer = torch.optim.Adam(encoder.parameters(), lr=stage.learning_rate)
-    encoder_p, optimizer, loader = accelerator.prepare(encoder, optimizer, loader)
-    scheduler = accelerator.prepare(make_lr_scheduler(stage, optimizer, stage.max_train_steps))
-    loop = TrainingLoop(accelerator, stage, encoder_p, optimizer, scheduler, loader)
+    loop = prepare_training(accelerator, stage, encoder, optimizer, loader, project_name="affective_process").loop
 
     def compute_loss(encoder, batch):
         _, predictions = encoder(batch["pixel_values"][None])
@@ -281,7 +272,6 @@ def evaluate_sequences(model, cached, task: str, use_backbone_predictions: bool 
 
 def main(args):
     accelerator = make_accelerator(args)
-    set_seed(args.seed)
     model, processor = build_model(args)
     output_dir = Path(args.output_dir)
     cache_dir = output_dir / "feature_cache"
@@ -323,16 +313,12 @@ def main(args):
     # ---- stage 3: the temporal model on cached features
     if model.affective_process.frame_encoder is not None:
         model.affective_process.frame_encoder.requires_grad_(False)
-    train_set = WindowDataset(train_cache, model.config.window_size)
-    train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.per_device_train_batch_size, shuffle=True,
-                                               drop_last=len(train_set) > args.per_device_train_batch_size,
-                                               num_workers=args.dataloader_num_workers)
+    train_loader, _ = make_dataloaders(args, WindowDataset(train_cache, model.config.window_size))
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    lr_scheduler = accelerator.prepare(make_lr_scheduler(args, optimizer, compute_max_train_steps(args, train_loader)))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader, processor=processor)
-    init_trackers(accelerator, "affective_process", args)
+    training = prepare_training(accelerator, args, model, optimizer, train_loader, project_name="affective_process",
+                                processor=processor)
+    model, loop = training.model, training.loop
 
     def evaluate():
         if eval_cache is None:
@@ -340,12 +326,10 @@ def main(args):
         return evaluate_sequences(accelerator.unwrap_model(model), eval_cache, args.task)
 
     history = loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
+    results.update(training_results(history))
     if history["eval"]:
-        results.update(history["eval"][-1][1])
         backbone = evaluate_sequences(accelerator.unwrap_model(model), eval_cache, args.task, True)
         results.update({f"backbone_{k}": v for k, v in backbone.items() if not k.startswith("num_frames")})
-    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"])
     if model.config.use_backbone:
         accelerator.unwrap_model(model).affective_process.frame_encoder.requires_grad_(True)
     finish_training(accelerator, args, model, processor, results)

@@ -17,7 +17,6 @@ end together at the last step. Optional EMA of the generator; sample grids under
 folder is a `GANnotationPipeline` (`synthesizer/`, and `critic/` for resuming) with `README.md` and `all_results.json`.
 """
 
-import argparse
 import copy
 import json
 import math
@@ -25,7 +24,6 @@ from pathlib import Path
 
 import torch
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
 
 from hfvid.metrics.synthesis import cycle_error, l1_error, psnr, recurrent_consistency_gap, ssim
 from hfvid.models.gannotation import GANnotationConfig, GANnotationDiscriminator, GANnotationGenerator
@@ -34,11 +32,11 @@ from hfvid.models.gannotation.losses import PerceptualLoss, generator_loss, grad
 from hfvid.models.gannotation.modeling_gannotation import critic_loss
 from hfvid.training import (
     TrainingLoop,
-    add_data_args,
-    add_training_args,
     init_trackers,
     make_accelerator,
+    make_dataloaders,
     make_lr_scheduler,
+    make_parser,
     parse_config_overrides,
     validate_args,
 )
@@ -48,9 +46,7 @@ LOSS_FIELDS = ("lambda_adv", "lambda_rec", "lambda_cyc", "lambda_rcc", "lambda_p
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     parser.set_defaults(lr_scheduler_type="constant")
     group = parser.add_argument_group("GANnotation")
     group.add_argument("--model_name_or_path", type=str, default=None,
@@ -278,7 +274,6 @@ class GANStep:
 
 def main(args):
     accelerator = make_accelerator(args, find_unused_parameters=True)
-    set_seed(args.seed)
     generator, critic = build_models(args)
     config = generator.config
     use_critic = config.lambda_adv > 0
@@ -290,15 +285,8 @@ def main(args):
         train_videos = load_videos(args, "train", config.image_size)
         eval_videos = load_videos(args, "eval", config.image_size)
     train_set = make_dataset(args, train_videos, config, train=True)
-    train_loader = torch.utils.data.DataLoader(
-        train_set, batch_size=args.per_device_train_batch_size, shuffle=True, drop_last=True,
-        num_workers=args.dataloader_num_workers,
-        generator=torch.Generator().manual_seed(args.seed),  # iterating leaves the global RNG alone: exact resume
-    )
-    eval_loader = None
-    if eval_videos:
-        eval_set = make_dataset(args, eval_videos, config, train=False)
-        eval_loader = torch.utils.data.DataLoader(eval_set, batch_size=args.per_device_eval_batch_size)
+    eval_set = make_dataset(args, eval_videos, config, train=False) if eval_videos else None
+    train_loader, eval_loader = make_dataloaders(args, train_set, eval_set)  # its seeded generator: exact resume
 
     betas = (args.adam_beta1, args.adam_beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.learning_rate, betas=betas, weight_decay=args.weight_decay)

@@ -26,12 +26,15 @@ def make_dataloaders(args, train_set, eval_set=None, collate_fn=None) -> tuple:
     """``(train_loader, eval_loader)`` from the batch-size and worker flags; ``eval_loader`` is None without a set.
 
     The training loader shuffles (in the seeded order :func:`make_accelerator` sets up) and drops the ragged last
-    batch, unless the set is smaller than one batch (then its single short batch is kept).
+    batch, unless the set is smaller than one batch (then its single short batch is kept). It has its own seeded
+    ``generator``, so iterating it draws nothing from the global torch RNG: a mid-epoch resume (which creates one
+    more iterator) then leaves global-RNG draws inside the training step exactly as in an uninterrupted run.
     """
     common = dict(collate_fn=collate_fn, num_workers=args.dataloader_num_workers)
     batch_size = args.per_device_train_batch_size
     train_loader = torch.utils.data.DataLoader(
-        train_set, batch_size=batch_size, shuffle=True, drop_last=len(train_set) > batch_size, **common
+        train_set, batch_size=batch_size, shuffle=True, drop_last=len(train_set) > batch_size,
+        generator=torch.Generator().manual_seed(args.seed), **common
     )
     eval_loader = None
     if eval_set is not None:
