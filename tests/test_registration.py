@@ -71,3 +71,12 @@ def test_every_public_name_resolves_from_the_one_table():
         assert value.__name__ == name and value.__module__.startswith(module), (name, module, value)
     with pytest.raises(AttributeError, match="no_such_name"):
         hfvid.no_such_name
+
+
+def test_public_names_refuse_one_name_from_two_modules(monkeypatch):
+    from hfvid import registration
+
+    twin = registration.Method(name="twin", title="t", paper="0", model_type="t", exports=("hfvid.hub:RESTConfig",))
+    monkeypatch.setattr(registration, "METHODS", (*registration.METHODS, twin))
+    with pytest.raises(ValueError, match="RESTConfig is named twice"):
+        registration.public_names()
