@@ -22,7 +22,6 @@ Real data: `--train_dir` is a folder of images; `--annotations` (optional) is a 
 set needs landmarks. The regression is fitted on up to `--regression_train_samples` annotated training images.
 """
 
-import argparse
 import copy
 import json
 from pathlib import Path
@@ -51,16 +50,15 @@ from hfvid.models.keypoints_to_landmarks.self_training import (
 )
 from hfvid.modules.heatmaps import apply_affine, invert_affine
 from hfvid.training import (
-    parse_config_overrides,
-    TrainingLoop,
-    add_data_args,
-    add_training_args,
     evaluate_predictions,
     find_resume_checkpoint,
     finish_training,
-    init_trackers,
     make_accelerator,
-    make_lr_scheduler,
+    make_dataloaders,
+    make_parser,
+    parse_config_overrides,
+    prepare_training,
+    training_results,
     validate_args,
 )
 from hfvid.training.checkpointing import load_trainer_state
@@ -71,9 +69,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     group = parser.add_argument_group("Keypoints-to-Landmarks")
     group.add_argument("--stage", choices=STAGES, default="all")
     group.add_argument("--model_name_or_path", type=str, default=None,
@@ -321,14 +317,11 @@ def run_stage1(args, config, processor, records, eval_records, table):
         scale_range=tuple(args.scale_range), shift=args.shift, flip_prob=args.flip_prob,
         color_jitter=args.color_jitter, seed=args.seed,
     )
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.per_device_train_batch_size, shuffle=True,
-                                         drop_last=len(records) >= args.per_device_train_batch_size,
-                                         num_workers=args.dataloader_num_workers)
+    loader, _ = make_dataloaders(args, dataset)
     optimizer = make_optimizer(args, model.parameters(), args.learning_rate)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    scheduler = accelerator.prepare(make_lr_scheduler(args1, optimizer, steps))
-    loop = TrainingLoop(accelerator, args1, model, optimizer, scheduler, loader, processor=processor)
-    init_trackers(accelerator, "keypoints_to_landmarks_stage1", args1)
+    training = prepare_training(accelerator, args1, model, optimizer, loader,
+                                project_name="keypoints_to_landmarks_stage1", processor=processor)
+    model, loop = training.model, training.loop
 
     def recover_round():
         """Correspondence recovery on the main process, labels broadcast to every rank."""
@@ -357,9 +350,7 @@ def run_stage1(args, config, processor, records, eval_records, table):
         return metrics
 
     history = loop.run(lambda m, batch: m(**batch).loss, evaluate=recover_round)
-    results = dict(history["eval"][-1][1]) if history["eval"] else {}
-    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"], stage=1, dataset=args.dataset_name or args.train_dir)
+    results = training_results(history, stage=1, dataset=args.dataset_name or args.train_dir)
     finish_training(accelerator, args1, model, processor, results)
     return accelerator.unwrap_model(model), history
 
@@ -387,29 +378,24 @@ def run_stage2(args, stage1_model, processor, records, eval_records):
                                cutout_prob=args.cutout_prob, rotation=args.rotation,
                                scale_range=tuple(args.scale_range), shift=args.shift, flip_prob=args.flip_prob,
                                color_jitter=args.color_jitter, seed=args.seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.per_device_train_batch_size, shuffle=True,
-                                         drop_last=len(labelled) >= args.per_device_train_batch_size,
-                                         num_workers=args.dataloader_num_workers)
+    loader, _ = make_dataloaders(args, dataset)
     head = list(model.landmark_head.parameters())
     groups = [{"params": list(model.backbone.parameters()),
                "lr": args.learning_rate * config.stage2_backbone_lr_ratio},
               {"params": head, "lr": args.learning_rate}]
     optimizer = make_optimizer(args, groups, args.learning_rate)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    scheduler = accelerator.prepare(make_lr_scheduler(args2, optimizer, steps))
-    loop = TrainingLoop(accelerator, args2, model, optimizer, scheduler, loader, processor=processor)
-    init_trackers(accelerator, "keypoints_to_landmarks_stage2", args2)
+    training = prepare_training(accelerator, args2, model, optimizer, loader,
+                                project_name="keypoints_to_landmarks_stage2", processor=processor)
+    model = training.model
 
     def evaluate():
         metrics = regression_metrics(args, accelerator, model, processor, records, eval_records)
         return {k: v for k, v in metrics.items() if not isinstance(v, str)} or None
 
-    history = loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
-    results = dict(history["eval"][-1][1]) if history["eval"] else {}
-    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"], stage1_steps=args.stage1_steps or args.max_train_steps,
-                   labelled_images=len(labelled), dataset=args.dataset_name or args.train_dir,
-                   normalization=args.nme_normalization or ("inter_ocular" if args.eye_indices else "box"))
+    history = training.loop.run(lambda m, batch: m(**batch).loss, evaluate=evaluate)
+    results = training_results(history, stage1_steps=args.stage1_steps or args.max_train_steps,
+                               labelled_images=len(labelled), dataset=args.dataset_name or args.train_dir,
+                               normalization=args.nme_normalization or ("inter_ocular" if args.eye_indices else "box"))
     finish_training(accelerator, args2, model, processor, results)
     return accelerator.unwrap_model(model), history, results
 
