@@ -131,7 +131,8 @@ def build_model(args, class_names: list[str]):
     else:
         model = MViTv2ForVideoClassification(MViTv2Config(**labels, **overrides))
     height, width = model.config.image_size
-    clip = dict(crop_size={"height": height, "width": width}, num_frames=model.config.num_frames)  # the model decides
+    clip = dict(crop_size={"height": height, "width": width}, num_frames=model.config.num_frames,  # the model decides
+                num_clips=1, num_crops=1)  # one view per video, also from converted checkpoints with test views
     if args.model_name_or_path and (Path(args.model_name_or_path) / "video_preprocessor_config.json").is_file():
         return model, MViTv2VideoProcessor.from_pretrained(args.model_name_or_path, **clip)
     return model, MViTv2VideoProcessor(size={"shortest_edge": round(min(height, width) * 256 / 224)}, **clip)

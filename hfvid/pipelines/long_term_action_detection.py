@@ -122,7 +122,7 @@ class VideoBackboneActorEncoder:
         sampled = clip[np.linspace(0, len(clip) - 1, config.num_frames).round().astype(int)]
         pixel_values = self.video_processor(
             [sampled], size={"height": height, "width": width}, do_center_crop=False, do_sample_frames=False,
-            return_tensors="pt",
+            num_clips=1, num_crops=1, return_tensors="pt",  # one view, whatever the checkpoint's test views
         )["pixel_values"].to(self.backbone.device, self.backbone.dtype)
         feature_map = self.backbone(pixel_values).feature_maps[-1][0].mean(1)  # (C, H', W')
         scale = torch.tensor([feature_map.shape[2] / clip.shape[2], feature_map.shape[1] / clip.shape[1]] * 2)

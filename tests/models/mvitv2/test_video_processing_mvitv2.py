@@ -175,3 +175,17 @@ def test_stock_pipeline_on_a_converted_tiny_model_with_multi_view(tmp_path):
         expected = model(pixels.flatten(0, 1)).logits.softmax(-1).mean(0)
     assert [r["label"] for r in result] == [model.config.id2label[i] for i in expected.argsort(descending=True).tolist()]
     torch.testing.assert_close(torch.tensor([r["score"] for r in result]), expected.sort(descending=True).values)
+
+
+def test_test_view_defaults_can_be_overridden_per_call():
+    from hfvid.models.mvitv2.video_processing_mvitv2 import KINETICS_TEST_VIEWS
+
+    proc = MViTv2VideoProcessor(**KINETICS_TEST_VIEWS | {"size": {"shortest_edge": 40},
+                                                         "crop_size": {"height": 32, "width": 32}}, num_frames=4)
+    video = ramp_video(num_frames=25)
+    assert proc([video], return_tensors="pt")["pixel_values"].shape == (1, 5, 4, 3, 32, 32)
+    # one view (training, backbone features): num_clips=1 takes the centred clip
+    single = proc([video], num_clips=1, return_tensors="pt")["pixel_values"]
+    assert single.shape == (1, 4, 3, 32, 32)
+    sixteen_frames = proc([video[:16]], num_clips=1, do_sample_frames=False, return_tensors="pt")["pixel_values"]
+    assert sixteen_frames.shape == (1, 16, 3, 32, 32)
