@@ -1,7 +1,7 @@
 """REST: REtrieve & Self-Train a generative captioner for zero-shot action recognition (arXiv:2209.15000)."""
 
 from .configuration_rest import RESTConfig
-from .modeling_blip_video import BlipVideoCaptioner
+from .modeling_blip_video import RESTBlipVideoCaptioner
 from .modeling_rest import (
     RESTCaptioningOutput,
     RESTForVideoCaptioning,
@@ -19,7 +19,7 @@ from .processing_rest import (
 from .retrieval import build_caption_pool, normalize_caption, retrieve_topk
 
 __all__ = [
-    "BlipVideoCaptioner",
+    "RESTBlipVideoCaptioner",
     "RESTCaptioningOutput",
     "RESTConfig",
     "RESTForVideoCaptioning",

@@ -1,6 +1,6 @@
 """BLIP as a video captioner for REST: transformers' `BlipForConditionalGeneration`, unchanged, fed T frames.
 
-BLIP captions one image: its BERT text decoder cross-attends to the ViT tokens of the image. `BlipVideoCaptioner`
+BLIP captions one image: its BERT text decoder cross-attends to the ViT tokens of the image. `RESTBlipVideoCaptioner`
 runs the ViT on every frame, adds a learnable temporal embedding per frame (zero at start, so the video model starts
 as the image model, as GIT's `img_temporal_embedding` does) and fuses the frames into the cross-attention memory
 (`RESTConfig.blip_frame_fusion`: `concat` T*P tokens, default; `mean` over time; `middle` frame only).
@@ -15,7 +15,7 @@ from transformers import BlipConfig, BlipForConditionalGeneration
 from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 
 
-class BlipVideoCaptioner(nn.Module):
+class RESTBlipVideoCaptioner(nn.Module):
     """`BlipForConditionalGeneration` (as `.blip`, weights and keys unchanged) over `(B, T, 3, H, W)` videos.
 
     Args:
@@ -57,7 +57,7 @@ class BlipVideoCaptioner(nn.Module):
         return input_ids
 
     def forward(self, pixel_values=None, input_ids=None, attention_mask=None, cache=None, use_cache=None,
-                encoder_hidden_states=None, **kwargs) -> CausalLMOutputWithCrossAttentions:
+                encoder_hidden_states=None) -> CausalLMOutputWithCrossAttentions:
         """Decoder logits for `input_ids (N, L)` given videos (or a precomputed memory `encoder_hidden_states`);
         a memory of batch 1 is shared by all N texts. `cache` continues a decoding (then `input_ids` holds only the
         new tokens and keeps its first token)."""
@@ -84,4 +84,4 @@ class BlipVideoCaptioner(nn.Module):
             pad_token_id=self.text_config.pad_token_id, **generate_kwargs)
 
 
-__all__ = ["BlipVideoCaptioner"]
+__all__ = ["RESTBlipVideoCaptioner"]

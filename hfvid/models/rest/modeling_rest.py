@@ -3,7 +3,7 @@
 Both classes reuse transformers' `GitForCausalLM` unchanged: given `pixel_values` of shape `(B, T, 3, H, W)` it
 encodes every frame with its CLIP-style ViT, adds a learnable temporal embedding per frame (zero at start, so the
 video model starts as the image model) and puts the `T * P` frame tokens in front of the text tokens. With
-`captioner_type="blip"` the captioner is `BlipForConditionalGeneration` wrapped by `BlipVideoCaptioner` (same
+`captioner_type="blip"` the captioner is `BlipForConditionalGeneration` wrapped by `RESTBlipVideoCaptioner` (same
 temporal embeddings; the frame tokens are the text decoder's cross-attention memory).
 """
 
@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from transformers import CLIPModel, DynamicCache, EncoderDecoderCache, GitForCausalLM, PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_rest import RESTConfig
-from .modeling_blip_video import BlipVideoCaptioner
+from .modeling_blip_video import RESTBlipVideoCaptioner
 from .retrieval import clip_text_embeddings
 
 
@@ -67,9 +67,9 @@ def sequence_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> torch
 
 
 def build_captioner(config: RESTConfig):
-    """The captioner module of `config.captioner_type`: `GitForCausalLM` or a `BlipVideoCaptioner`."""
+    """The captioner module of `config.captioner_type`: `GitForCausalLM` or a `RESTBlipVideoCaptioner`."""
     if config.captioner_type == "blip":
-        return BlipVideoCaptioner(config.captioner_config, config.num_frames, config.blip_frame_fusion)
+        return RESTBlipVideoCaptioner(config.captioner_config, config.num_frames, config.blip_frame_fusion)
     return GitForCausalLM(config.captioner_config)
 
 
@@ -80,16 +80,15 @@ def zscore(scores: torch.Tensor) -> torch.Tensor:
 
 class RESTPreTrainedModel(PreTrainedModel):
     config: RESTConfig
-    config_class = RESTConfig
     base_model_prefix = "rest"
     main_input_name = "pixel_values"
     input_modalities = ("video", "text")
-    supports_gradient_checkpointing = True
+    supports_gradient_checkpointing = True  # the captioner's GIT / BLIP layers
 
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, BlipVideoCaptioner):  # start as the image captioner: temporal embeddings at zero
+        if isinstance(module, RESTBlipVideoCaptioner):  # start as the image captioner: temporal embeddings at zero
             init.zeros_(module.temporal_embedding)
         elif isinstance(module, RESTPreTrainedModel) and isinstance(module.captioner, GitForCausalLM):
             for parameter in module.captioner.git.img_temporal_embedding:
@@ -111,7 +110,10 @@ class RESTPreTrainedModel(PreTrainedModel):
         """Captioner logits at the text positions for `input_ids` (N, L); `pixel_values` has batch N or 1."""
         if input_ids is None or input_ids.ndim != 2:
             raise ValueError(f"input_ids must be a (batch, length) tensor, got {getattr(input_ids, 'shape', None)}")
-        logits = self.captioner(pixel_values=pixel_values, input_ids=input_ids, attention_mask=attention_mask).logits
+        # no cache: teacher forcing needs none, and GIT's layers update a positional cache again when activation
+        # checkpointing recomputes them (keys of twice the length, a shape error in the backward pass)
+        logits = self.captioner(pixel_values=pixel_values, input_ids=input_ids, attention_mask=attention_mask,
+                                use_cache=False).logits
         return logits[:, logits.shape[1] - input_ids.shape[1]:]
 
     def score_texts(self, pixel_values, input_ids, attention_mask=None, labels=None,
@@ -126,9 +128,10 @@ class RESTPreTrainedModel(PreTrainedModel):
         (plus the first text token, which all prompts share) is run through the decoder once and its key/value cache
         reused by the K prompts, `text_chunk_size` prompts at a time: the decoder processes `T*P + K*L` tokens per
         video instead of `K * (T*P + L)` (and the image encoder runs once per batch). The result equals the full
-        teacher-forced forward (kept as the fallback, `share_visual_prefix=False`). BLIP shares the same way: the
-        ViT runs once per batch, and the cross-attention keys/values of each video's memory (plus the BOS token's
-        self-attention cache) are computed once and reused by the K prompts.
+        teacher-forced forward (kept as the fallback, `share_visual_prefix=False`, also taken when training with
+        activation checkpointing). BLIP shares the same way: the ViT runs once per batch, and the cross-attention
+        keys/values of each video's memory (plus the BOS token's self-attention cache) are computed once and reused
+        by the K prompts.
         """
         self._check_video(pixel_values)
         if input_ids is None or input_ids.ndim != 2 or input_ids.shape[0] == 0:
@@ -140,10 +143,13 @@ class RESTPreTrainedModel(PreTrainedModel):
             attention_mask = torch.ones_like(input_ids)
         if labels is None:
             labels = input_ids.masked_fill(attention_mask == 0, -100)
-        if not share_visual_prefix or input_ids.shape[1] < 2 or (input_ids[:, 0] != input_ids[0, 0]).any():
+        # activation checkpointing recomputes the layers, which would append to the shared caches a second time
+        checkpointing = self.training and torch.is_grad_enabled() and self.is_activation_checkpointing
+        if (not share_visual_prefix or checkpointing or input_ids.shape[1] < 2
+                or (input_ids[:, 0] != input_ids[0, 0]).any()):
             return torch.stack([sequence_log_likelihood(self._text_logits(video, input_ids, attention_mask), labels)
                                 for video in pixel_values.split(1)])
-        if isinstance(self.captioner, BlipVideoCaptioner):
+        if isinstance(self.captioner, RESTBlipVideoCaptioner):
             return self._score_texts_blip(pixel_values, input_ids, attention_mask, labels, text_chunk_size)
         prefix = self.captioner(pixel_values=pixel_values, input_ids=input_ids[:1, :1].expand(len(pixel_values), 1),
                                 use_cache=True)
@@ -221,8 +227,8 @@ class RESTForVideoCaptioning(RESTPreTrainedModel):
         self.captioner = build_captioner(config)
         self.post_init()
 
-    def forward(self, pixel_values, input_ids=None, attention_mask=None, labels=None, return_dict=None,
-                **kwargs) -> RESTCaptioningOutput:
+    @can_return_tuple
+    def forward(self, pixel_values, input_ids=None, attention_mask=None, labels=None) -> RESTCaptioningOutput:
         r"""
         Args:
             pixel_values (`torch.FloatTensor` of shape `(batch, num_frames, 3, H, W)`): frames from the processor.
@@ -259,8 +265,7 @@ class RESTForVideoCaptioning(RESTPreTrainedModel):
             loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=-100,
                                    label_smoothing=self.config.label_smoothing)
             likelihood = sequence_log_likelihood(logits, labels)
-        output = RESTCaptioningOutput(loss=loss, logits=logits, sequence_log_likelihood=likelihood)
-        return output if return_dict is not False else output.to_tuple()
+        return RESTCaptioningOutput(loss=loss, logits=logits, sequence_log_likelihood=likelihood)
 
 
 class RESTForZeroShotVideoClassification(RESTPreTrainedModel):
@@ -297,9 +302,10 @@ class RESTForZeroShotVideoClassification(RESTPreTrainedModel):
         classes = clip_text_embeddings(self.retriever, class_text_input_ids, class_text_attention_mask)
         return (captions @ classes.T).reshape(batch, per_video, -1).mean(1)
 
+    @can_return_tuple
     def forward(self, pixel_values, class_input_ids=None, class_attention_mask=None, class_labels=None,
                 class_text_input_ids=None, class_text_attention_mask=None, caption_text_input_ids=None,
-                caption_text_attention_mask=None, scoring=None, return_dict=None, **kwargs) -> RESTZeroShotOutput:
+                caption_text_attention_mask=None, scoring=None) -> RESTZeroShotOutput:
         r"""
         Args:
             pixel_values (`torch.FloatTensor` of shape `(batch, num_frames, 3, H, W)`): the videos.
@@ -336,8 +342,7 @@ class RESTForZeroShotVideoClassification(RESTPreTrainedModel):
             logits = alpha * zscore(similarity) + (1 - alpha) * zscore(likelihood)
         else:
             logits = similarity if scoring == "text_similarity" else likelihood
-        output = RESTZeroShotOutput(logits=logits, text_similarity_scores=similarity, likelihood_scores=likelihood)
-        return output if return_dict is not False else output.to_tuple()
+        return RESTZeroShotOutput(logits=logits, text_similarity_scores=similarity, likelihood_scores=likelihood)
 
 
 __all__ = [
