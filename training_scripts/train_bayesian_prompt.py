@@ -34,7 +34,7 @@ from hfvid.data.few_shot import (
 )
 from hfvid.metrics.classification import harmonic_mean, top_k_accuracy
 from hfvid.models.bayesian_prompt import BayesianPromptConfig, build_class_prompts, resolve_ctx_init
-from hfvid.models.bayesian_prompt.evaluation import ImageClassificationCollator
+from hfvid.models.bayesian_prompt.evaluation import BayesianPromptCollator
 from hfvid.training import (
     evaluate_predictions,
     finish_training,
@@ -184,7 +184,7 @@ def main(args):
                for name, table in {"train": train_set, **test_sets}.items()}
     learner = PromptLearner(peft_model, prompts["train"])
 
-    collate = ImageClassificationCollator(processor.image_processor)
+    collate = BayesianPromptCollator(processor.image_processor)
     train_loader, _ = make_dataloaders(args, train_set, collate_fn=collate)
     eval_loaders = {name: torch.utils.data.DataLoader(table, batch_size=args.per_device_eval_batch_size,
                                                       collate_fn=collate) for name, table in test_sets.items()}

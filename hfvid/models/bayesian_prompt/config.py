@@ -8,7 +8,7 @@ from ...configuration_utils import check_choice
 
 # The adapter's identity inside PEFT (``adapter_config.json``'s ``peft_type``). PEFT's own ``PeftType`` enum is
 # closed, so hfvid registers this plain string in PEFT's mapping dicts (see ``registration.py``).
-class PeftTypeName(str):
+class BayesianPromptPeftTypeName(str):
     """A ``peft_type`` string that also answers ``.value`` like a ``PeftType`` member does.
 
     transformers' ``load_adapter`` (used by ``CLIPModel.from_pretrained(adapter_dir)`` and ``pipeline()``) reads
@@ -20,7 +20,7 @@ class PeftTypeName(str):
         return str(self)
 
 
-BAYESIAN_PROMPT_PEFT_TYPE = PeftTypeName("HFVID_BAYESIAN_PROMPT")
+BAYESIAN_PROMPT_PEFT_TYPE = BayesianPromptPeftTypeName("HFVID_BAYESIAN_PROMPT")
 VARIANTS = ("unconditional", "conditional")
 LIKELIHOODS = ("logmeanexp", "elbo")
 KL_REDUCTIONS = ("mean", "sum")
@@ -148,4 +148,4 @@ def _check_int(name: str, value, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-__all__ = ["BAYESIAN_PROMPT_PEFT_TYPE", "BayesianPromptConfig", "PeftTypeName"]
+__all__ = ["BAYESIAN_PROMPT_PEFT_TYPE", "BayesianPromptConfig", "BayesianPromptPeftTypeName"]

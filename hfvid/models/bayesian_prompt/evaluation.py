@@ -8,7 +8,7 @@ from .model import bayesian_prompt_classify, bpl_config, find_bayesian_prompt_la
 from .prompts import build_class_prompts
 
 
-class ImageClassificationCollator:
+class BayesianPromptCollator:
     """Rows ``{"image", "label"}`` -> ``{"pixel_values", "labels"}`` with a (CLIP) image processor."""
 
     def __init__(self, image_processor):
@@ -26,7 +26,7 @@ def predict_scores(model, processor, dataset, class_names, batch_size: int = 32,
     layer = find_bayesian_prompt_layer(model)
     prompts = build_class_prompts(processor.tokenizer, class_names, bpl_config(layer))
     device = layer.bpl_ctx[layer.bpl_adapter].device
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=ImageClassificationCollator(
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=BayesianPromptCollator(
         processor.image_processor))
     was_training = model.training
     model.eval()
@@ -65,7 +65,7 @@ def evaluate_cross_dataset(model, processor, targets: dict, **kwargs) -> dict:
 
 
 __all__ = [
-    "ImageClassificationCollator",
+    "BayesianPromptCollator",
     "evaluate_accuracy",
     "evaluate_base_to_new",
     "evaluate_cross_dataset",

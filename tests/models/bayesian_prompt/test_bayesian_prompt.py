@@ -22,7 +22,7 @@ from hfvid.models.bayesian_prompt import (
     register_bayesian_prompt,
     sample_residuals,
 )
-from hfvid.models.bayesian_prompt.evaluation import ImageClassificationCollator
+from hfvid.models.bayesian_prompt.evaluation import BayesianPromptCollator
 
 ROOT = Path(hfvid.__file__).resolve().parents[1]
 NAMES = shape_class_names(4)
@@ -320,7 +320,7 @@ def test_prompt_learning_beats_the_hand_written_prompt():
     torch.manual_seed(0)
     peft_model, processor = make(n_ctx=4, num_samples_train=4, num_samples_eval=4, logvar_init=-6.0)
     prompts = prompts_for(processor, peft_model)
-    collate = ImageClassificationCollator(processor.image_processor)
+    collate = BayesianPromptCollator(processor.image_processor)
     train = collate(list(synthetic_shape_images(NAMES, 16, seed=0)))
     test = collate(list(synthetic_shape_images(NAMES, 16, seed=1)))
 
