@@ -3,6 +3,7 @@
 | module | format | used by |
 |---|---|---|
 | ``ibug_pts``, ``wflw``, ``cofw``, ``aflw2000`` | 300W/Menpo ``.pts``, WFLW lists, COFW ``.mat``, AFLW2000-3D ``.mat`` | SH-FAN, face benchmark |
+| ``celeba``, ``aflw``, ``ls3d``, ``landmark_json`` | CelebA/MAFL lists, ``AFLWinfo_release.mat``, 300W-LP ``_pts.mat``, JSON | Keypoints-to-Landmarks |
 | ``disfa``, ``bp4d``, ``affwild2``, ``sewa`` (+ ``affect_labels``) | per-frame AU intensity / valence-arousal labels | Affective Processes, Contrastive AU, face benchmark |
 | ``affectnet``, ``lfw``, ``ijb`` | AffectNet CSVs, LFW pairs / identity folders, IJB-B/C protocols | face benchmark |
 | ``ava``, ``charades`` | AVA v2.x CSVs and label maps, Charades CSVs | BMViT, MeMSVD |
