@@ -18,13 +18,11 @@ codes, which the usage entropy cannot see). Tiny runs on synthetic faces collaps
 distortion: use `--color_strength 0` there.
 """
 
-import argparse
 import json
 from pathlib import Path
 
 import torch
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
 
 from hfvid.models.face_pretraining import (
     FaceRepresentationConfig,
@@ -43,17 +41,22 @@ from hfvid.models.face_pretraining.pretraining import (
     read_hdf5_images,
     swav_scheduler,
 )
-from hfvid.training import TrainingLoop, add_data_args, add_training_args, finish_training, init_trackers, \
-    make_accelerator, validate_args
+from hfvid.training import (
+    finish_training,
+    make_accelerator,
+    make_dataloaders,
+    make_parser,
+    prepare_training,
+    training_results,
+    validate_args,
+)
 
 logger = get_logger(__name__, log_level="INFO")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
+    parser = make_parser(__doc__)
     group = parser.add_argument_group("FRL / SwAV")
     group.add_argument("--model_name_or_path", type=str, default=None, help="Continue from an hfvid FRL checkpoint.")
     group.add_argument("--config_overrides", type=str, default=None,
@@ -129,7 +132,6 @@ def build_model(args):
 
 def main(args):
     accelerator = make_accelerator(args, find_unused_parameters=True)  # frozen prototypes get no gradient
-    set_seed(args.seed)
     model, processor = build_model(args)
     config = model.config
     if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
@@ -139,21 +141,19 @@ def main(args):
         images = load_images(args)
     transform = SwAVMultiCrop(config.crop_sizes, config.num_crops, config.min_scale_crops, config.max_scale_crops,
                               processor.image_mean, processor.image_std, args.color_strength, args.blur_prob)
-    train_loader = torch.utils.data.DataLoader(
-        MultiCropDataset(images, transform), batch_size=args.per_device_train_batch_size, shuffle=True,
-        drop_last=True, num_workers=args.dataloader_num_workers,
-    )
+    train_loader, _ = make_dataloaders(args, MultiCropDataset(images, transform))
     if args.optimizer == "lars":
         optimizer = LARS(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay,
                          trust_coefficient=args.lars_trust_coefficient)
     else:
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    total = args.max_train_steps or args.num_train_epochs * len(train_loader) // args.gradient_accumulation_steps
-    lr_scheduler = accelerator.prepare(swav_scheduler(optimizer.optimizer, total, args.num_warmup_steps,
-                                                      args.start_warmup_lr, args.final_lr, accelerator.num_processes))
-    loop = TrainingLoop(accelerator, args, model, optimizer, lr_scheduler, train_loader, processor=processor)
-    init_trackers(accelerator, "face_pretraining", args)
+    training = prepare_training(
+        accelerator, args, model, optimizer, train_loader, project_name="face_pretraining", processor=processor,
+        make_scheduler=lambda prepared, total: swav_scheduler(prepared.optimizer, total, args.num_warmup_steps,
+                                                              args.start_warmup_lr, args.final_lr,
+                                                              accelerator.num_processes),
+    )
+    model, loop = training.model, training.loop
     unwrapped = accelerator.unwrap_model(model)
 
     def compute_loss(m, batch):
@@ -188,9 +188,7 @@ def main(args):
                 "code_entropy": code_entropy(codes)}
 
     history = loop.run(compute_loss, evaluate=evaluate)
-    results = dict(history["eval"][-1][1]) if history["eval"] else {}
-    results.update(train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"], dataset=args.dataset_name or args.train_dir)
+    results = training_results(history, dataset=args.dataset_name or args.train_dir)
     finish_training(accelerator, args, model, processor, results)
     return {"history": history, "results": results}
 
