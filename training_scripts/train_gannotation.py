@@ -307,7 +307,8 @@ def main(args):
     if args.use_ema:
         ema = copy.deepcopy(accelerator.unwrap_model(generator)).eval().requires_grad_(False)
         accelerator.register_for_checkpointing(ema)
-    loop = TrainingLoop(accelerator, args, generator, opt_g, sched_g, train_loader)
+    # processor=None: the final folder is a diffusers GANnotationPipeline (written by finish), not a processor's
+    loop = TrainingLoop(accelerator, args, generator, opt_g, sched_g, train_loader, processor=None)
     loop.max_train_steps = max_steps  # generator steps; each consumes n_critic + 1 batches
     init_trackers(accelerator, "gannotation", args)
 
