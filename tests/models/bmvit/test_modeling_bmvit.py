@@ -13,6 +13,7 @@ from hfvid.models.bmvit import (
     BMViTConfig,
     BMViTForActionLocalization,
     BMViTHungarianMatcher,
+    BMViTModel,
     BMViTVideoProcessor,
     matching_cost,
     pool_tokens,
@@ -76,6 +77,8 @@ def test_common_model_checks(tmp_path):
     # offline=False: the fresh-process check costs ~8 s of imports; the round trip here already runs under
     # HF_HUB_OFFLINE=1 (conftest) and the accelerate-launch test imports hfvid in a fresh process.
     tester.run_all(tmp_path, bad_inputs=bad_inputs, offline=False)
+    # the base model (not an Auto class of its own): return_dict=False, unknown keywords, checkpointed backbone
+    ModelTester(BMViTModel, tiny_config(), make_inputs, None, output_keys=("last_hidden_state",)).check_conformance()
 
 
 def test_box_values_are_checked_outside_forward():
