@@ -20,7 +20,7 @@ CHILD = r"""
 import json, resource, sys, tempfile, time, torch
 import hfvid
 from transformers import pipeline
-from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectVideoProcessor
+from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectiveProcessVideoProcessor
 from hfvid.data.synthetic_affect import iter_synthetic_affect_frames
 from hfvid.data.video import write_video
 minutes, fps, threads = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
@@ -30,7 +30,7 @@ config = AffectiveProcessConfig(backbone_config={"embedding_size": 8, "hidden_si
     "layer_type": "basic"}, image_size=32, feature_proj_dim=64, label_embed_dim=16, encoder_hidden_sizes=[64, 64],
     latent_hidden_size=64, latent_dim=16, decoder_hidden_sizes=[64, 64])
 AffectiveProcessForAffectEstimation(config).save_pretrained(folder)
-AffectVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+AffectiveProcessVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
 frames = int(minutes * 60 * fps)
 path = write_video(folder + "/video.mp4", (f for f, _ in iter_synthetic_affect_frames(frames, image_size=32)), fps=fps)
 pipe = pipeline("hfvid-affect", model=folder)

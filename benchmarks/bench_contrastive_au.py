@@ -26,7 +26,7 @@ def main(argv=None):
 
     from hfvid import ContrastiveAUConfig, ContrastiveAUForAUIntensity, ContrastiveAUForPreTraining
     from hfvid.data.synthetic_affect import iter_synthetic_affect_frames
-    from hfvid.models.affective_process import AffectVideoProcessor
+    from hfvid.models.affective_process import AffectiveProcessVideoProcessor
 
     config = ContrastiveAUConfig(**TINY)
     torch.manual_seed(0)
@@ -55,7 +55,7 @@ def main(argv=None):
     frames = int(args.minutes * 60 * 25)
     with tempfile.TemporaryDirectory() as folder:
         model.save_pretrained(folder)
-        AffectVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+        AffectiveProcessVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
         pipe = pipeline("hfvid-au-intensity", model=folder, device="cpu")
         video = (frame for frame, _ in iter_synthetic_affect_frames(frames, "au", image_size=32))
         start = time.perf_counter()

@@ -52,7 +52,7 @@ def main():
 
     import hfvid  # noqa: F401
     from hfvid.models.subpixel_fan import (
-        FaceAlignmentImageProcessor,
+        SubpixelFANImageProcessor,
         SubpixelFANConfig,
         SubpixelFANForFacialLandmarkDetection,
     )
@@ -62,7 +62,7 @@ def main():
     config = SubpixelFANConfig(**kwargs)
     folder = tempfile.mkdtemp()
     SubpixelFANForFacialLandmarkDetection(config).save_pretrained(folder)
-    FaceAlignmentImageProcessor(crop_size=config.image_size).save_pretrained(folder)
+    SubpixelFANImageProcessor(crop_size=config.image_size).save_pretrained(folder)
     pipe = pipeline("hfvid-facial-landmarks", model=folder, device="cpu")
     detector = resolve_face_detector()
 

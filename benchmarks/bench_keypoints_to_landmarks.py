@@ -40,13 +40,13 @@ def bench_pipeline(config_kwargs: dict, crop: int, images: int, batch_size: int)
     from transformers import pipeline
 
     import hfvid  # noqa: F401
-    from hfvid import KeypointsToLandmarksConfig, KeypointsToLandmarksForLandmarkDetection, LandmarkDiscoveryImageProcessor
+    from hfvid import KeypointsToLandmarksConfig, KeypointsToLandmarksForLandmarkDetection, KeypointsToLandmarksImageProcessor
 
     with tempfile.TemporaryDirectory() as folder:
         config = KeypointsToLandmarksConfig(flip_permutation=list(range(config_kwargs.get("num_landmarks", 10))),
                                             **config_kwargs)
         KeypointsToLandmarksForLandmarkDetection(config).save_pretrained(folder)
-        LandmarkDiscoveryImageProcessor(crop_size=config.image_size).save_pretrained(folder)
+        KeypointsToLandmarksImageProcessor(crop_size=config.image_size).save_pretrained(folder)
         pipe = pipeline("hfvid-unsupervised-landmarks", model=folder, device="cpu")
         frames = [np.random.default_rng(i).integers(0, 255, (crop, crop, 3), dtype=np.uint8) for i in range(images)]
         pipe(frames[:batch_size], batch_size=batch_size, face_detector="full_image")  # warm-up

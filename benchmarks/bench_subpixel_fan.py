@@ -147,7 +147,7 @@ def side_by_side(repeats: int, num_stacks: int = 4, batch_size: int = 8, compile
     from transformers import pipeline
 
     import hfvid  # noqa: F401  (registers the pipeline task)
-    from hfvid.models.subpixel_fan import FaceAlignmentImageProcessor
+    from hfvid.models.subpixel_fan import SubpixelFANImageProcessor
     from hfvid.models.subpixel_fan.convert_face_alignment_to_hfvid import (
         convert_face_alignment_state_dict,
         load_converted_model,
@@ -161,7 +161,7 @@ def side_by_side(repeats: int, num_stacks: int = 4, batch_size: int = 8, compile
     half = load_converted_model(config, state_dict).to(torch.bfloat16)  # an option, not the default
     folder = tempfile.mkdtemp()
     model.save_pretrained(folder)
-    FaceAlignmentImageProcessor().save_pretrained(folder)
+    SubpixelFANImageProcessor().save_pretrained(folder)
     pipe = pipeline("hfvid-facial-landmarks", model=folder, device="cpu")
     pipe_bf16 = pipeline("hfvid-facial-landmarks", model=folder, device="cpu", dtype=torch.bfloat16)
     api = face_alignment_api(reference)

@@ -69,7 +69,7 @@ METHODS: tuple[Method, ...] = (
             # served by the shared hfvid-au-intensity pipeline (registered by affective_process) through this class
             "AutoModelForVideoClassification": "hfvid.models.contrastive_au:ContrastiveAUForAUIntensity",
         },
-        video_processor="hfvid.models.affective_process:AffectVideoProcessor",
+        video_processor="hfvid.models.affective_process:AffectiveProcessVideoProcessor",
         training_script="training_scripts/train_contrastive_au.py",
         quickstart="hfvid.quickstart.contrastive_au:run",
         status="implemented",
@@ -117,7 +117,7 @@ METHODS: tuple[Method, ...] = (
             # transformers has no per-frame video regression Auto class; the closest is video classification
             "AutoModelForVideoClassification": "hfvid.models.affective_process:AffectiveProcessForAffectEstimation",
         },
-        video_processor="hfvid.models.affective_process:AffectVideoProcessor",
+        video_processor="hfvid.models.affective_process:AffectiveProcessVideoProcessor",
         pipelines=(
             PipelineTask(task="hfvid-affect", pipeline_class="hfvid.pipelines.affect:AffectEstimationPipeline",
                          auto_model="AutoModelForVideoClassification", type="video"),
@@ -138,7 +138,7 @@ METHODS: tuple[Method, ...] = (
             "AutoModel": "hfvid.models.keypoints_to_landmarks:KeypointsToLandmarksModel",
             "AutoModelForPoseEstimation": "hfvid.models.keypoints_to_landmarks:KeypointsToLandmarksForLandmarkDetection",
         },
-        image_processor="hfvid.models.keypoints_to_landmarks:LandmarkDiscoveryImageProcessor",
+        image_processor="hfvid.models.keypoints_to_landmarks:KeypointsToLandmarksImageProcessor",
         pipelines=(
             PipelineTask(
                 task="hfvid-unsupervised-landmarks",
@@ -307,7 +307,7 @@ METHODS: tuple[Method, ...] = (
             "AutoModel": "hfvid.models.subpixel_fan:SubpixelFANModel",
             "AutoModelForPoseEstimation": "hfvid.models.subpixel_fan:SubpixelFANForFacialLandmarkDetection",
         },
-        image_processor="hfvid.models.subpixel_fan:FaceAlignmentImageProcessor",
+        image_processor="hfvid.models.subpixel_fan:SubpixelFANImageProcessor",
         pipelines=(
             PipelineTask(
                 task="hfvid-facial-landmarks",

@@ -206,7 +206,7 @@ def test_card_usage_snippets_run(tmp_path, monkeypatch):
                                    stem_channels=16, image_size=64, heatmap_size=16, flip_permutation=None,
                                    landmark_scheme="custom", eye_indices=[0, 1], norm_type="group")
     fan.SubpixelFANForFacialLandmarkDetection(config).save_pretrained(tmp_path)
-    fan.FaceAlignmentImageProcessor(crop_size=64).save_pretrained(tmp_path)
+    fan.SubpixelFANImageProcessor(crop_size=64).save_pretrained(tmp_path)
     card = render_model_card(config, model_id=str(tmp_path))
     monkeypatch.chdir(tmp_path)
     Image.fromarray(np.random.RandomState(0).randint(0, 255, (300, 300, 3), np.uint8)).save("face.jpg")

@@ -19,7 +19,7 @@ config = AutoConfig.for_model("hfvid-subpixel-fan", num_stacks=1, hidden_size=32
                               image_size=64, heatmap_size=16)
 assert type(config).__name__ == "SubpixelFANConfig"
 assert AutoModelForPoseEstimation.from_config(config).__class__.__name__ == "SubpixelFANForFacialLandmarkDetection"
-assert IMAGE_PROCESSOR_MAPPING[type(config)]["pil"].__name__ == "FaceAlignmentImageProcessor"
+assert IMAGE_PROCESSOR_MAPPING[type(config)]["pil"].__name__ == "SubpixelFANImageProcessor"
 assert "hfvid-facial-landmarks" in PIPELINE_REGISTRY.get_supported_tasks()
 assert "hfvid-zero-shot-image-classification" in PIPELINE_REGISTRY.get_supported_tasks()
 assert "HFVID_BAYESIAN_PROMPT" in peft.mapping.PEFT_TYPE_TO_CONFIG_MAPPING

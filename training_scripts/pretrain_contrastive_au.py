@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hfvid.models.affective_process import AffectVideoProcessor
+from hfvid.models.affective_process import AffectiveProcessVideoProcessor
 from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForPreTraining
 from hfvid.data.affect_sequences import ClipDataset, unlabelled_sequences
 from hfvid.training import (
@@ -77,7 +77,7 @@ def build_model(args):
     if args.model_name_or_path:
         extra = {"global_negatives": True} if args.global_negatives else {}
         return (ContrastiveAUForPreTraining.from_pretrained(args.model_name_or_path, **extra),
-                AffectVideoProcessor.from_pretrained(args.model_name_or_path))
+                AffectiveProcessVideoProcessor.from_pretrained(args.model_name_or_path))
     overrides = json.loads(args.config_overrides) if args.config_overrides else {}
     if args.dataset_name == "synthetic":
         from hfvid.data.synthetic_affect import AU_NAMES
@@ -90,7 +90,7 @@ def build_model(args):
         overrides["global_negatives"] = True
     config = ContrastiveAUConfig(**overrides)
     size = config.image_size
-    return ContrastiveAUForPreTraining(config), AffectVideoProcessor(size={"height": size, "width": size})
+    return ContrastiveAUForPreTraining(config), AffectiveProcessVideoProcessor(size={"height": size, "width": size})
 
 
 def main(args):

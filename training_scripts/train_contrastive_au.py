@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from hfvid.metrics.affect import affect_metrics
-from hfvid.models.affective_process import AffectVideoProcessor
+from hfvid.models.affective_process import AffectiveProcessVideoProcessor
 from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForAUIntensity, LabelSplit
 from hfvid.data.affect_sequences import SparseWindowDataset, labelled_sequences, video_pixels
 from hfvid.models.contrastive_au.sparse_labels import check_label_ratio, select_labelled_frames
@@ -126,9 +126,9 @@ def build_model(args):
             overrides = {**TINY_SYNTHETIC, "image_size": args.synthetic_image_size, **overrides}
         config = ContrastiveAUConfig(**overrides)
         size = config.image_size
-        return ContrastiveAUForAUIntensity(config), AffectVideoProcessor(size={"height": size, "width": size})
+        return ContrastiveAUForAUIntensity(config), AffectiveProcessVideoProcessor(size={"height": size, "width": size})
     model = ContrastiveAUForAUIntensity.from_pretrained(args.init, **overrides)
-    return model, AffectVideoProcessor.from_pretrained(args.init)
+    return model, AffectiveProcessVideoProcessor.from_pretrained(args.init)
 
 
 def label_split(args, train) -> LabelSplit:

@@ -38,7 +38,7 @@ from hfvid.models.keypoints_to_landmarks import (
     KeypointsToLandmarksConfig,
     KeypointsToLandmarksForLandmarkDetection,
     KeypointsToLandmarksModel,
-    LandmarkDiscoveryImageProcessor,
+    KeypointsToLandmarksImageProcessor,
     SuperPointKeypointInitializer,
     initial_keypoints,
 )
@@ -417,7 +417,7 @@ def main(args):
     if args.stage == "evaluate":
         path = args.model_name_or_path or args.output_dir
         model = accelerator.prepare(load_checkpoint(path))
-        processor = LandmarkDiscoveryImageProcessor.from_pretrained(path)
+        processor = KeypointsToLandmarksImageProcessor.from_pretrained(path)
         results = regression_metrics(args, accelerator, model, processor, records, eval_records)
         if accelerator.is_main_process:
             (output / "eval_results.json").write_text(json.dumps(results, indent=2))
@@ -425,10 +425,10 @@ def main(args):
 
     if args.stage in ("stage2",) or (args.model_name_or_path and args.stage == "all"):
         stage1_path = args.model_name_or_path or str(output / "stage1")
-        processor = LandmarkDiscoveryImageProcessor.from_pretrained(stage1_path)
+        processor = KeypointsToLandmarksImageProcessor.from_pretrained(stage1_path)
     else:
         config = build_config(args)
-        processor = LandmarkDiscoveryImageProcessor(crop_size=config.image_size, crop_rule=args.crop_rule,
+        processor = KeypointsToLandmarksImageProcessor(crop_size=config.image_size, crop_rule=args.crop_rule,
                                                     box_scale=args.box_scale)
     out = {}
     if args.stage in ("all", "init-keypoints", "stage1") and not args.model_name_or_path:

@@ -20,7 +20,7 @@ from accelerate.logging import get_logger
 from hfvid.data.landmarks import LandmarkTrainingViews
 from hfvid.metrics.landmarks import landmark_metrics
 from hfvid.models.subpixel_fan import (
-    FaceAlignmentImageProcessor,
+    SubpixelFANImageProcessor,
     SubpixelFANConfig,
     SubpixelFANForFacialLandmarkDetection,
 )
@@ -98,14 +98,14 @@ def load_records(args, split: str):
 def build_model(args):
     if args.model_name_or_path:
         model = SubpixelFANForFacialLandmarkDetection.from_pretrained(args.model_name_or_path)
-        processor = FaceAlignmentImageProcessor.from_pretrained(args.model_name_or_path)
+        processor = SubpixelFANImageProcessor.from_pretrained(args.model_name_or_path)
     else:
         overrides = parse_config_overrides(args.config_overrides)
         if args.landmark_indices and "num_landmarks" not in overrides:
             overrides.update(num_landmarks=len(args.landmark_indices), landmark_scheme="custom")
         config = SubpixelFANConfig(**overrides)
         model = SubpixelFANForFacialLandmarkDetection(config)
-        processor = FaceAlignmentImageProcessor(crop_size=config.image_size, reference_scale=args.reference_scale)
+        processor = SubpixelFANImageProcessor(crop_size=config.image_size, reference_scale=args.reference_scale)
     if args.consistency_weight is not None:
         model.config.consistency_weight = args.consistency_weight
     return model, processor

@@ -164,10 +164,10 @@ class _AffectVideoPipeline(Pipeline):
 
     def _processor(self):
         if self.video_processor is None:
-            from ..models.affective_process import AffectVideoProcessor
+            from ..models.affective_process import AffectiveProcessVideoProcessor
 
             size = self.model.config.image_size
-            self.video_processor = AffectVideoProcessor(size={"height": size, "width": size})
+            self.video_processor = AffectiveProcessVideoProcessor(size={"height": size, "width": size})
         return self.video_processor
 
     def _encode(self, frames, boxes):

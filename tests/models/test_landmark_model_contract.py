@@ -28,19 +28,19 @@ def _tiny(name: str, mirror: bool):
     """(config, image processor) of a tiny model of `name`, with a 5-point mirror table or none."""
     flip = [1, 0, 2, 4, 3] if mirror else None
     if name == "subpixel_fan":
-        from hfvid import FaceAlignmentImageProcessor, SubpixelFANConfig
+        from hfvid import SubpixelFANImageProcessor, SubpixelFANConfig
 
         config = SubpixelFANConfig(num_stacks=1, hidden_size=16, hourglass_depth=2, image_size=SIZE,
                                    heatmap_size=SIZE // 4, num_landmarks=5, landmark_scheme="custom",
                                    flip_permutation=flip, norm_type="group")
-        return config, FaceAlignmentImageProcessor(crop_size=SIZE)
+        return config, SubpixelFANImageProcessor(crop_size=SIZE)
     if name == "keypoints_to_landmarks":
-        from hfvid.models.keypoints_to_landmarks import KeypointsToLandmarksConfig, LandmarkDiscoveryImageProcessor
+        from hfvid.models.keypoints_to_landmarks import KeypointsToLandmarksConfig, KeypointsToLandmarksImageProcessor
 
         config = KeypointsToLandmarksConfig(num_landmarks=5, num_clusters=10, hidden_size=16, stem_channels=8,
                                             hourglass_depth=2, image_size=SIZE, heatmap_size=SIZE // 4,
                                             descriptor_dim=8, flip_permutation=flip)
-        return config, LandmarkDiscoveryImageProcessor(crop_size=SIZE)
+        return config, KeypointsToLandmarksImageProcessor(crop_size=SIZE)
     if name == "face_pretraining":
         from hfvid import FaceRepresentationConfig, FaceRepresentationImageProcessor
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import pipeline
 
-from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectVideoProcessor
+from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectiveProcessVideoProcessor
 from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForAUIntensity, ContrastiveAUForPreTraining
 
 BACKBONE = {"embedding_size": 8, "hidden_sizes": [16], "depths": [1], "layer_type": "basic"}
@@ -16,7 +16,7 @@ AU_NAMES = ["AU01", "AU06", "AU12"]
 
 def _save(path, model):
     model.save_pretrained(path)
-    AffectVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
+    AffectiveProcessVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
     return str(path)
 
 

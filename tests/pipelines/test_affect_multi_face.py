@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import pipeline
 
-from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectVideoProcessor
+from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectiveProcessVideoProcessor
 from hfvid.data.video import iter_frames, write_video
 from hfvid.modules.face_detection import box_iou
 from hfvid.pipelines.affect import to_csv, to_dataframe
@@ -30,7 +30,7 @@ def _save(tmp_path, **overrides):
                                     initializer_range=0.2, **overrides)
     torch.manual_seed(0)
     AffectiveProcessForAffectEstimation(config).save_pretrained(tmp_path)
-    AffectVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    AffectiveProcessVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
     return str(tmp_path)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import pipeline
 
-from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectVideoProcessor
+from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectiveProcessVideoProcessor
 from hfvid.data.synthetic_affect import synthetic_affect_videos
 from hfvid.data.video import write_video
 from hfvid.pipelines.affect import to_csv
@@ -22,7 +22,7 @@ def _save(tmp_path, **overrides):
                                     **overrides)
     torch.manual_seed(0)
     AffectiveProcessForAffectEstimation(config).save_pretrained(tmp_path)
-    AffectVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    AffectiveProcessVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
     return str(tmp_path)
 
 

@@ -9,7 +9,7 @@ import torch
 import hfvid  # noqa: F401  (registers the task)
 from transformers import pipeline
 
-from hfvid import FaceAlignmentImageProcessor, SubpixelFANConfig, SubpixelFANForFacialLandmarkDetection
+from hfvid import SubpixelFANImageProcessor, SubpixelFANConfig, SubpixelFANForFacialLandmarkDetection
 from hfvid.models.subpixel_fan import SubpixelFANModelOutput
 from hfvid.modules.heatmaps import encode_heatmaps, to_map_coords
 
@@ -27,7 +27,7 @@ def model_dir(tmp_path_factory):
     )
     path = tmp_path_factory.mktemp("tiny-fan")
     SubpixelFANForFacialLandmarkDetection(config).eval().save_pretrained(path)
-    FaceAlignmentImageProcessor(crop_size=CROP).save_pretrained(path)
+    SubpixelFANImageProcessor(crop_size=CROP).save_pretrained(path)
     return path
 
 

@@ -27,22 +27,22 @@ FACE = [4.0, 4.0, 28.0, 28.0]
 
 
 def _fan(path):
-    from hfvid import FaceAlignmentImageProcessor, SubpixelFANConfig, SubpixelFANForFacialLandmarkDetection
+    from hfvid import SubpixelFANImageProcessor, SubpixelFANConfig, SubpixelFANForFacialLandmarkDetection
 
     config = SubpixelFANConfig(num_stacks=1, hidden_size=16, hourglass_depth=2, image_size=32, heatmap_size=8,
                                num_landmarks=5, landmark_scheme="custom", flip_permutation=[1, 0, 2, 4, 3])
     SubpixelFANForFacialLandmarkDetection(config).eval().save_pretrained(path)
-    FaceAlignmentImageProcessor(crop_size=32).save_pretrained(path)
+    SubpixelFANImageProcessor(crop_size=32).save_pretrained(path)
 
 
 def _k2l(path):
-    from hfvid import KeypointsToLandmarksConfig, KeypointsToLandmarksForLandmarkDetection, LandmarkDiscoveryImageProcessor
+    from hfvid import KeypointsToLandmarksConfig, KeypointsToLandmarksForLandmarkDetection, KeypointsToLandmarksImageProcessor
 
     config = KeypointsToLandmarksConfig(num_landmarks=4, num_clusters=8, hidden_size=16, stem_channels=8,
                                         hourglass_depth=2, image_size=32, heatmap_size=8, descriptor_dim=8,
                                         num_groups=4, flip_permutation=[1, 0, 2, 3])
     KeypointsToLandmarksForLandmarkDetection(config).save_pretrained(path)
-    LandmarkDiscoveryImageProcessor(crop_size=32).save_pretrained(path)
+    KeypointsToLandmarksImageProcessor(crop_size=32).save_pretrained(path)
 
 
 def _frl(path):
@@ -55,14 +55,14 @@ def _frl(path):
 
 
 def _affect(path, **overrides):
-    from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectVideoProcessor
+    from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectiveProcessVideoProcessor
 
     config = AffectiveProcessConfig(
         backbone_config={"embedding_size": 8, "hidden_sizes": [16], "depths": [1], "layer_type": "basic"},
         feature_proj_dim=16, label_embed_dim=8, encoder_hidden_sizes=[16, 16], latent_hidden_size=16, latent_dim=4,
         decoder_hidden_sizes=[16], image_size=32, window_size=16, window_stride=8, **overrides)
     AffectiveProcessForAffectEstimation(config).save_pretrained(path)
-    AffectVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
+    AffectiveProcessVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
 
 
 def _au(path):

@@ -10,7 +10,7 @@ from transformers import pipeline
 from hfvid import (
     KeypointsToLandmarksConfig,
     KeypointsToLandmarksForLandmarkDetection,
-    LandmarkDiscoveryImageProcessor,
+    KeypointsToLandmarksImageProcessor,
     UnsupervisedLandmarkDetectionPipeline,
 )
 
@@ -23,7 +23,7 @@ def saved_model(tmp_path_factory):
                                         hourglass_depth=2, image_size=64, heatmap_size=16, descriptor_dim=8,
                                         num_groups=4, flip_permutation=[1, 0, 2, 3])
     KeypointsToLandmarksForLandmarkDetection(config).save_pretrained(path)
-    LandmarkDiscoveryImageProcessor(crop_size=64).save_pretrained(path)
+    KeypointsToLandmarksImageProcessor(crop_size=64).save_pretrained(path)
     return path
 
 
@@ -41,7 +41,7 @@ def test_pipeline_outputs_in_image_pixels(saved_model):
         assert (np.abs(points - centre) <= side / 2 + 1).all()  # inside the square crop around the box
 
     model = KeypointsToLandmarksForLandmarkDetection.from_pretrained(saved_model).eval()
-    processor = LandmarkDiscoveryImageProcessor.from_pretrained(saved_model)
+    processor = KeypointsToLandmarksImageProcessor.from_pretrained(saved_model)
     inputs = processor(image, boxes=[[10, 10, 60, 70]], return_tensors="pt")
     with torch.no_grad():
         outputs = model(pixel_values=inputs["pixel_values"], flip_test=True)

@@ -10,15 +10,15 @@ from .modeling_affective_process import (
     AffectiveProcessPreTrainedModel,
     select_context,
 )
-from .video_processing_affective_process import AffectVideoProcessor
+from .video_processing_affective_process import AffectiveProcessVideoProcessor
 
 __all__ = [
-    "AffectVideoProcessor",
     "AffectiveProcessConfig",
     "AffectiveProcessForAffectEstimation",
     "AffectiveProcessModel",
     "AffectiveProcessModelOutput",
     "AffectiveProcessOutput",
     "AffectiveProcessPreTrainedModel",
+    "AffectiveProcessVideoProcessor",
     "select_context",
 ]

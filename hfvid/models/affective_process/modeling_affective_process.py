@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from ...modules.temporal import (
     FrameEncoder,
@@ -195,7 +195,6 @@ class AffectiveProcessOutput(ModelOutput):
 # ---------------------------------------------------------------------------------------------- models
 class AffectiveProcessPreTrainedModel(PreTrainedModel):
     config: AffectiveProcessConfig
-    config_class = AffectiveProcessConfig
     base_model_prefix = "affective_process"
     main_input_name = "pixel_values"
     input_modalities = ("video",)
@@ -307,20 +306,31 @@ class AffectiveProcessModel(AffectiveProcessPreTrainedModel):
             return context
         return torch.where(valid, labels, context)
 
+    @can_return_tuple
+    @torch.compiler.disable
+    def select_context_mask(self, frame_mask, features, generator=None):
+        """The default context set ``(B, T)``: random (``context_min..context_max`` frames) in training,
+        `config.context_selection` in eval (``confidence`` needs the decoder: the encoder alone uses ``uniform``,
+        the first pass of :meth:`AffectiveProcessForAffectEstimation.select_context_mask`). Data-dependent Python (per-row loops), so ``forward`` only runs it without a ``context_mask``
+        and ``torch.compile`` leaves it out of the graph."""
+        config = self.config
+        if self.training:
+            return sample_training_context(frame_mask, config.context_min, config.context_max)
+        strategy = "uniform" if config.context_selection == "confidence" else config.context_selection
+        return select_context(strategy, frame_mask, config.num_context_eval, features, generator=generator,
+                              normalize=config.diversity_normalize)
+
+    @can_return_tuple
     def forward(self, pixel_values=None, features=None, pseudo_labels=None, frame_mask=None, context_mask=None,
-                labels=None, label_mask=None, generator=None, return_dict=None, **kwargs):
-        """Encode a batch of windows. Without `context_mask`, training draws a random context and eval applies
-        `config.context_selection` (`confidence` needs the decoder: this encoder then uses `uniform`)."""
+                labels=None, label_mask=None, generator=None):
+        """Encode a batch of windows. Without `context_mask`, :meth:`select_context_mask` picks the context set
+        (pass a `context_mask` to trace, export or compile the forward pass without graph breaks)."""
         features, pseudo, frame_mask, hidden = self.encode_frames(pixel_values, features, pseudo_labels, frame_mask)
         output = AffectiveProcessModelOutput(last_hidden_state=hidden, features=features, backbone_predictions=pseudo)
         config = self.config
         if config.uses_latent:
-            if context_mask is None and self.training:
-                context_mask = sample_training_context(frame_mask, config.context_min, config.context_max)
-            elif context_mask is None:
-                strategy = "uniform" if config.context_selection == "confidence" else config.context_selection
-                context_mask = select_context(strategy, frame_mask, config.num_context_eval, features,
-                                              generator=generator, normalize=config.diversity_normalize)
+            if context_mask is None:
+                context_mask = self.select_context_mask(frame_mask, features, generator=generator)
             context_mask = context_mask.bool() & frame_mask
             output.context_mask = context_mask
             output.prior_mean, output.prior_std = self.latent_distribution(hidden, self.context_labels(pseudo),
@@ -329,7 +339,7 @@ class AffectiveProcessModel(AffectiveProcessPreTrainedModel):
                 valid = label_validity(labels, label_mask, frame_mask)
                 post = self.posterior_labels(pseudo, torch.nan_to_num(labels), valid)
                 output.posterior_mean, output.posterior_std = self.latent_distribution(hidden, post, frame_mask)
-        return output if return_dict is not False else output.to_tuple()
+        return output
 
 
 class AffectiveProcessForAffectEstimation(AffectiveProcessPreTrainedModel):
@@ -382,15 +392,17 @@ class AffectiveProcessForAffectEstimation(AffectiveProcessPreTrainedModel):
         mean = means / num_samples
         return mean, (second / num_samples - mean**2).clamp_min(0).sqrt()
 
+    @can_return_tuple
     def forward(self, pixel_values=None, features=None, pseudo_labels=None, frame_mask=None, context_mask=None,
-                labels=None, label_mask=None, num_latent_samples=None, generator=None, return_dict=None, **kwargs):
+                labels=None, label_mask=None, num_latent_samples=None, generator=None):
         r"""
         Args:
             pixel_values (`(B, T, 3, H, W)`) or features (`(B, T, feature_dim)`): face crops or cached features
                 (with `pseudo_labels (B, T, K)` when the model has no backbone).
             frame_mask (`(B, T)` bool, *optional*): real frames (padding and no-face frames False).
-            context_mask (`(B, T)` bool, *optional*): the context set; default: random in training,
-                `config.context_selection` in eval.
+            context_mask (`(B, T)` bool, *optional*): the context set; default: :meth:`select_context_mask`
+                (random in training, `config.context_selection` in eval). Give it to trace/export/compile the
+                forward pass: the default selection is data-dependent Python.
             labels (`(B, T, K)`, *optional*): targets; NaN (or `label_mask` False) marks a missing label.
             label_mask (`(B, T)` or `(B, T, K)` bool, *optional*).
             num_latent_samples (`int`, *optional*): eval only; default `config.num_latent_samples_eval`.
@@ -412,18 +424,8 @@ class AffectiveProcessForAffectEstimation(AffectiveProcessPreTrainedModel):
         prior_mean = prior_std = None
         if config.uses_latent:
             context_labels = ap.context_labels(pseudo)
-            if context_mask is None and self.training:
-                context_mask = sample_training_context(frame_mask, config.context_min, config.context_max)
-            elif context_mask is None:
-                strategy = config.context_selection
-                first = "uniform" if strategy == "confidence" else strategy
-                context_mask = select_context(first, frame_mask, config.num_context_eval, features,
-                                              generator=generator, normalize=config.diversity_normalize)
-                if strategy == "confidence":  # second pass: keep the frames AP is surest about
-                    mean_z, _ = ap.latent_distribution(hidden, context_labels, context_mask)
-                    _, std = self.decode(hidden, mean_z)
-                    context_mask = select_context("confidence", frame_mask, config.num_context_eval,
-                                                  uncertainty=std.mean(-1))
+            if context_mask is None:
+                context_mask = self.select_context_mask(frame_mask, features, hidden, context_labels, generator)
             context_mask = context_mask.bool() & frame_mask
             prior_mean, prior_std = ap.latent_distribution(hidden, context_labels, context_mask)
             output.context_mask, output.prior_mean, output.prior_std = context_mask, prior_mean, prior_std
@@ -460,7 +462,20 @@ class AffectiveProcessForAffectEstimation(AffectiveProcessPreTrainedModel):
             z = prior_mean + prior_std * torch.randn_like(prior_std) if config.uses_latent else None
             mean, std = self.decode(hidden, z)
         output.predictions, output.predictions_std = mean, std
-        return output if return_dict is not False else output.to_tuple()
+        return output
+
+    @torch.compiler.disable
+    def select_context_mask(self, frame_mask, features, hidden, context_labels=None, generator=None):
+        """The default context set ``(B, T)`` (see :meth:`AffectiveProcessModel.select_context_mask`); with
+        ``context_selection="confidence"`` a second pass keeps the frames the decoder is surest about."""
+        config = self.config
+        ap = self.affective_process
+        context_mask = ap.select_context_mask(frame_mask, features, generator=generator)
+        if not self.training and config.context_selection == "confidence":
+            mean_z, _ = ap.latent_distribution(hidden, context_labels, context_mask)
+            _, std = self.decode(hidden, mean_z)
+            context_mask = select_context("confidence", frame_mask, config.num_context_eval, uncertainty=std.mean(-1))
+        return context_mask
 
     # ------------------------------------------------------------------ long sequences
     @torch.no_grad()

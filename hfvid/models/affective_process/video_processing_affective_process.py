@@ -10,7 +10,7 @@ from transformers.processing_utils import Unpack, VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 
 
-class AffectVideoProcessorKwargs(VideosKwargs, total=False):
+class AffectiveProcessVideoProcessorKwargs(VideosKwargs, total=False):
     frame_stride: int
 
 
@@ -21,7 +21,7 @@ def _frame_array(frame) -> np.ndarray:
     return array
 
 
-class AffectVideoProcessor(BaseVideoProcessor):
+class AffectiveProcessVideoProcessor(BaseVideoProcessor):
     r"""
     Turns face videos into Affective-Process inputs and per-frame predictions into records.
 
@@ -46,10 +46,10 @@ class AffectVideoProcessor(BaseVideoProcessor):
     do_convert_rgb = True
     do_sample_frames = False
     frame_stride = 1
-    valid_kwargs = AffectVideoProcessorKwargs
+    valid_kwargs = AffectiveProcessVideoProcessorKwargs
     model_input_names = ["pixel_values", "frame_mask"]
 
-    def __init__(self, **kwargs: Unpack[AffectVideoProcessorKwargs]):
+    def __init__(self, **kwargs: Unpack[AffectiveProcessVideoProcessorKwargs]):
         super().__init__(**kwargs)
         if self.frame_stride < 1:
             raise ValueError(f"frame_stride must be >= 1, got {self.frame_stride}")
@@ -86,7 +86,7 @@ class AffectVideoProcessor(BaseVideoProcessor):
             raise ValueError("the video has no frames")
         return torch.stack(crops).round().clamp(0, 255).to(torch.uint8), torch.tensor(mask)
 
-    def preprocess(self, videos, boxes=None, **kwargs: Unpack[AffectVideoProcessorKwargs]):
+    def preprocess(self, videos, boxes=None, **kwargs: Unpack[AffectiveProcessVideoProcessorKwargs]):
         r"""
         Args:
             videos: one video or a list of videos of equal length; each a list of frames (`(H, W, 3)` uint8 arrays
@@ -153,4 +153,4 @@ class AffectVideoProcessor(BaseVideoProcessor):
         return records
 
 
-__all__ = ["AffectVideoProcessor"]
+__all__ = ["AffectiveProcessVideoProcessor"]

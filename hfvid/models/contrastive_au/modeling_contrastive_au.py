@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from ...modules.temporal import FrameEncoder, TemporalModule, init_gru_weights
 from .configuration_contrastive_au import ContrastiveAUConfig
@@ -140,7 +140,6 @@ class ContrastiveAUIntensityOutput(ModelOutput):
 # ---------------------------------------------------------------------------------------------- models
 class ContrastiveAUPreTrainedModel(PreTrainedModel):
     config: ContrastiveAUConfig
-    config_class = ContrastiveAUConfig
     base_model_prefix = "contrastive_au"
     main_input_name = "pixel_values"
     input_modalities = ("video",)
@@ -176,7 +175,8 @@ class ContrastiveAUModel(ContrastiveAUPreTrainedModel):
         features, _ = self.frame_encoder(pixel_values, None if frame_mask is None else frame_mask.bool())
         return features, None, frame_mask, None
 
-    def forward(self, pixel_values=None, frame_mask=None, hidden_state=None, return_dict=None, **kwargs):
+    @can_return_tuple
+    def forward(self, pixel_values=None, frame_mask=None, hidden_state=None):
         r"""
         Args:
             pixel_values (`(B, T, 3, H, W)`): normalised face crops.
@@ -187,8 +187,7 @@ class ContrastiveAUModel(ContrastiveAUPreTrainedModel):
             raise ValueError("pixel_values (batch, frames, 3, height, width) is required")
         features, _, frame_mask, _ = self.encode_frames(pixel_values, frame_mask)
         hidden, state = self.temporal(features, None if frame_mask is None else frame_mask.bool(), hidden_state)
-        output = ContrastiveAUModelOutput(last_hidden_state=hidden, frame_features=features, final_state=state)
-        return output if return_dict is not False else output.to_tuple()
+        return ContrastiveAUModelOutput(last_hidden_state=hidden, frame_features=features, final_state=state)
 
 
 class ContrastiveAUForPreTraining(ContrastiveAUPreTrainedModel):
@@ -218,7 +217,8 @@ class ContrastiveAUForPreTraining(ContrastiveAUPreTrainedModel):
             self.projection = _mlp(config.feature_dim, config.projection_hidden_size, e)  # psi
         self.post_init()
 
-    def forward(self, pixel_values=None, return_dict=None, **kwargs):
+    @can_return_tuple
+    def forward(self, pixel_values=None):
         r"""
         Args:
             pixel_values (`(B, N, 3, H, W)`): unlabelled clips; `predictive` needs
@@ -252,9 +252,8 @@ class ContrastiveAUForPreTraining(ContrastiveAUPreTrainedModel):
         if config.global_negatives:
             candidates, offset = gather_global_targets(local_targets)
         loss, logits, accuracy = info_nce(predicted.flatten(0, 1), candidates, config.temperature, offset)
-        output = ContrastiveAUPreTrainingOutput(loss=loss, logits=logits, accuracy=accuracy,
-                                                predicted_embeddings=predicted, target_embeddings=targets)
-        return output if return_dict is not False else output.to_tuple()
+        return ContrastiveAUPreTrainingOutput(loss=loss, logits=logits, accuracy=accuracy,
+                                              predicted_embeddings=predicted, target_embeddings=targets)
 
 
 class RecurrentStreamer:
@@ -330,8 +329,8 @@ class ContrastiveAUForAUIntensity(ContrastiveAUPreTrainedModel):
         self.contrastive_au.frame_encoder.requires_grad_(not self.config.freeze_feature_extractor)
         self.contrastive_au.temporal.requires_grad_(not self.config.freeze_temporal_module)
 
-    def forward(self, pixel_values=None, labels=None, label_mask=None, frame_mask=None, hidden_state=None,
-                return_dict=None, **kwargs):
+    @can_return_tuple
+    def forward(self, pixel_values=None, labels=None, label_mask=None, frame_mask=None, hidden_state=None):
         r"""
         Args:
             pixel_values (`(B, T, 3, H, W)`): face crops of whole sequences or windows.
@@ -340,7 +339,7 @@ class ContrastiveAUForAUIntensity(ContrastiveAUPreTrainedModel):
                 non-NaN label).
             frame_mask (`(B, T)` bool, *optional*), hidden_state (`(L, B, H)`, *optional*): as in the base model.
         """
-        base = self.contrastive_au(pixel_values, frame_mask=frame_mask, hidden_state=hidden_state)
+        base = self.contrastive_au(pixel_values, frame_mask=frame_mask, hidden_state=hidden_state, return_dict=True)
         intensities = self.regressor(base.last_hidden_state)
         loss = None
         if labels is not None:
@@ -351,9 +350,8 @@ class ContrastiveAUForAUIntensity(ContrastiveAUPreTrainedModel):
             if label_mask is not None and tuple(label_mask.shape) not in (shape[:2], shape):
                 raise ValueError(f"label_mask must have shape {shape[:2]} or {shape}, got {tuple(label_mask.shape)}")
             loss = masked_mse(intensities, labels, label_validity(labels, label_mask, frame_mask))
-        output = ContrastiveAUIntensityOutput(loss=loss, intensities=intensities,
-                                              last_hidden_state=base.last_hidden_state, final_state=base.final_state)
-        return output if return_dict is not False else output.to_tuple()
+        return ContrastiveAUIntensityOutput(loss=loss, intensities=intensities,
+                                            last_hidden_state=base.last_hidden_state, final_state=base.final_state)
 
     # ------------------------------------------------------------------ long videos (pipeline hooks)
     @property

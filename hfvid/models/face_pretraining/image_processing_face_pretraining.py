@@ -7,7 +7,7 @@ import torch
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 from ...modules.images import crop_faces, image_to_tensor
-from ..subpixel_fan.image_processing_subpixel_fan import FaceAlignmentImageProcessor
+from ..subpixel_fan.image_processing_subpixel_fan import SubpixelFANImageProcessor
 from .configuration_face_pretraining import FRL_IMAGE_MEAN, FRL_IMAGE_STD
 
 
@@ -115,7 +115,7 @@ class FaceRepresentationImageProcessor(BaseImageProcessor):
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     # crop-pixel landmarks -> image pixels, exactly as the face-alignment processor (the same crop-matrix contract)
-    post_process_facial_landmarks = FaceAlignmentImageProcessor.post_process_facial_landmarks
+    post_process_facial_landmarks = SubpixelFANImageProcessor.post_process_facial_landmarks
 
 
 __all__ = ["FaceRepresentationImageProcessor"]

@@ -13,7 +13,7 @@ from torch import nn
 from transformers import PreTrainedModel, ResNetModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from ...modules.heatmaps import (
     decode_heatmaps,
@@ -87,7 +87,7 @@ def swav_loss(scores: torch.Tensor, codes: torch.Tensor, crops_for_assign, tempe
 
 # --------------------------------------------------------------------------------------------------- outputs
 @dataclass
-class SwAVOutput(ModelOutput):
+class FaceRepresentationSwAVPreTrainingOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`): swapped-prediction loss (computed whenever >= 2 crops are given).
@@ -103,7 +103,7 @@ class SwAVOutput(ModelOutput):
 
 
 @dataclass
-class FaceLandmarkOutput(ModelOutput):
+class FaceRepresentationLandmarkDetectionOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`, with `labels`): heatmap MSE over the points inside the crop.
@@ -119,7 +119,7 @@ class FaceLandmarkOutput(ModelOutput):
 
 
 @dataclass
-class AUIntensityOutput(ModelOutput):
+class FaceRepresentationAUIntensityOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`, with `labels`): MSE of the intensities (in AU intensity units).
@@ -131,7 +131,7 @@ class AUIntensityOutput(ModelOutput):
 
 
 @dataclass
-class ExpressionOutput(ModelOutput):
+class FaceRepresentationExpressionRecognitionOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`, with `labels` and/or `valence_arousal`): CE + weight * V/A MSE.
@@ -145,7 +145,7 @@ class ExpressionOutput(ModelOutput):
 
 
 @dataclass
-class Face3DAlignmentOutput(ModelOutput):
+class FaceRepresentation3DFaceAlignmentOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`, with `labels`): L1 of the coordinates scaled by `2 / image_size`.
@@ -158,7 +158,7 @@ class Face3DAlignmentOutput(ModelOutput):
 
 
 @dataclass
-class FaceRecognitionOutput(ModelOutput):
+class FaceRepresentationFaceRecognitionOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`, with `labels`): ArcFace loss.
@@ -177,13 +177,11 @@ def _check_labels(labels, shape: tuple, name: str = "labels"):
         raise ValueError(f"{name} must have shape {shape}, got {tuple(labels.shape)}")
 
 
-class LandmarkHeatmapHead(nn.Module):
+class FaceRepresentationLandmarkHead(nn.Module):
     """SimpleBaseline-style head: ``num_deconv`` x (4x4 deconv stride 2, BN, ReLU), a 1x1 conv to heatmaps.
 
     Decodes with hfvid's local soft-argmax and trains on continuous Gaussian targets (``hfvid.modules.heatmaps``).
     """
-
-    label_names = ("labels",)
 
     def __init__(self, in_channels: int, num_landmarks: int, image_size: int, heatmap_size: int, num_deconv: int,
                  head_channels: int = 256, sigma: float = 1.5):
@@ -209,10 +207,10 @@ class LandmarkHeatmapHead(nn.Module):
                              f"{self.heatmap_size}: pixel_values must be image_size={self.image_size} crops")
         return heatmaps
 
-    def forward(self, feature_map: torch.Tensor, labels: torch.Tensor | None = None) -> FaceLandmarkOutput:
+    def forward(self, feature_map: torch.Tensor, labels: torch.Tensor | None = None) -> FaceRepresentationLandmarkDetectionOutput:
         return self.decode(self.predict_heatmaps(feature_map), labels)
 
-    def decode(self, heatmaps: torch.Tensor, labels: torch.Tensor | None = None) -> FaceLandmarkOutput:
+    def decode(self, heatmaps: torch.Tensor, labels: torch.Tensor | None = None) -> FaceRepresentationLandmarkDetectionOutput:
         """Heatmaps -> crop-pixel landmarks and peak scores (+ the heatmap MSE with `labels`)."""
         points, scores = decode_heatmaps(heatmaps, method="local_soft_argmax")
         landmarks = from_map_coords(points, self.stride)
@@ -224,7 +222,7 @@ class LandmarkHeatmapHead(nn.Module):
             weight = inside_map(target_points, self.heatmap_size, self.heatmap_size).to(heatmaps.dtype)
             per_point = ((heatmaps - target) ** 2).mean(dim=(-1, -2))
             loss = (per_point * weight).sum() / weight.sum().clamp_min(1.0)
-        return FaceLandmarkOutput(loss=loss, heatmaps=heatmaps, landmarks=landmarks, scores=scores)
+        return FaceRepresentationLandmarkDetectionOutput(loss=loss, heatmaps=heatmaps, landmarks=landmarks, scores=scores)
 
 
 def _masked_mse(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -236,11 +234,9 @@ def _masked_mse(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     return F.mse_loss(predictions[known], labels[known])
 
 
-class AUIntensityHead(nn.Module):
+class FaceRepresentationAUIntensityHead(nn.Module):
     """Linear regression of AU intensities, squashed to ``[0, max_intensity]`` with a sigmoid; MSE loss (NaN labels
     are skipped)."""
-
-    label_names = ("labels",)
 
     def __init__(self, in_features: int, num_action_units: int, max_intensity: float = 5.0, dropout: float = 0.0):
         super().__init__()
@@ -248,19 +244,17 @@ class AUIntensityHead(nn.Module):
         self.linear = nn.Linear(in_features, num_action_units)
         self.num_action_units, self.max_intensity = num_action_units, max_intensity
 
-    def forward(self, pooled: torch.Tensor, labels: torch.Tensor | None = None) -> AUIntensityOutput:
+    def forward(self, pooled: torch.Tensor, labels: torch.Tensor | None = None) -> FaceRepresentationAUIntensityOutput:
         intensities = self.max_intensity * torch.sigmoid(self.linear(self.dropout(pooled)))
         loss = None
         if labels is not None:
             _check_labels(labels, (pooled.shape[0], self.num_action_units))
             loss = _masked_mse(intensities, labels)
-        return AUIntensityOutput(loss=loss, intensities=intensities)
+        return FaceRepresentationAUIntensityOutput(loss=loss, intensities=intensities)
 
 
-class ExpressionHead(nn.Module):
+class FaceRepresentationExpressionHead(nn.Module):
     """Expression classes (cross-entropy) and valence/arousal in [-1, 1] (tanh, MSE) from the pooled feature."""
-
-    label_names = ("labels", "valence_arousal")
 
     def __init__(self, in_features: int, num_expressions: int, valence_arousal_weight: float = 1.0,
                  dropout: float = 0.0):
@@ -270,7 +264,7 @@ class ExpressionHead(nn.Module):
         self.valence_arousal = nn.Linear(in_features, 2)
         self.num_expressions, self.valence_arousal_weight = num_expressions, valence_arousal_weight
 
-    def forward(self, pooled, labels=None, valence_arousal=None) -> ExpressionOutput:
+    def forward(self, pooled, labels=None, valence_arousal=None) -> FaceRepresentationExpressionRecognitionOutput:
         features = self.dropout(pooled)
         logits = self.classifier(features)
         va = torch.tanh(self.valence_arousal(features))
@@ -282,14 +276,12 @@ class ExpressionHead(nn.Module):
             _check_labels(valence_arousal, (pooled.shape[0], 2), "valence_arousal")
             va_loss = self.valence_arousal_weight * _masked_mse(va, valence_arousal)
             loss = va_loss if loss is None else loss + va_loss
-        return ExpressionOutput(loss=loss, logits=logits, valence_arousal=va)
+        return FaceRepresentationExpressionRecognitionOutput(loss=loss, logits=logits, valence_arousal=va)
 
 
-class Landmark3DHead(nn.Module):
+class FaceRepresentation3DLandmarkHead(nn.Module):
     """Direct regression of 3D landmarks (x, y, z) in crop pixels; L1 loss on coordinates scaled to [-1, 1] (NaN label
     entries, e.g. the missing depth of 300W-LP, are left out)."""
-
-    label_names = ("labels",)
 
     def __init__(self, in_features: int, num_landmarks: int, image_size: int, dropout: float = 0.0):
         super().__init__()
@@ -297,7 +289,7 @@ class Landmark3DHead(nn.Module):
         self.linear = nn.Linear(in_features, num_landmarks * 3)
         self.num_landmarks, self.image_size = num_landmarks, image_size
 
-    def forward(self, pooled: torch.Tensor, labels: torch.Tensor | None = None) -> Face3DAlignmentOutput:
+    def forward(self, pooled: torch.Tensor, labels: torch.Tensor | None = None) -> FaceRepresentation3DFaceAlignmentOutput:
         half = self.image_size / 2
         normalized = self.linear(self.dropout(pooled)).view(-1, self.num_landmarks, 3)
         offset = normalized.new_tensor([half - 0.5, half - 0.5, 0.0])
@@ -308,13 +300,11 @@ class Landmark3DHead(nn.Module):
             target = (labels.to(normalized.dtype) - offset) / half
             known = torch.isfinite(target)  # NaN = not annotated (300W-LP gives no depth)
             loss = F.l1_loss(normalized[known], target[known])
-        return Face3DAlignmentOutput(loss=loss, landmarks_3d=landmarks)
+        return FaceRepresentation3DFaceAlignmentOutput(loss=loss, landmarks_3d=landmarks)
 
 
-class ArcFaceHead(nn.Module):
+class FaceRepresentationArcFaceHead(nn.Module):
     """Identity embedding (Linear + BatchNorm1d) trained with ArcFace (additive angular margin) over identities."""
-
-    label_names = ("labels",)
 
     def __init__(self, in_features: int, embedding_size: int, num_identities: int, scale: float = 64.0,
                  margin: float = 0.5):
@@ -323,7 +313,7 @@ class ArcFaceHead(nn.Module):
         self.centers = nn.Linear(embedding_size, num_identities, bias=False)
         self.scale, self.margin = scale, margin
 
-    def forward(self, pooled: torch.Tensor, labels: torch.Tensor | None = None) -> FaceRecognitionOutput:
+    def forward(self, pooled: torch.Tensor, labels: torch.Tensor | None = None) -> FaceRepresentationFaceRecognitionOutput:
         embeddings = F.normalize(self.neck(pooled), dim=-1)
         cosine = embeddings @ F.normalize(self.centers.weight, dim=-1).t()
         loss = None
@@ -337,13 +327,12 @@ class ArcFaceHead(nn.Module):
             one_hot = F.one_hot(labels.long(), cosine.shape[-1]).to(cosine.dtype)
             logits = self.scale * (one_hot * with_margin + (1 - one_hot) * cosine)
             loss = F.cross_entropy(logits, labels.long())
-        return FaceRecognitionOutput(loss=loss, embeddings=embeddings, logits=self.scale * cosine)
+        return FaceRepresentationFaceRecognitionOutput(loss=loss, embeddings=embeddings, logits=self.scale * cosine)
 
 
 # --------------------------------------------------------------------------------------------------- models
 class FaceRepresentationPreTrainedModel(PreTrainedModel):
     config: FaceRepresentationConfig
-    config_class = FaceRepresentationConfig
     base_model_prefix = "face_repr"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
@@ -383,10 +372,11 @@ class FaceRepresentationModel(FaceRepresentationPreTrainedModel):
         self.resnet = ResNetModel(config.resnet_config())
         self.post_init()
 
-    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None, **kwargs) -> BaseModelOutputWithPoolingAndNoAttention:
-        """`pixel_values` (batch, num_channels, H, W) normalised face crops; extra processor keys (e.g.
-        `crop_matrices`) are ignored."""
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor,
+                output_hidden_states: bool | None = None) -> BaseModelOutputWithPoolingAndNoAttention:
+        """`pixel_values` (batch, num_channels, H, W) normalised face crops; `output_hidden_states`: also return
+        the stem and every stage map (default `config.output_hidden_states`)."""
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4 \
                 or pixel_values.shape[1] != self.config.num_channels:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
@@ -396,10 +386,9 @@ class FaceRepresentationModel(FaceRepresentationPreTrainedModel):
         pooled = out.pooler_output.flatten(1)
         if self.config.normalize_pooled_output:
             pooled = F.normalize(pooled, dim=-1)
-        output = BaseModelOutputWithPoolingAndNoAttention(
+        return BaseModelOutputWithPoolingAndNoAttention(
             last_hidden_state=out.last_hidden_state, pooler_output=pooled, hidden_states=out.hidden_states
         )
-        return output if return_dict is not False else output.to_tuple()
 
 
 class FaceRepresentationForSwAVPreTraining(FaceRepresentationPreTrainedModel):
@@ -438,12 +427,12 @@ class FaceRepresentationForSwAVPreTraining(FaceRepresentationPreTrainedModel):
             if end == len(crops) or crops[end].shape != crops[start].shape:
                 groups.append(torch.cat(crops[start:end]))
                 start = end
-        pooled = torch.cat([self.face_repr(group).pooler_output for group in groups])
+        pooled = torch.cat([self.face_repr(group, return_dict=True).pooler_output for group in groups])
         embeddings = F.normalize(self.projection_head(pooled), dim=-1)
         return embeddings.view(len(crops), crops[0].shape[0], -1)
 
-    def forward(self, pixel_values, iteration: int | None = None, use_queue: bool = False,
-                return_dict: bool | None = None, **kwargs) -> SwAVOutput:
+    @can_return_tuple
+    def forward(self, pixel_values, iteration: int | None = None, use_queue: bool = False) -> FaceRepresentationSwAVPreTrainingOutput:
         r"""
         Args:
             pixel_values (`list[torch.FloatTensor]` or `torch.FloatTensor`): the crops of one batch in multi-crop
@@ -451,8 +440,8 @@ class FaceRepresentationForSwAVPreTraining(FaceRepresentationPreTrainedModel):
                 (no loss).
             iteration (`int`, *optional*): training iteration; prototypes get no gradient while it is below
                 `config.freeze_prototypes_niters`.
-            use_queue (`bool`, *optional*, defaults to `False`): prepend the queue to the Sinkhorn input and push
-                this batch's assignment-crop embeddings into it (training mode only).
+            use_queue (`bool`, *optional*, defaults to `False`): push this batch's assignment-crop embeddings into
+                the queue (training mode only) and, once it is full, prepend it to the Sinkhorn input.
         """
         crops = [pixel_values] if isinstance(pixel_values, torch.Tensor) else list(pixel_values)
         if not crops or any(not isinstance(c, torch.Tensor) or c.ndim != 4 for c in crops):
@@ -472,7 +461,9 @@ class FaceRepresentationForSwAVPreTraining(FaceRepresentationPreTrainedModel):
             code_list = []
             for position, crop in enumerate(assign):
                 crop_scores = scores[crop].detach()
-                if use_queue and self.queue is not None:
+                # the queue joins Sinkhorn only once full (its oldest row non-zero), as in SwAV: zero rows would be
+                # fake samples pulling every code towards the same prototypes
+                if use_queue and self.queue is not None and bool(self.queue[position, -1].any()):
                     queue_scores = self.queue[position] @ self.prototypes.weight.detach().t()
                     crop_scores = torch.cat([queue_scores, crop_scores])
                 code_list.append(sinkhorn_knopp(crop_scores, self.config.sinkhorn_epsilon,
@@ -481,14 +472,11 @@ class FaceRepresentationForSwAVPreTraining(FaceRepresentationPreTrainedModel):
                     self.queue[position] = torch.cat([embeddings[crop].detach(), self.queue[position, :-batch]])
             codes = torch.stack(code_list)
             loss = swav_loss(scores, codes, assign, self.config.temperature)
-        output = SwAVOutput(loss=loss, embeddings=embeddings, prototype_scores=scores, assignments=codes)
-        return output if return_dict is not False else output.to_tuple()
+        return FaceRepresentationSwAVPreTrainingOutput(loss=loss, embeddings=embeddings, prototype_scores=scores, assignments=codes)
 
 
 class _FaceRepresentationWithHead(FaceRepresentationPreTrainedModel):
-    """Shared plumbing: encoder + one head that reads `pooler_output` (or the last map, for landmarks)."""
-
-    uses_feature_map = False
+    """Shared plumbing: encoder + one head that reads `pooler_output` (landmarks override `forward`: last map)."""
 
     def __init__(self, config: FaceRepresentationConfig):
         super().__init__(config)
@@ -499,15 +487,10 @@ class _FaceRepresentationWithHead(FaceRepresentationPreTrainedModel):
     def build_head(self, config) -> nn.Module:
         raise NotImplementedError
 
-    def forward(self, pixel_values: torch.Tensor, return_dict: bool | None = None, **labels):
-        features = self.face_repr(pixel_values)
-        known = self.head.label_names
-        unknown = sorted(set(labels) - set(known) - {"crop_matrices", "image_indices", "boxes"})
-        if unknown:
-            raise ValueError(f"{type(self).__name__} got unexpected arguments {unknown}; expected {list(known)}")
-        head_input = features.last_hidden_state if self.uses_feature_map else features.pooler_output
-        output = self.head(head_input, **{k: v for k, v in labels.items() if k in known})
-        return output if return_dict is not False else output.to_tuple()
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None):
+        """`pixel_values` (batch, 3, H, W) face crops; `labels`: the head's targets (see the class doc)."""
+        return self.head(self.face_repr(pixel_values, return_dict=True).pooler_output, labels)
 
 
 class FaceRepresentationForLandmarkDetection(_FaceRepresentationWithHead):
@@ -519,47 +502,40 @@ class FaceRepresentationForLandmarkDetection(_FaceRepresentationWithHead):
     mirrored crop (flipped back, channels permuted by `config.flip_permutation`) and needs that mirror table.
     """
 
-    uses_feature_map = True
-
     def build_head(self, config):
         if config.heatmap_size * 4 != config.image_size:
             raise ValueError(f"heatmap_size must be image_size / 4 = {config.image_size / 4}, got {config.heatmap_size}")
         num_deconv = int(round(math.log2(config.heatmap_size / (config.image_size / 32))))
-        return LandmarkHeatmapHead(config.hidden_size, config.num_landmarks, config.image_size, config.heatmap_size,
+        return FaceRepresentationLandmarkHead(config.hidden_size, config.num_landmarks, config.image_size, config.heatmap_size,
                                    num_deconv, config.head_channels, config.heatmap_sigma)
 
-    def forward(self, pixel_values: torch.Tensor, flip_test: bool = False, labels: torch.Tensor | None = None,
-                return_dict: bool | None = None, **kwargs) -> FaceLandmarkOutput:
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor, flip_test: bool = False,
+                labels: torch.Tensor | None = None) -> FaceRepresentationLandmarkDetectionOutput:
         r"""
         Args:
             pixel_values (`torch.FloatTensor` of shape `(batch, 3, image_size, image_size)`): face crops.
             flip_test (`bool`, *optional*, defaults to `False`): average with the mirrored crop's heatmaps (needs
                 `config.flip_permutation`).
             labels (`torch.FloatTensor` of shape `(batch, num_landmarks, 2)`, *optional*): crop-pixel targets.
-            kwargs: the processor's `crop_matrices`, `image_indices` and `boxes` are accepted and ignored.
         """
-        unknown = sorted(set(kwargs) - {"crop_matrices", "image_indices", "boxes"})
-        if unknown:
-            raise ValueError(f"{type(self).__name__} got unexpected arguments {unknown}; expected pixel_values, "
-                             "flip_test, labels")
         permutation = self.config.flip_permutation
         if flip_test and permutation is None:
             raise ValueError("flip_test needs config.flip_permutation (the landmark mirror table); this model has "
                              "none, call it with flip_test=False")
         batch = pixel_values.shape[0]
         inputs = torch.cat([pixel_values, pixel_values.flip(-1)]) if flip_test else pixel_values
-        heatmaps = self.head.predict_heatmaps(self.face_repr(inputs).last_hidden_state)
+        heatmaps = self.head.predict_heatmaps(self.face_repr(inputs, return_dict=True).last_hidden_state)
         if flip_test:
             heatmaps = 0.5 * (heatmaps[:batch] + flip_heatmaps(heatmaps[batch:], permutation))
-        output = self.head.decode(heatmaps, labels)
-        return output if return_dict is not False else output.to_tuple()
+        return self.head.decode(heatmaps, labels)
 
 
 class FaceRepresentationForAUIntensity(_FaceRepresentationWithHead):
     """AU intensity regression; `labels` (batch, num_action_units) in `[0, max_au_intensity]`."""
 
     def build_head(self, config):
-        return AUIntensityHead(config.hidden_size, config.num_action_units, config.max_au_intensity,
+        return FaceRepresentationAUIntensityHead(config.hidden_size, config.num_action_units, config.max_au_intensity,
                                config.head_dropout)
 
 
@@ -567,15 +543,21 @@ class FaceRepresentationForExpressionRecognition(_FaceRepresentationWithHead):
     """Expression classes + valence/arousal; `labels` (batch,) class ids, `valence_arousal` (batch, 2)."""
 
     def build_head(self, config):
-        return ExpressionHead(config.hidden_size, config.num_expressions, config.valence_arousal_weight,
+        return FaceRepresentationExpressionHead(config.hidden_size, config.num_expressions, config.valence_arousal_weight,
                               config.head_dropout)
+
+    @can_return_tuple
+    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None,
+                valence_arousal: torch.Tensor | None = None):
+        """`pixel_values` (batch, 3, H, W) face crops; `labels` (batch,) class ids, `valence_arousal` (batch, 2)."""
+        return self.head(self.face_repr(pixel_values, return_dict=True).pooler_output, labels, valence_arousal)
 
 
 class FaceRepresentationFor3DFaceAlignment(_FaceRepresentationWithHead):
     """3D face alignment (AFLW2000-3D style): `labels` (batch, num_3d_landmarks, 3) in crop pixels."""
 
     def build_head(self, config):
-        return Landmark3DHead(config.hidden_size, config.num_3d_landmarks, config.image_size, config.head_dropout)
+        return FaceRepresentation3DLandmarkHead(config.hidden_size, config.num_3d_landmarks, config.image_size, config.head_dropout)
 
 
 class FaceRepresentationForFaceRecognition(_FaceRepresentationWithHead):
@@ -583,30 +565,30 @@ class FaceRepresentationForFaceRecognition(_FaceRepresentationWithHead):
     the paper compares SwAV against. `labels` (batch,) identity ids."""
 
     def build_head(self, config):
-        return ArcFaceHead(config.hidden_size, config.recognition_embedding_size, config.num_identities,
+        return FaceRepresentationArcFaceHead(config.hidden_size, config.recognition_embedding_size, config.num_identities,
                            config.arcface_scale, config.arcface_margin)
 
 
 __all__ = [
-    "AUIntensityHead",
-    "AUIntensityOutput",
-    "ArcFaceHead",
-    "ExpressionHead",
-    "ExpressionOutput",
-    "Face3DAlignmentOutput",
-    "FaceLandmarkOutput",
-    "FaceRecognitionOutput",
+    "FaceRepresentation3DFaceAlignmentOutput",
+    "FaceRepresentation3DLandmarkHead",
+    "FaceRepresentationAUIntensityHead",
+    "FaceRepresentationAUIntensityOutput",
+    "FaceRepresentationArcFaceHead",
+    "FaceRepresentationExpressionHead",
+    "FaceRepresentationExpressionRecognitionOutput",
+    "FaceRepresentationFaceRecognitionOutput",
     "FaceRepresentationFor3DFaceAlignment",
     "FaceRepresentationForAUIntensity",
     "FaceRepresentationForExpressionRecognition",
     "FaceRepresentationForFaceRecognition",
     "FaceRepresentationForLandmarkDetection",
     "FaceRepresentationForSwAVPreTraining",
+    "FaceRepresentationLandmarkDetectionOutput",
+    "FaceRepresentationLandmarkHead",
     "FaceRepresentationModel",
     "FaceRepresentationPreTrainedModel",
-    "Landmark3DHead",
-    "LandmarkHeatmapHead",
-    "SwAVOutput",
+    "FaceRepresentationSwAVPreTrainingOutput",
     "sinkhorn_knopp",
     "swav_loss",
 ]

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput, can_return_tuple
 
 from .configuration_gannotation import GANnotationConfig
 from .landmark_maps import render_landmark_maps
@@ -55,7 +56,6 @@ class GANnotationDiscriminatorOutput(ModelOutput):
 
 class GANnotationPreTrainedModel(PreTrainedModel):
     config: GANnotationConfig
-    config_class = GANnotationConfig
     base_model_prefix = "gannotation"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
@@ -99,8 +99,10 @@ class GANnotationPreTrainedModel(PreTrainedModel):
                              f"got {tuple(pixel_values.shape)}")
 
 
-class GANnotationResidualBlock(nn.Module):
-    """``x + IN(conv3x3(LReLU(IN(conv3x3(x)))))`` with biased convs and non-affine instance norms (as ``model.py``)."""
+class GANnotationResidualBlock(GradientCheckpointingLayer):
+    """``x + IN(conv3x3(LReLU(IN(conv3x3(x)))))`` with biased convs and non-affine instance norms (as ``model.py``).
+
+    The generator's unit of activation checkpointing (``GANnotationGenerator.supports_gradient_checkpointing``)."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -120,6 +122,8 @@ class GANnotationGenerator(GANnotationPreTrainedModel):
     ``sample = M * source + (1 - M) * C``: the mask lets the network copy what does not move (background, hair)
     from the source and paint only what the target shape changes. With ``use_mask=False`` the output is ``C``.
     """
+
+    supports_gradient_checkpointing = True  # the bottleneck's residual blocks
 
     def __init__(self, config: GANnotationConfig):
         super().__init__(config)
@@ -143,14 +147,13 @@ class GANnotationGenerator(GANnotationPreTrainedModel):
                            if config.use_mask else None)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         landmark_maps: torch.Tensor | None = None,
         target_landmarks: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
     ) -> GANnotationGeneratorOutput:
         r"""
         Args:
@@ -193,8 +196,7 @@ class GANnotationGenerator(GANnotationPreTrainedModel):
             blend = mask32 * pixel_values.float() + (1 - mask32) * color.float()  # M = 1 / 0: exactly A / C
             sample = blend.to(color.dtype)
         loss = F.l1_loss(sample, labels.to(sample.dtype)) if labels is not None else None
-        output = GANnotationGeneratorOutput(loss=loss, sample=sample, color=color, mask=mask)
-        return output if return_dict is not False else output.to_tuple()
+        return GANnotationGeneratorOutput(loss=loss, sample=sample, color=color, mask=mask)
 
 
 class GANnotationDiscriminator(GANnotationPreTrainedModel):
@@ -216,14 +218,13 @@ class GANnotationDiscriminator(GANnotationPreTrainedModel):
         self.conv_out = nn.Conv2d(channels, 1, 3, padding=1, bias=False)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         landmark_maps: torch.Tensor | None = None,
         target_landmarks: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
     ) -> GANnotationDiscriminatorOutput:
         r"""
         Args:
@@ -245,8 +246,7 @@ class GANnotationDiscriminator(GANnotationPreTrainedModel):
                 raise ValueError(f"labels must have shape ({pixel_values.shape[0]},) (1 real, 0 fake), "
                                  f"got {tuple(labels.shape)}")
             loss = critic_loss(logits, labels.to(logits.dtype), self.config.gan_type)
-        output = GANnotationDiscriminatorOutput(loss=loss, logits=logits)
-        return output if return_dict is not False else output.to_tuple()
+        return GANnotationDiscriminatorOutput(loss=loss, logits=logits)
 
 
 def critic_loss(logits: torch.Tensor, labels: torch.Tensor, gan_type: str = "wgan-gp") -> torch.Tensor:

@@ -2,7 +2,7 @@
 (Mallis, Sanchez, Bell, Tzimiropoulos; NeurIPS 2020 and TPAMI 2023)."""
 
 from .configuration_keypoints_to_landmarks import KeypointsToLandmarksConfig
-from .image_processing_keypoints_to_landmarks import LandmarkDiscoveryImageProcessor
+from .image_processing_keypoints_to_landmarks import KeypointsToLandmarksImageProcessor
 from .keypoint_initialization import (
     CornerKeypointInitializer,
     GivenKeypointInitializer,
@@ -12,24 +12,24 @@ from .keypoint_initialization import (
     remove_outliers,
 )
 from .modeling_keypoints_to_landmarks import (
-    KeypointDiscoveryOutput,
     KeypointsToLandmarksForLandmarkDetection,
+    KeypointsToLandmarksLandmarkDetectionOutput,
     KeypointsToLandmarksModel,
+    KeypointsToLandmarksModelOutput,
     KeypointsToLandmarksPreTrainedModel,
-    LandmarkDiscoveryOutput,
 )
 
 __all__ = [
     "CornerKeypointInitializer",
     "GivenKeypointInitializer",
-    "KeypointDiscoveryOutput",
     "KeypointInitializer",
     "KeypointsToLandmarksConfig",
     "KeypointsToLandmarksForLandmarkDetection",
+    "KeypointsToLandmarksImageProcessor",
+    "KeypointsToLandmarksLandmarkDetectionOutput",
     "KeypointsToLandmarksModel",
+    "KeypointsToLandmarksModelOutput",
     "KeypointsToLandmarksPreTrainedModel",
-    "LandmarkDiscoveryImageProcessor",
-    "LandmarkDiscoveryOutput",
     "SuperPointKeypointInitializer",
     "initial_keypoints",
     "remove_outliers",

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 import torch
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from ..subpixel_fan.image_processing_subpixel_fan import FaceAlignmentImageProcessor
+from ..subpixel_fan.image_processing_subpixel_fan import SubpixelFANImageProcessor
 
 CROP_RULES = ("square", "celeba")
 
 
-class LandmarkDiscoveryImageProcessor(FaceAlignmentImageProcessor):
+class KeypointsToLandmarksImageProcessor(SubpixelFANImageProcessor):
     r"""
     Crops each object box to a `crop_size` x `crop_size` input, [0, 1] RGB (no mean/std, as the paper).
 
@@ -33,7 +33,7 @@ class LandmarkDiscoveryImageProcessor(FaceAlignmentImageProcessor):
         crop_rule (`str`, *optional*, defaults to `"square"`): `"square"` or `"celeba"`.
         box_scale (`float`, *optional*, defaults to 1.0): growth of the `"square"` crop around the box.
         do_normalize (`bool`, *optional*, defaults to `False`), image_mean, image_std, box_format: as in
-            [`FaceAlignmentImageProcessor`].
+            [`SubpixelFANImageProcessor`].
     """
 
     def __init__(
@@ -82,4 +82,4 @@ class LandmarkDiscoveryImageProcessor(FaceAlignmentImageProcessor):
         return self.post_process_facial_landmarks(outputs, crop_matrices, image_indices, boxes, num_images)
 
 
-__all__ = ["CROP_RULES", "LandmarkDiscoveryImageProcessor"]
+__all__ = ["CROP_RULES", "KeypointsToLandmarksImageProcessor"]

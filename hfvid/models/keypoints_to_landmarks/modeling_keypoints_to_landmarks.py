@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from ...clustering import assign_unique
 from ...modules.heatmaps import decode_heatmaps, flip_heatmaps, from_map_coords, inside_map, to_map_coords
@@ -21,7 +21,7 @@ from .configuration_keypoints_to_landmarks import KeypointsToLandmarksConfig
 
 
 @dataclass
-class KeypointDiscoveryOutput(ModelOutput):
+class KeypointsToLandmarksModelOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`, returned when `keypoints` are given):
@@ -42,7 +42,7 @@ class KeypointDiscoveryOutput(ModelOutput):
 
 
 @dataclass
-class LandmarkDiscoveryOutput(ModelOutput):
+class KeypointsToLandmarksLandmarkDetectionOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`, returned when `labels` are given): masked heatmap loss
@@ -59,7 +59,7 @@ class LandmarkDiscoveryOutput(ModelOutput):
     scores: torch.FloatTensor | None = None
 
 
-class KeypointBackbone(nn.Module):
+class KeypointsToLandmarksBackbone(nn.Module):
     """FAN stem (7x7/2 conv, ConvBlock, 2x2 pool, two ConvBlocks) + one hourglass, at input / 4 resolution."""
 
     def __init__(self, config: KeypointsToLandmarksConfig):
@@ -79,7 +79,7 @@ class KeypointBackbone(nn.Module):
         return self.hourglass(self.conv4(self.conv3(x)))
 
 
-class KeypointHead(nn.Module):
+class KeypointsToLandmarksHead(nn.Module):
     """ConvBlock -> 1x1 conv -> GroupNorm -> ReLU -> 1x1 conv to ``out_channels`` (the detector/descriptor layout).
 
     The descriptor head's last conv has no bias: the contrastive loss only sees descriptor differences, so a bias
@@ -100,10 +100,10 @@ class KeypointHead(nn.Module):
 
 class KeypointsToLandmarksPreTrainedModel(PreTrainedModel):
     config: KeypointsToLandmarksConfig
-    config_class = KeypointsToLandmarksConfig
     base_model_prefix = "keypoints_to_landmarks"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
+    supports_gradient_checkpointing = True  # the backbone's hourglass
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -161,9 +161,9 @@ class KeypointsToLandmarksModel(KeypointsToLandmarksPreTrainedModel):
 
     def __init__(self, config: KeypointsToLandmarksConfig):
         super().__init__(config)
-        self.backbone = KeypointBackbone(config)
-        self.detector_head = KeypointHead(config, 1)
-        self.descriptor_head = KeypointHead(config, config.descriptor_dim, bias=False)
+        self.backbone = KeypointsToLandmarksBackbone(config)
+        self.detector_head = KeypointsToLandmarksHead(config, 1)
+        self.descriptor_head = KeypointsToLandmarksHead(config, config.descriptor_dim, bias=False)
         self.register_buffer("k_centroids", torch.zeros(config.num_landmarks, config.descriptor_dim))
         self.register_buffer("m_centroids", torch.zeros(config.num_clusters, config.descriptor_dim))
         self.post_init()
@@ -179,6 +179,7 @@ class KeypointsToLandmarksModel(KeypointsToLandmarksPreTrainedModel):
         target = target.scatter_reduce(1, _flat_index(keypoints, size), mask.to(target.dtype), reduce="amax")
         return F.mse_loss(detection_map.flatten(1), target)
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -191,9 +192,7 @@ class KeypointsToLandmarksModel(KeypointsToLandmarksPreTrainedModel):
         positive_mask: torch.Tensor | None = None,
         negative_pairs: torch.Tensor | None = None,
         negative_mask: torch.Tensor | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> KeypointDiscoveryOutput:
+    ) -> KeypointsToLandmarksModelOutput:
         r"""
         Args:
             pixel_values (`torch.FloatTensor` of shape `(batch, 3, image_size, image_size)`): first views.
@@ -271,14 +270,13 @@ class KeypointsToLandmarksModel(KeypointsToLandmarksPreTrainedModel):
             descriptor_loss = total / count.clamp_min(1.0)
             loss = self.config.descriptor_loss_weight * descriptor_loss + detector_loss
 
-        output = KeypointDiscoveryOutput(
+        return KeypointsToLandmarksModelOutput(
             loss=loss,
             detection_map=detection_views[0],
             descriptors=descriptor_views[0],
             detector_loss=detector_loss,
             descriptor_loss=descriptor_loss,
         )
-        return output if return_dict is not False else output.to_tuple()
 
     @torch.no_grad()
     def detect_keypoints(
@@ -353,8 +351,8 @@ class KeypointsToLandmarksForLandmarkDetection(KeypointsToLandmarksPreTrainedMod
 
     def __init__(self, config: KeypointsToLandmarksConfig):
         super().__init__(config)
-        self.backbone = KeypointBackbone(config)
-        self.landmark_head = KeypointHead(config, config.num_landmarks, out_init_std=config.landmark_head_init_std)
+        self.backbone = KeypointsToLandmarksBackbone(config)
+        self.landmark_head = KeypointsToLandmarksHead(config, config.num_landmarks, out_init_std=config.landmark_head_init_std)
         self.post_init()
 
     @classmethod
@@ -390,15 +388,14 @@ class KeypointsToLandmarksForLandmarkDetection(KeypointsToLandmarksPreTrainedMod
         gy = torch.exp(-(dy**2) / (2 * sigma**2)) * (dy.abs() <= 1)
         return gy[..., :, None] * gx[..., None, :]
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         landmark_mask: torch.Tensor | None = None,
         flip_test: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> LandmarkDiscoveryOutput:
+    ) -> KeypointsToLandmarksLandmarkDetectionOutput:
         r"""
         Args:
             pixel_values (`torch.FloatTensor` of shape `(batch, 3, image_size, image_size)`): object crops.
@@ -448,19 +445,18 @@ class KeypointsToLandmarksForLandmarkDetection(KeypointsToLandmarksPreTrainedMod
             loss = 0.5 * (per_channel * mask.to(per_channel.dtype)).sum() / (batch * num_landmarks)
 
         points, scores = decode_heatmaps(heatmaps, method=self.config.decode_method)
-        output = LandmarkDiscoveryOutput(
+        return KeypointsToLandmarksLandmarkDetectionOutput(
             loss=loss, heatmaps=heatmaps, landmarks=from_map_coords(points, self.stride), scores=scores
         )
-        return output if return_dict is not False else output.to_tuple()
 
 
 __all__ = [
-    "KeypointBackbone",
-    "KeypointDiscoveryOutput",
-    "KeypointHead",
+    "KeypointsToLandmarksBackbone",
     "KeypointsToLandmarksForLandmarkDetection",
+    "KeypointsToLandmarksHead",
+    "KeypointsToLandmarksLandmarkDetectionOutput",
     "KeypointsToLandmarksModel",
+    "KeypointsToLandmarksModelOutput",
     "KeypointsToLandmarksPreTrainedModel",
-    "LandmarkDiscoveryOutput",
     "contrastive_terms",
 ]

@@ -1,20 +1,20 @@
 """Subpixel Heatmap Regression for facial landmark localisation (Bulat, Sanchez, Tzimiropoulos, BMVC 2021)."""
 
 from .configuration_subpixel_fan import SubpixelFANConfig
-from .image_processing_subpixel_fan import FaceAlignmentImageProcessor
+from .image_processing_subpixel_fan import SubpixelFANImageProcessor
 from .modeling_subpixel_fan import (
-    FacialLandmarkDetectionOutput,
     SubpixelFANForFacialLandmarkDetection,
+    SubpixelFANLandmarkDetectionOutput,
     SubpixelFANModel,
     SubpixelFANModelOutput,
     SubpixelFANPreTrainedModel,
 )
 
 __all__ = [
-    "FaceAlignmentImageProcessor",
-    "FacialLandmarkDetectionOutput",
     "SubpixelFANConfig",
     "SubpixelFANForFacialLandmarkDetection",
+    "SubpixelFANImageProcessor",
+    "SubpixelFANLandmarkDetectionOutput",
     "SubpixelFANModel",
     "SubpixelFANModelOutput",
     "SubpixelFANPreTrainedModel",

@@ -44,7 +44,6 @@ class SubpixelFANConfig(PreTrainedConfig):
             `"aflw19"` or `"custom"`; fills `flip_permutation` and `eye_indices` when they are not given.
         flip_permutation (`list[int]`, *optional*): mirror table; `None` disables flip augmentation and flip test.
         eye_indices (`list[int]`, *optional*): outer eye corners for the inter-ocular NME.
-        landmark_names (`list[str]`, *optional*): names of the landmarks, for outputs and cards.
         channels_last (`bool`, *optional*, defaults to `True`): run inference (eval mode, no autograd) in
             channels-last memory layout, which oneDNN (CPU) and cuDNN (GPU, with half precision) convolutions take
             without layout reorders; same values. Training keeps the default layout.
@@ -84,7 +83,6 @@ class SubpixelFANConfig(PreTrainedConfig):
     landmark_scheme: str = "ibug68"
     flip_permutation: list[int] | None = None
     eye_indices: list[int] | None = None
-    landmark_names: list[str] | None = None
     channels_last: bool = True
     cpu_inference_chunk_size: int | None = 2
 
@@ -139,10 +137,6 @@ class SubpixelFANConfig(PreTrainedConfig):
             len(self.eye_indices) != 2 or not all(0 <= i < self.num_landmarks for i in self.eye_indices)
         ):
             raise ValueError(f"eye_indices must be two landmark indices < {self.num_landmarks}, got {self.eye_indices}")
-        if self.landmark_names is not None and len(self.landmark_names) != self.num_landmarks:
-            raise ValueError(
-                f"landmark_names has {len(self.landmark_names)} entries, expected num_landmarks={self.num_landmarks}"
-            )
         super().__post_init__(**kwargs)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .configuration_subpixel_fan import SubpixelFANConfig
-from .image_processing_subpixel_fan import FaceAlignmentImageProcessor
+from .image_processing_subpixel_fan import SubpixelFANImageProcessor
 from .modeling_subpixel_fan import SubpixelFANForFacialLandmarkDetection
 
 PREFIX = "fan.network."
@@ -164,7 +164,7 @@ def convert(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
-    processor = FaceAlignmentImageProcessor()  # face-alignment's rule: 256 px crop, reference scale 195, [0, 1] RGB
+    processor = SubpixelFANImageProcessor()  # face-alignment's rule: 256 px crop, reference scale 195, [0, 1] RGB
     processor.save_pretrained(output_dir)
 
     from ...hub import finish_conversion

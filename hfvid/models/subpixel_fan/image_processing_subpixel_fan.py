@@ -8,10 +8,10 @@ from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from ...modules.heatmaps import apply_affine, invert_affine
-from ...modules.images import crop_faces, image_to_tensor  # re-exported: they used to live here
+from ...modules.images import crop_faces, image_to_tensor
 
 
-class FaceAlignmentImageProcessor(BaseImageProcessor):
+class SubpixelFANImageProcessor(BaseImageProcessor):
     r"""
     Crops each face box to a square `crop_size` input with the face-alignment rule, and maps landmarks back.
 
@@ -165,4 +165,4 @@ class FaceAlignmentImageProcessor(BaseImageProcessor):
         return results
 
 
-__all__ = ["FaceAlignmentImageProcessor", "crop_faces", "image_to_tensor"]
+__all__ = ["SubpixelFANImageProcessor"]

@@ -38,7 +38,7 @@ class SubpixelFANModelOutput(ModelOutput):
 
 
 @dataclass
-class FacialLandmarkDetectionOutput(ModelOutput):
+class SubpixelFANLandmarkDetectionOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`, returned when `labels` or a transformed view is given):
@@ -206,7 +206,7 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
         transform_matrix: torch.Tensor | None = None,
         flip_test: bool = False,
         output_all_heatmaps: bool | None = None,
-    ) -> FacialLandmarkDetectionOutput:
+    ) -> SubpixelFANLandmarkDetectionOutput:
         r"""
         Args:
             pixel_values (`torch.FloatTensor` of shape `(batch, 3, image_size, image_size)`): face crops.
@@ -283,7 +283,7 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
             weighted = self.config.consistency_weight * consistency
             loss = weighted if loss is None else loss + weighted
 
-        return FacialLandmarkDetectionOutput(
+        return SubpixelFANLandmarkDetectionOutput(
             loss=loss,
             heatmaps=heatmaps,
             landmarks=landmarks,
@@ -295,8 +295,8 @@ class SubpixelFANForFacialLandmarkDetection(SubpixelFANPreTrainedModel):
 
 
 __all__ = [
-    "FacialLandmarkDetectionOutput",
     "SubpixelFANForFacialLandmarkDetection",
+    "SubpixelFANLandmarkDetectionOutput",
     "SubpixelFANModel",
     "SubpixelFANModelOutput",
     "SubpixelFANPreTrainedModel",

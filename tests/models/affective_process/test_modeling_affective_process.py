@@ -8,7 +8,7 @@ from model_tester import ModelTester
 from hfvid import AffectiveProcessConfig, AffectiveProcessForAffectEstimation, AffectiveProcessModel
 from hfvid.data.synthetic_affect import synthetic_affect_features
 from hfvid.metrics.affect import affect_metrics
-from hfvid.models.affective_process import AffectVideoProcessor, select_context
+from hfvid.models.affective_process import AffectiveProcessVideoProcessor, select_context
 from hfvid.models.affective_process.modeling_affective_process import gaussian_kl
 
 TINY = dict(use_backbone=False, feature_dim=16, feature_proj_dim=32, label_embed_dim=16, encoder_hidden_sizes=[32, 32],
@@ -61,6 +61,34 @@ def test_conformance_with_backbone_and_base_model(tmp_path):
         tmp_path / "head", bad_inputs=[({"pixel_values": torch.randn(1, 3, 32, 32)}, "pixel_values must have shape")])
     ModelTester(AffectiveProcessModel, config, pixel_inputs, None,
                 output_keys=("last_hidden_state", "prior_mean")).run_all(tmp_path / "base", offline=False)
+
+
+def test_forward_exports_given_a_context_mask():
+    """The data-dependent context choice lives in select_context_mask: with a context_mask the eval forward pass
+    exports with torch.export and reproduces eager (issue 18: traceable forward)."""
+    torch.manual_seed(0)
+    model = AffectiveProcessForAffectEstimation(AffectiveProcessConfig(**TINY, context_selection="confidence")).eval()
+    inputs = feature_inputs(2, 0)
+    with torch.no_grad():
+        eager = model(**inputs, num_latent_samples=0)
+        hidden = model.affective_process.encode_frames(**inputs)[3]
+        chosen = model.select_context_mask(torch.ones(2, 12, dtype=torch.bool), inputs["features"], hidden,
+                                           inputs["pseudo_labels"])
+    assert torch.equal(chosen, eager.context_mask)
+
+    class Predict(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, features, pseudo_labels, context_mask):
+            out = self.model(features=features, pseudo_labels=pseudo_labels, context_mask=context_mask,
+                             num_latent_samples=0)
+            return out.predictions, out.predictions_std
+
+    args = (inputs["features"], inputs["pseudo_labels"], eager.context_mask)
+    predictions, std = torch.export.export(Predict(model), args, strict=False).module()(*args)
+    assert torch.equal(predictions, eager.predictions) and torch.equal(std, eager.predictions_std)
 
 
 def test_config_validation():
@@ -145,12 +173,12 @@ def test_window_stitching_returns_every_frame():
 
 
 def test_processor_crops_masks_and_post_processes(tmp_path):
-    processor = AffectVideoProcessor(size={"height": 32, "width": 32})
+    processor = AffectiveProcessVideoProcessor(size={"height": 32, "width": 32})
     frames = [np.full((40, 50, 3), 255, np.uint8)] * 3
     batch = processor(frames, boxes=[[0, 0, 20, 20], None, [10, 5, 50, 40]])
     assert batch["pixel_values"].shape == (1, 3, 3, 32, 32) and batch["frame_mask"].tolist() == [[True, False, True]]
     processor.save_pretrained(tmp_path)
-    assert AffectVideoProcessor.from_pretrained(tmp_path).size["height"] == 32
+    assert AffectiveProcessVideoProcessor.from_pretrained(tmp_path).size["height"] == 32
     records = processor.post_process_affect(np.array([[7.0, -2.0], [0.1, 0.2]]), frame_mask=[True, False],
                                             timestamps=[0.0, 0.04], output_names=["AU01", "AU12"],
                                             output_range=[0.0, 5.0])

@@ -157,7 +157,7 @@ def test_streaming_equals_single_pass_and_pipeline(tmp_path):
     import hfvid  # noqa: F401 (registers the pipeline)
     from transformers import pipeline
 
-    from hfvid.models.affective_process import AffectVideoProcessor
+    from hfvid.models.affective_process import AffectiveProcessVideoProcessor
 
     torch.manual_seed(0)
     model = ContrastiveAUForAUIntensity(ContrastiveAUConfig(**TINY)).eval()
@@ -167,7 +167,7 @@ def test_streaming_equals_single_pass_and_pipeline(tmp_path):
     chunked = model.predict_sequence(video, chunk_size=5, clamp=False)
     assert chunked.shape == whole.shape and np.abs(chunked - whole).max() < 1e-5
     model.save_pretrained(tmp_path)
-    AffectVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    AffectiveProcessVideoProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
     pipe = pipeline("hfvid-au-intensity", model=str(tmp_path), device="cpu")
     frames = [np.random.default_rng(t).integers(0, 255, (40, 40, 3), dtype=np.uint8) for t in range(23)]
     records = pipe(frames, batch_size=4, face_detector="full_image")
@@ -187,14 +187,14 @@ def test_pretraining_checkpoint_loads_with_only_regressor_new(tmp_path):
 
 def test_mismatched_au_label_files_and_short_videos_raise(tmp_path):
     from hfvid.data.formats.disfa import DISFA_AUS, write_disfa_subject
-    from hfvid.models.affective_process import AffectVideoProcessor
+    from hfvid.models.affective_process import AffectiveProcessVideoProcessor
     from hfvid.data.affect_sequences import ClipDataset, labelled_sequences
 
     folder = write_disfa_subject(tmp_path / "labels", "SN001", np.zeros((10, 12)))
     (folder / f"SN001_au{DISFA_AUS[3]}.txt").write_text("".join(f"{t + 1},0\n" for t in range(8)))
     with pytest.raises(ValueError):
         labelled_sequences("disfa", tmp_path / "labels", None)
-    processor = AffectVideoProcessor(size={"height": 32, "width": 32})
+    processor = AffectiveProcessVideoProcessor(size={"height": 32, "width": 32})
     short = [{"video_id": "v", "frames": [np.zeros((32, 32, 3), np.uint8)] * 10, "labels": None}]
     with pytest.raises(ValueError, match="shorter than the temporal window"):
         ClipDataset(short, processor, clip_length=8, frame_stride=2)

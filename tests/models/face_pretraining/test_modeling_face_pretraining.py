@@ -98,11 +98,11 @@ def test_task_head_conformance(model_class, tmp_path):
     tester = ModelTester(model_class, tiny_config(), make_inputs,
                          lambda inputs: LABELS[model_class](inputs["pixel_values"].shape[0]),
                          output_keys=OUTPUTS[model_class], atol=1e-4, rtol=1e-4)
-    bad = [({**make_inputs(2, 0), "labels": torch.zeros(3, 9)}, "labels"),
-           ({**make_inputs(2, 0), "targets": torch.zeros(2)}, "unexpected")]
+    bad = [({**make_inputs(2, 0), "labels": torch.zeros(3, 9)}, "labels")]
     registered = model_class in (FaceRepresentationForLandmarkDetection, FaceRepresentationForExpressionRecognition)
     if registered:
         tester.check_save_load_round_trip(tmp_path / "save_load")
+    tester.check_conformance()  # "targets=" etc. now raise TypeError (check_unknown_kwarg_raises)
     tester.check_batch_consistency()
     tester.check_gradients_reach_all_parameters()
     tester.check_loss_decreases()
@@ -115,6 +115,7 @@ def test_swav_model_conformance(tmp_path):
                          lambda inputs: {"iteration": 10**6},
                          output_keys=("embeddings", "prototype_scores", "assignments"))
     tester.check_save_load_round_trip(tmp_path / "save_load")
+    tester.check_conformance()
     tester.check_eval_determinism()
     tester.check_gradients_reach_all_parameters()
     tester.check_loss_decreases(lr=1e-2)

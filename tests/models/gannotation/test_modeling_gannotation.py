@@ -76,6 +76,7 @@ def test_generator_conformance(tmp_path):
 def test_discriminator_conformance(tmp_path):
     tester = ModelTester(GANnotationDiscriminator, tiny_config(), make_inputs, make_critic_labels,
                          output_keys=("logits",))
+    tester.check_conformance()
     tester.check_batch_consistency()
     tester.check_eval_determinism()
     tester.check_gradients_reach_all_parameters()

@@ -9,7 +9,7 @@ from hfvid import (
     CornerKeypointInitializer,
     KeypointsToLandmarksConfig,
     KeypointsToLandmarksModel,
-    LandmarkDiscoveryImageProcessor,
+    KeypointsToLandmarksImageProcessor,
     SuperPointKeypointInitializer,
 )
 from hfvid.data.synthetic_objects import synthetic_objects
@@ -71,7 +71,7 @@ def test_pseudo_labels_round_trip_and_warm_start(tmp_path):
 
 def test_self_training_items_have_fixed_shapes_and_valid_pairs():
     records = synthetic_objects(4, 64, num_parts=3, num_clutter=2)
-    processor = LandmarkDiscoveryImageProcessor(crop_size=64)
+    processor = KeypointsToLandmarksImageProcessor(crop_size=64)
     table = [{"index": i, "points": r["keypoints"]} for i, r in enumerate(records)]
     table[1]["points"] = np.zeros((0, 2), np.float32)  # an image without keypoints: no crash, no pairs
     dataset = SelfTrainingPairs(records, processor, PseudoLabels.from_keypoints(table), GRID, max_points=8,
@@ -91,7 +91,7 @@ def test_stage2_views_mask_absent_landmarks_and_mirror_with_the_inverse_table():
     for record in records:
         record["landmarks"] = record["landmarks"].copy()
         record["landmarks"][1] = np.nan
-    processor = LandmarkDiscoveryImageProcessor(crop_size=64)
+    processor = KeypointsToLandmarksImageProcessor(crop_size=64)
     views = PseudoLabelViews(records, processor, flip_permutation=[1, 2, 0], augment=False, cutout_prob=0)
     item = views[0]
     assert item["landmark_mask"].tolist() == [True, False, True] and torch.isfinite(item["labels"]).all()
@@ -134,7 +134,7 @@ def test_outlier_removal_and_initial_keypoints_fallback():
 
     records = synthetic_objects(3, 32, num_parts=3, num_clutter=1)
     records[1]["keypoints"] = records[1]["keypoints"][:1]  # fewer than 2 points -> left out, logged
-    processor = LandmarkDiscoveryImageProcessor(crop_size=32)
+    processor = KeypointsToLandmarksImageProcessor(crop_size=32)
     table = initial_keypoints(records, processor, GivenKeypointInitializer(), fraction=0.0)
     assert [row["index"] for row in table] == [0, 2]
     for record in records:
@@ -184,7 +184,7 @@ def test_recovery_with_a_model_labels_every_image_at_most_once_per_cluster(tmp_p
     torch.manual_seed(0)
     model = KeypointsToLandmarksModel(tiny_config())
     records = synthetic_objects(6, 64, num_parts=3, num_clutter=1)
-    processor = LandmarkDiscoveryImageProcessor(crop_size=64)
+    processor = KeypointsToLandmarksImageProcessor(crop_size=64)
     labels, landmarks, result = recover_correspondences_with_model(model, records, processor, workdir=tmp_path,
                                                                    n_init=2, max_iter=20)
     assert labels.clustered and labels.ids.max() < 4
@@ -199,11 +199,11 @@ def test_recovery_with_a_model_labels_every_image_at_most_once_per_cluster(tmp_p
 
 
 def test_processor_crop_rules_and_round_trip():
-    processor = LandmarkDiscoveryImageProcessor(crop_size=32)
+    processor = KeypointsToLandmarksImageProcessor(crop_size=32)
     image = np.random.default_rng(0).integers(0, 255, size=(32, 32, 3), dtype=np.uint8)
     inputs = processor(image, return_tensors="pt")
     assert torch.allclose(inputs["pixel_values"][0], image_to_tensor(image), atol=1e-5)  # whole image = identity
-    celeba = LandmarkDiscoveryImageProcessor(crop_size=64, crop_rule="celeba")
+    celeba = KeypointsToLandmarksImageProcessor(crop_size=64, crop_rule="celeba")
     box = torch.tensor([[10.0, 20.0, 60.0, 90.0]])
     matrix = celeba.crop_matrices(box)[0]
     pad = 8 * 0.25 * ((1.2 * 60 - 10) + (2 * 90 - 20)) / 100
@@ -214,7 +214,7 @@ def test_processor_crop_rules_and_round_trip():
     back = celeba.post_process_landmarks(outputs, matrix[None], boxes=box)[0][0]["landmarks"]
     assert torch.allclose(back @ matrix[:, :2].T + matrix[:, 2], torch.tensor([[5.0, 7.0]]), atol=1e-4)
     with pytest.raises(ValueError, match="crop_rule"):
-        LandmarkDiscoveryImageProcessor(crop_rule="tight")
+        KeypointsToLandmarksImageProcessor(crop_rule="tight")
 
 
 def test_synthetic_objects_are_seeded_and_consistent():

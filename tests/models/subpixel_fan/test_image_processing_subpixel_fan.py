@@ -1,4 +1,4 @@
-"""FaceAlignmentImageProcessor: exact crop geometry, sampling accuracy, options, save/load and input validation."""
+"""SubpixelFANImageProcessor: exact crop geometry, sampling accuracy, options, save/load and input validation."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import torch
 import hfvid  # noqa: F401  (registers the Auto classes)
 from transformers import AutoImageProcessor
 
-from hfvid import FaceAlignmentImageProcessor
+from hfvid import SubpixelFANImageProcessor
 from hfvid.modules.heatmaps import apply_affine, invert_affine
 
 
@@ -30,7 +30,7 @@ def blob_image(height, width, x, y, sigma):
 def test_crop_round_trip_is_exact():
     """Spec section 7 item 8: crop matrix then its inverse maps random points back to 1e-4 px."""
     generator = torch.Generator().manual_seed(0)
-    processor = FaceAlignmentImageProcessor()
+    processor = SubpixelFANImageProcessor()
     corners = torch.rand(6, 2, generator=generator) * 900
     boxes = torch.cat([corners, corners + 20 + torch.rand(6, 2, generator=generator) * 700], dim=1)
     matrices = processor.crop_matrices(boxes).double()
@@ -59,7 +59,7 @@ def test_crop_round_trip_is_exact():
     ],
 )
 def test_dot_lands_where_the_crop_matrix_says(box):
-    processor = FaceAlignmentImageProcessor(crop_size=64)
+    processor = SubpixelFANImageProcessor(crop_size=64)
     matrix = expected_matrix(box, crop_size=64)
     zoom = matrix[0, 0]
     rng = np.random.default_rng(int(box[2]))
@@ -75,7 +75,7 @@ def test_dot_lands_where_the_crop_matrix_says(box):
 
 
 def test_landmarks_become_crop_labels():
-    processor = FaceAlignmentImageProcessor(crop_size=64)
+    processor = SubpixelFANImageProcessor(crop_size=64)
     box = [20.0, 30.0, 90.0, 110.0]
     landmarks = np.random.default_rng(0).uniform(10, 100, (7, 2)).astype(np.float32)
     out = processor(np.zeros((120, 100, 3), np.uint8), boxes=[box], landmarks=landmarks)
@@ -89,7 +89,7 @@ def test_landmarks_become_crop_labels():
 
 
 def test_whole_image_is_the_default_box():
-    processor = FaceAlignmentImageProcessor(crop_size=64)
+    processor = SubpixelFANImageProcessor(crop_size=64)
     out = processor(np.zeros((40, 70, 3), np.uint8))
     assert out["boxes"].tolist() == [[0.0, 0.0, 69.0, 39.0]]
     np.testing.assert_allclose(out["crop_matrices"][0].numpy(), expected_matrix([0, 0, 69, 39], 64), atol=1e-5)
@@ -98,28 +98,28 @@ def test_whole_image_is_the_default_box():
 
 def test_xywh_boxes_match_xyxy():
     image = np.random.default_rng(1).integers(0, 256, (90, 80, 3), dtype=np.uint8)
-    xyxy = FaceAlignmentImageProcessor(crop_size=64)(image, boxes=[[10, 12, 60, 75], [5, 5, 30, 40]])
-    xywh = FaceAlignmentImageProcessor(crop_size=64, box_format="xywh")(image, boxes=[[10, 12, 50, 63], [5, 5, 25, 35]])
+    xyxy = SubpixelFANImageProcessor(crop_size=64)(image, boxes=[[10, 12, 60, 75], [5, 5, 30, 40]])
+    xywh = SubpixelFANImageProcessor(crop_size=64, box_format="xywh")(image, boxes=[[10, 12, 50, 63], [5, 5, 25, 35]])
     for key in ("pixel_values", "crop_matrices", "boxes"):
         torch.testing.assert_close(xywh[key], xyxy[key])
 
 
 def test_normalisation_on_and_off():
     image = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    plain = FaceAlignmentImageProcessor(crop_size=64)(image)["pixel_values"]
+    plain = SubpixelFANImageProcessor(crop_size=64)(image)["pixel_values"]
     assert plain.min() >= 0 and plain.max() <= 1  # FAN convention: [0, 1] RGB, no mean/std
     mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
-    normalised = FaceAlignmentImageProcessor(crop_size=64, do_normalize=True, image_mean=mean, image_std=std)(image)
+    normalised = SubpixelFANImageProcessor(crop_size=64, do_normalize=True, image_mean=mean, image_std=std)(image)
     expected = (plain - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
     torch.testing.assert_close(normalised["pixel_values"], expected)
 
 
 def test_save_and_load(tmp_path):
-    processor = FaceAlignmentImageProcessor(crop_size=128, reference_scale=165.0, do_normalize=True, box_format="xywh")
+    processor = SubpixelFANImageProcessor(crop_size=128, reference_scale=165.0, do_normalize=True, box_format="xywh")
     processor.save_pretrained(tmp_path)
     assert (tmp_path / "preprocessor_config.json").is_file()
     loaded = AutoImageProcessor.from_pretrained(tmp_path)
-    assert type(loaded) is FaceAlignmentImageProcessor
+    assert type(loaded) is SubpixelFANImageProcessor
     for name in ("crop_size", "reference_scale", "center_y_offset", "do_normalize", "image_mean", "image_std",
                  "box_format"):
         assert getattr(loaded, name) == getattr(processor, name), name
@@ -133,7 +133,7 @@ def test_path_pil_and_array_inputs_agree(tmp_path):
 
     array = np.random.default_rng(4).integers(0, 256, (50, 40, 3), dtype=np.uint8)
     Image.fromarray(array).save(tmp_path / "face.png")
-    processor = FaceAlignmentImageProcessor(crop_size=32)
+    processor = SubpixelFANImageProcessor(crop_size=32)
     reference = processor(array)["pixel_values"]
     for image in (str(tmp_path / "face.png"), Image.fromarray(array), torch.from_numpy(array).permute(2, 0, 1)):
         torch.testing.assert_close(processor(image)["pixel_values"], reference)
@@ -163,4 +163,4 @@ GOOD = np.zeros((40, 50, 3), np.uint8)
 )
 def test_bad_inputs_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        FaceAlignmentImageProcessor(crop_size=32)(**kwargs)
+        SubpixelFANImageProcessor(crop_size=32)(**kwargs)

@@ -291,13 +291,13 @@ LEARN_STEPS, LEARN_LR, LEARN_BATCH, TRAIN_FACES = 450, 4e-3, 16, 512
 def test_learns_synthetic_five_point_faces():
     from torch.utils.data import default_collate
 
-    from hfvid import FaceAlignmentImageProcessor
+    from hfvid import SubpixelFANImageProcessor
     from hfvid.data.landmarks import LandmarkTrainingViews
     from hfvid.data.synthetic import synthetic_faces
 
     start = time.perf_counter()
     perm = [1, 0, 2, 4, 3]
-    processor = FaceAlignmentImageProcessor(crop_size=SIZE)
+    processor = SubpixelFANImageProcessor(crop_size=SIZE)
     train = LandmarkTrainingViews(
         synthetic_faces(TRAIN_FACES, 96, seed=0, landmark_indices=LANDMARKS), processor, flip_permutation=perm,
         rotation=15.0, scale_range=(0.9, 1.1), color_jitter=0.1, second_view=False, seed=0,
