@@ -8,7 +8,6 @@ The browser test skips with a message when gradio, playwright or /usr/bin/chromi
 import json
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -143,13 +142,7 @@ def test_run_video_writes_the_action_boxes_on_the_video(fan_folder, tmp_path):
     assert any(np.abs(a.astype(int) - b.astype(int)).max() > 100 for a, b in zip(decoded, originals))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_browser_upload_run_shows_drawn_result_and_json(fan_folder, tmp_path):
+def test_browser_upload_run_shows_drawn_result_and_json(fan_folder, tmp_path, free_port):
     pytest.importorskip("gradio", reason="gradio is not installed (pip install 'hfvid[demo]')")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     if not shutil.which(CHROMIUM):
@@ -158,7 +151,7 @@ def test_browser_upload_run_shows_drawn_result_and_json(fan_folder, tmp_path):
 
     face = synthetic_faces(1, image_size=128, seed=5)[0]
     Image.fromarray(face["image"]).save(tmp_path / "face.png")
-    port = _free_port()
+    port = free_port
     demo = launch_demo(fan_folder, port=port, block=False)
     try:
         with sync_api.sync_playwright() as playwright:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,14 +20,6 @@ from hfvid.training import init_trackers, list_checkpoints, validate_args  # noq
 
 
 BASE = ["--dataset_name", "synthetic", "--cpu", "--per_device_train_batch_size", "4", "--learning_rate", "0.05"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """Each in-process run builds its own Accelerator; forget the singletons of the previous one."""
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 def run(output_dir, *extra):
@@ -171,28 +160,15 @@ def test_init_trackers_config_is_scalar_and_secret_free(tmp_path):
     init_trackers(None, "toy", args)  # no trackers: nothing is called
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def launch_two_ranks(*script_args):
-    """Run the toy script on 2 real CPU ranks (the only launch form that gives 2 cooperating CPU processes)."""
-    accelerate = Path(sys.executable).with_name("accelerate")
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    command = [
-        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-        str(HERE / "toy_train_script.py"), *BASE, *script_args,
-    ]  # fmt: skip
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+@pytest.fixture
+def launch_two_ranks(launch_script):
+    """Runs the toy script on 2 real CPU ranks (the only launch form that gives 2 cooperating CPU processes)."""
+    return lambda *script_args: launch_script(HERE / "toy_train_script.py", *BASE, *script_args, num_processes=2,
+                                              timeout=240)
 
 
 @pytest.mark.launch
-def test_accelerate_launch_two_cpu_ranks(tmp_path):
+def test_accelerate_launch_two_cpu_ranks(tmp_path, launch_two_ranks):
     launch_two_ranks("--output_dir", str(tmp_path), "--max_train_steps", "4", "--checkpointing_steps", "2")
     info = json.loads((tmp_path / "run_info.json").read_text())
     assert info["num_processes"] == 2 and info["distributed_type"] == "DistributedType.MULTI_CPU"
@@ -206,7 +182,7 @@ def test_accelerate_launch_two_cpu_ranks(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.launch
-def test_two_rank_resume_matches_uninterrupted_run(tmp_path):
+def test_two_rank_resume_matches_uninterrupted_run(tmp_path, launch_two_ranks):
     """Three launches (~60 s): 2 steps + resume to 4 on 2 ranks equals 4 straight steps on 2 ranks."""
     launch_two_ranks("--output_dir", str(tmp_path / "two"), "--max_train_steps", "2", "--checkpointing_steps", "2",
                      "--lr_scheduler_type", "constant")  # fmt: skip

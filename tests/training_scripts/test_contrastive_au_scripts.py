@@ -2,10 +2,6 @@
 bad arguments, and one `accelerate launch`."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -63,18 +59,7 @@ def test_bad_arguments():
         train.main(train.parse_args(finetune_argv("/tmp/cau_short", "random", 1, "--window_size", "64")))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.launch
-def test_accelerate_launch_one_process(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines",
-               "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-               str(ROOT / "training_scripts" / "pretrain_contrastive_au.py"), *pretrain_argv(tmp_path / "run", 2)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_accelerate_launch_one_process(tmp_path, launch_script):
+    launch_script("pretrain_contrastive_au", *pretrain_argv(tmp_path / "run", 2))
     assert (tmp_path / "run" / "model.safetensors").is_file()

@@ -1,10 +1,6 @@
 """REST's three scripts in process (pool -> index -> self-training), their resume, and one `accelerate launch`."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -65,25 +61,13 @@ def test_bad_arguments_fail_clearly(tmp_path):
         index.main(index.parse_args([*COMMON, "--pool_dir", str(tmp_path / "nothing"), "--output_dir", str(tmp_path)]))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.launch
 @pytest.mark.slow
-def test_accelerate_launch_self_training(tmp_path):
+def test_accelerate_launch_self_training(tmp_path, launch_script):
     retrieved = _pool_and_index(tmp_path)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines",
-               "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-               str(ROOT / "training_scripts" / "train_rest.py"), *COMMON, "--retrieved_dir", str(retrieved),
-               "--output_dir", str(tmp_path / "model"), "--num_frames", "2", "--max_train_steps", "2",
-               "--per_device_train_batch_size", "4", "--synthetic_eval_videos", "4",
-               "--config_overrides", "hidden_size=32,layers=1,image_size=16"]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    launch_script("train_rest", *COMMON, "--retrieved_dir", retrieved, "--output_dir", tmp_path / "model",
+                  "--num_frames", "2", "--max_train_steps", "2", "--per_device_train_batch_size", "4",
+                  "--synthetic_eval_videos", "4", "--config_overrides", "hidden_size=32,layers=1,image_size=16")
     assert (tmp_path / "model" / "model.safetensors").is_file()
 
 

@@ -1,10 +1,6 @@
 """Smoke tests of training_scripts/train_gannotation.py: GAN steps + EMA + checkpoint, resume, reload, launch."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,19 +70,8 @@ def test_reconstruction_only_run_and_bad_arguments(tmp_path):
         script.build_models(script.parse_args(tiny_argv(tmp_path, 1, "--config_overrides", "num_landmarks=0")))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.launch
-def test_accelerate_launch_one_process(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines",
-               "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-               str(SCRIPT), *tiny_argv(tmp_path / "run", 1)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_accelerate_launch_one_process(tmp_path, launch_script):
+    result = launch_script(SCRIPT, *tiny_argv(tmp_path / "run", 1))
     assert "Num processes: 1" in result.stdout + result.stderr
     assert (tmp_path / "run" / "synthesizer" / "model.safetensors").is_file()

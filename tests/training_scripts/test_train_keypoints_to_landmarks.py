@@ -2,10 +2,6 @@
 and one `accelerate launch`."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,18 +105,7 @@ def test_image_folder_with_json_annotations(tmp_path):
         script.load_records(args, "eval")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.launch
-def test_accelerate_launch_one_process(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-               str(_free_port()), str(SCRIPT), *tiny_argv(tmp_path / "run", 2, 1)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_accelerate_launch_one_process(tmp_path, launch_script):
+    launch_script(SCRIPT, *tiny_argv(tmp_path / "run", 2, 1), timeout=600)
     assert (tmp_path / "run" / "model.safetensors").is_file() and (tmp_path / "run" / "stage1" / "README.md").is_file()

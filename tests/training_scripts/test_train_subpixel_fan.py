@@ -1,10 +1,6 @@
 """Smoke tests of training_scripts/train_subpixel_fan.py: in-process, resume, and under `accelerate launch`."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -61,30 +57,19 @@ def test_bad_arguments_fail_clearly(tmp_path):
         script.build_model(script.parse_args(tiny_argv(tmp_path, 1, "--config_overrides", "num_landmarks=5")))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _launch(tmp_path, launch_args, env_extra=None):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    command = [sys.executable, "-m", "accelerate.commands.launch", *launch_args, "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-               str(SCRIPT), *tiny_argv(tmp_path / "run", 2)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+def _launch(launch_script, tmp_path, num_processes):
+    result = launch_script(SCRIPT, *tiny_argv(tmp_path / "run", 2), num_processes=num_processes)
     assert (tmp_path / "run" / "model.safetensors").is_file()
     return result.stdout + result.stderr
 
 
 @pytest.mark.launch
-def test_accelerate_launch_one_process(tmp_path):
-    log = _launch(tmp_path, ["--cpu", "--num_processes", "1"])
+def test_accelerate_launch_one_process(tmp_path, launch_script):
+    log = _launch(launch_script, tmp_path, 1)
     assert "Num processes: 1" in log
 
 
 @pytest.mark.launch
-def test_accelerate_launch_two_real_cpu_ranks(tmp_path):
-    log = _launch(tmp_path, ["--multi_gpu", "--num_processes", "2"], {"ACCELERATE_USE_CPU": "true"})
+def test_accelerate_launch_two_real_cpu_ranks(tmp_path, launch_script):
+    log = _launch(launch_script, tmp_path, 2)
     assert "Num processes: 2" in log and "MULTI_CPU" in log
