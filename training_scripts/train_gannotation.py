@@ -68,6 +68,11 @@ def parse_args(argv=None):
     group.add_argument("--crop_margin", type=float, default=16.0, help="Crop margin (tight), % of face size.")
     group.add_argument("--crop_margin_jitter", type=float, default=None,
                        help="Std of the margin jitter (code: 4; default 4 for real data, 0 for synthetic).")
+    group.add_argument("--rotation", type=float, default=0.0,
+                       help="Training augmentation: random in-plane rotation of up to this many degrees per triplet.")
+    group.add_argument("--flip_prob", type=float, default=0.0,
+                       help="Training augmentation: horizontal mirror probability per triplet (68-point iBUG "
+                            "mirror table for the landmarks).")
     group.add_argument("--min_frame_gap", type=int, default=None, help="Default 50 (real data) / 1 (synthetic).")
     group.add_argument("--max_frame_gap", type=int, default=None, help="Default 200 (real data) / unlimited.")
     group.add_argument("--synthetic_kind", type=str, default="faces", choices=["faces", "blobs"])
@@ -136,6 +141,7 @@ def make_dataset(args, videos, config, train: bool) -> TripletDataset:
         min_gap=args.min_frame_gap if args.min_frame_gap is not None else (1 if synthetic else 50),
         max_gap=args.max_frame_gap if args.max_frame_gap is not None else (None if synthetic else 200),
         seed=args.seed + (0 if train else 1),
+        rotation=args.rotation if train else 0.0, flip_prob=args.flip_prob if train else 0.0,
     )
 
 
