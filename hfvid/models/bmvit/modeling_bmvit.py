@@ -122,7 +122,7 @@ class BMViTModel(BMViTPreTrainedModel):
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         want_hidden = bool(output_hidden_states) or self.config.auxiliary_loss
-        outputs = self.backbone(pixel_values, output_hidden_states=want_hidden)
+        outputs = self.backbone(pixel_values, output_hidden_states=want_hidden, return_dict=True)
         has_cls = self.config.backbone_config.model_type == "hfvid-mvitv2"
 
         def grid(tokens):
@@ -262,7 +262,7 @@ class BMViTForActionLocalization(BMViTPreTrainedModel):
         """
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        outputs = self.bmvit(pixel_values, output_hidden_states=output_hidden_states)
+        outputs = self.bmvit(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         prediction = self._predict(outputs.last_hidden_state)
         auxiliary = None
         if self.config.auxiliary_loss:

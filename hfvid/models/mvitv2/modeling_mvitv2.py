@@ -303,7 +303,7 @@ class MViTv2Backbone(BackboneMixin, MViTv2PreTrainedModel):
     def forward(self, pixel_values: torch.Tensor, *, output_hidden_states: bool | None = None) -> BackboneOutput:
         """`feature_maps` of `out_features`; `hidden_states` (the trunk's) only when `output_hidden_states`
         (default: the config's). No attentions: `forward_with_filtered_kwargs` drops `output_attentions`."""
-        outputs = self.mvitv2(pixel_values, output_hidden_states=True)
+        outputs = self.mvitv2(pixel_values, output_hidden_states=True, return_dict=True)
         hidden = list(outputs.hidden_states)
         hidden[-1] = outputs.last_hidden_state  # the final stage is normalised
         grids = self.mvitv2.grids
@@ -343,7 +343,7 @@ class MViTv2ForVideoClassification(MViTv2PreTrainedModel):
         views = pixel_values.shape[1] if pixel_values.ndim == 6 else 0
         if views:
             pixel_values = pixel_values.flatten(0, 1)
-        outputs = self.mvitv2(pixel_values, output_hidden_states=output_hidden_states)
+        outputs = self.mvitv2(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(self.dropout(outputs.pooler_output))
         pooled = outputs.pooler_output
         if views:

@@ -102,6 +102,17 @@ def test_box_values_are_checked_outside_forward():
     torch.testing.assert_close(actual["pred_boxes"], expected.pred_boxes)
 
 
+def test_config_return_dict_false_gives_tuples_end_to_end():
+    """`config.return_dict=False` makes the outer forward return a tuple; inner modules still hand back outputs."""
+    torch.manual_seed(0)
+    model = BMViTForActionLocalization(tiny_config(return_dict=False)).eval()
+    inputs = make_inputs(1, 0)
+    with torch.no_grad():
+        as_tuple = model(**inputs)
+        as_dict = model(**inputs, return_dict=True)
+    assert type(as_tuple) is tuple and torch.equal(as_tuple[1], as_dict.pred_boxes)
+
+
 def test_hidden_states_on_request():
     model = BMViTForActionLocalization(tiny_config()).eval()
     inputs = make_inputs(1, 0)

@@ -109,6 +109,14 @@ def test_value_checks_are_an_explicit_step_so_forward_exports(memory_type):
                               memory_features=inputs["memory_features"])
 
 
+def test_config_return_dict_false_gives_tuples_end_to_end():
+    model = MeMSVDForVideoClassification(tiny_config(return_dict=False)).eval()
+    inputs = make_inputs(2, 0, key="clip_features")
+    with torch.no_grad():
+        as_tuple, as_dict = model(**inputs), model(**inputs, return_dict=True)
+    assert type(as_tuple) is tuple and torch.equal(as_tuple[0], as_dict.logits)
+
+
 def test_action_detection_and_video_classification_share_weights(tmp_path):
     model = MeMSVDForActionDetection(tiny_config()).eval()
     model.save_pretrained(tmp_path)

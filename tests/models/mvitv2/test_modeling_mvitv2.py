@@ -148,6 +148,14 @@ def test_backbone_output_contract():
         backbone(**inputs, output_attentions=True)
 
 
+def test_config_return_dict_false_gives_tuples_end_to_end():
+    config = MViTv2Config(**TINY, return_dict=False, out_features=["stage2"])
+    with torch.no_grad():
+        logits, *_ = MViTv2ForVideoClassification(config).eval()(**make_inputs(1, 0))
+        (feature_map,), = MViTv2Backbone(config).eval()(**make_inputs(1, 0))
+    assert logits.shape == (1, 5) and feature_map.shape == (1, 32, 2, 4, 4)
+
+
 def test_hidden_states_are_the_embedding_and_every_block():
     model = MViTv2ForVideoClassification(MViTv2Config(**TINY)).eval()
     with torch.no_grad():
