@@ -2,12 +2,15 @@
 """Train GANnotation (landmark-guided face-to-face synthesis, recurrent cycle consistency loss) with Accelerate.
 
     accelerate launch training_scripts/train_gannotation.py --dataset_name synthetic --output_dir out/gannotation
-    accelerate launch training_scripts/train_gannotation.py --train_dir 300VW_frames --validation_dir 300VW_test \
-        --min_frame_gap 50 --max_frame_gap 200 --per_device_train_batch_size 64 --output_dir out/gannotation
+    accelerate launch training_scripts/train_gannotation.py --train_dir 300VW_Dataset_2015_12_14 \
+        --validation_dir 300VW_test --frames_dir 300VW_frames --min_frame_gap 50 --max_frame_gap 200 \
+        --rotation 15 --flip_prob 0.5 --per_device_train_batch_size 64 --output_dir out/gannotation
 
 Data: `--dataset_name synthetic` (built-in one-identity clips whose geometry follows the landmarks), a
 `frames + landmarks` folder (`--train_dir`: one sub-folder per video with frames and `landmarks.npy` or per-frame
-`.pts`), or a saved `datasets` table (`--dataset_name <dir>`, columns `video_id, frame_idx, image, landmarks`).
+`.pts`), the 300VW release as it unpacks (`--train_dir 300VW_Dataset_2015_12_14`: `<video>/vid.avi` +
+`annot/*.pts`, decoded once into `--frames_dir`), or a saved `datasets` table (`--dataset_name <dir>`, columns
+`video_id, frame_idx, image, landmarks`).
 Each generator step sees triplets (A, B, C) of one video and minimises `lambda_rec L_rec + lambda_cyc L_cyc +
 lambda_rcc L_rcc + lambda_perc L_perc + lambda_tv L_tv + lambda_adv L_adv`; with `lambda_adv > 0` every generator
 step is preceded by `--n_critic` critic steps (WGAN-GP or hinge), each on its own batch. Two optimisers (Adam, betas
@@ -68,6 +71,8 @@ def parse_args(argv=None):
     group.add_argument("--crop_margin", type=float, default=16.0, help="Crop margin (tight), % of face size.")
     group.add_argument("--crop_margin_jitter", type=float, default=None,
                        help="Std of the margin jitter (code: 4; default 4 for real data, 0 for synthetic).")
+    group.add_argument("--frames_dir", type=str, default=None,
+                       help="Where 300VW vid.avi files are decoded once (default: <video folder>/frames).")
     group.add_argument("--rotation", type=float, default=0.0,
                        help="Training augmentation: random in-plane rotation of up to this many degrees per triplet.")
     group.add_argument("--flip_prob", type=float, default=0.0,
@@ -129,7 +134,7 @@ def load_videos(args, split: str, image_size: int):
             table = None
         return None if table is None else videos_from_table(table)
     folder = args.train_dir if train else args.validation_dir
-    return load_video_folder(folder) if folder else None
+    return load_video_folder(folder, args.frames_dir) if folder else None
 
 
 def make_dataset(args, videos, config, train: bool) -> TripletDataset:

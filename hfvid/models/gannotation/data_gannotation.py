@@ -3,7 +3,9 @@
 Sources (all give "videos" ``{"video_id", "images": [array | PIL | path, ...], "landmarks": (T, N, 2)}``):
 
 * a ``frames + landmarks`` folder: one sub-folder per video holding its frames (``.jpg``/``.png``, sorted by name)
-  and either ``landmarks.npy`` (T, N, 2) or one iBUG ``.pts`` file per frame (same stem, 300VW style);
+  and either ``landmarks.npy`` (T, N, 2) or one iBUG ``.pts`` file per frame (same stem);
+* the 300VW release itself: sub-folders ``<video_id>/vid.avi`` + ``annot/000001.pts``
+  (:mod:`hfvid.data.formats.vw300`, which decodes each video once into a frame folder);
 * a ``datasets`` table with columns ``video_id, frame_idx, image, landmarks`` (:func:`videos_from_table`);
 * :func:`hfvid.data.synthetic_pairs.synthetic_videos` (built-in, offline).
 """
@@ -21,13 +23,19 @@ from .landmark_maps import crop_box, crop_matrix, to_66_points
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-def load_video_folder(root) -> list[dict]:
-    """Read a ``<root>/<video>/{frames, landmarks.npy | *.pts}`` tree (see the module docstring)."""
+def load_video_folder(root, frames_dir=None) -> list[dict]:
+    """Read a ``<root>/<video>/{frames, landmarks.npy | *.pts}`` or 300VW tree (see the module docstring);
+    ``frames_dir`` is where 300VW videos are decoded (default ``<video folder>/frames``)."""
     from ...data.formats.ibug_pts import read_pts
+    from ...data.formats.vw300 import is_300vw_video, read_300vw_video
 
     root = Path(root)
     videos = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if is_300vw_video(folder):
+            video = read_300vw_video(folder, frames_dir)
+            videos.append({"video_id": video["video_id"], "images": video["images"], "landmarks": video["landmarks"]})
+            continue
         frames = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
         if not frames:
             continue
