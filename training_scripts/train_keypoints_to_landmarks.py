@@ -17,13 +17,26 @@ Stages (`--stage`, default `all` runs them in order; each reuses what the previo
   head's last conv is swapped for K outputs and trained on masked heatmaps. Saved to `<output_dir>`.
 * `evaluate`: forward / backward landmark regression on the validation set (annotations are used only here).
 
-Real data: `--train_dir` is a folder of images; `--annotations` (optional) is a JSON file
-`{"<file name>": {"box": [x1, y1, x2, y2], "landmarks": [[x, y], ...]}}` (no box: the whole image). The validation
-set needs landmarks. The regression is fitted on up to `--regression_train_samples` annotated training images.
+Real data (`--dataset_format`, readers in `hfvid.data.formats`; annotations are used only for the regression):
+
+* `folder` (default): `--train_dir` is a folder of images; `--annotations` (optional) is a JSON file
+  `{"<file name>": {"box": [x1, y1, x2, y2], "landmarks": [[x, y], ...]}}` (no box: the whole image); the
+  validation set (`--validation_dir`, `--validation_annotations`) needs landmarks.
+* `celeba`: `--train_dir img_align_celeba --annotations list_landmarks_align_celeba.txt --partition_file
+  list_eval_partition.txt`: train on partition 0, evaluate on partition 2 (5 points, inter-ocular NME).
+* `mafl`: as `celeba` plus `--mafl_train_list training.txt --mafl_test_list testing.txt`: train on the CelebA train
+  partition minus MAFL-test, fit the regressor on MAFL-train, test on MAFL-test (the papers' protocol).
+* `aflw`: `--train_dir` AFLW's `flickr/` and `--annotations AFLWinfo_release.mat` (19 points): train on the first
+  20,000 faces of `ra`, evaluate on the other 4,386.
+* `ls3d`: `--train_dir` 300W-LP images with `--landmark_dir` its `landmarks/` (`*_pts.mat`) or `.pts` beside the
+  images; `--validation_dir` LS3D-W images with `.pts` beside them (its Torch7 `.t7` files are not read: convert).
+`--bbox_file` (celeba/mafl) adds CelebA's `list_bbox_celeba.txt` boxes for the in-the-wild images. The regression is
+fitted on up to `--regression_train_samples` annotated training images.
 """
 
 import copy
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +44,10 @@ import torch
 from accelerate.logging import get_logger
 from accelerate.utils import broadcast_object_list
 
+from hfvid.data.formats.aflw import load_aflw
+from hfvid.data.formats.celeba import EYE_INDICES, load_celeba_landmarks
+from hfvid.data.formats.landmark_json import load_image_folder, with_boxes
+from hfvid.data.formats.ls3d import load_ls3d_folder
 from hfvid.metrics.landmark_regression import landmark_regression_nme
 from hfvid.models.keypoints_to_landmarks import (
     CornerKeypointInitializer,
@@ -49,29 +66,27 @@ from hfvid.models.keypoints_to_landmarks.self_training import (
     recover_correspondences_with_model,
 )
 from hfvid.modules.heatmaps import apply_affine, invert_affine
-from hfvid.training import (
-    evaluate_predictions,
-    find_resume_checkpoint,
-    finish_training,
-    make_accelerator,
-    make_dataloaders,
-    make_parser,
-    parse_config_overrides,
-    prepare_training,
-    training_results,
-    validate_args,
-)
+from hfvid.training import (evaluate_predictions, find_resume_checkpoint, finish_training, make_accelerator,
+                            make_dataloaders, make_parser, parse_config_overrides, prepare_training, training_results,
+                            validate_args)
 from hfvid.training.checkpointing import load_trainer_state
 
 logger = get_logger(__name__, log_level="INFO")
 STAGES = ("all", "init-keypoints", "stage1", "stage2", "evaluate")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+DATASET_FORMATS = ("folder", "celeba", "mafl", "aflw", "ls3d")
 
 
 def parse_args(argv=None):
     parser = make_parser(__doc__)
     group = parser.add_argument_group("Keypoints-to-Landmarks")
     group.add_argument("--stage", choices=STAGES, default="all")
+    group.add_argument("--dataset_format", choices=DATASET_FORMATS, default="folder",
+                       help="How to read --train_dir/--annotations (see the top of this file).")
+    group.add_argument("--partition_file", type=str, default=None, help="celeba/mafl: list_eval_partition.txt.")
+    group.add_argument("--mafl_train_list", type=str, default=None, help="mafl: MAFL training.txt.")
+    group.add_argument("--mafl_test_list", type=str, default=None, help="mafl: MAFL testing.txt.")
+    group.add_argument("--bbox_file", type=str, default=None, help="celeba/mafl: list_bbox_celeba.txt (wild images).")
+    group.add_argument("--landmark_dir", type=str, default=None, help="ls3d: 300W-LP landmarks/ (*_pts.mat).")
     group.add_argument("--model_name_or_path", type=str, default=None,
                        help="stage2: a stage-1 checkpoint (default <output_dir>/stage1); evaluate: any checkpoint.")
     group.add_argument("--config_overrides", type=str, default=None,
@@ -111,28 +126,38 @@ def parse_args(argv=None):
     validate_args(args)
     if args.warmup_steps < 0 or args.round_steps < 1:
         raise ValueError("--warmup_steps must be >= 0 and --round_steps >= 1")
+    if args.dataset_format in ("celeba", "mafl") and args.eye_indices is None:
+        args.eye_indices = list(EYE_INDICES)  # the MAFL protocol's inter-ocular normaliser
     return args
 
 
-def read_annotations(path) -> dict:
-    """JSON ``{file: {"box": [4], "landmarks": [[x, y], ...]}}`` -> validated dict; missing points are an error."""
-    data = json.loads(Path(path).read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object mapping image file names to annotations")
-    sizes = set()
-    for name, entry in data.items():
-        box = entry.get("box")
-        if box is not None and (len(box) != 4 or not (box[2] > box[0] and box[3] > box[1])):
-            raise ValueError(f"{path}: image {name!r} has a bad box {box} (need x1 < x2, y1 < y2)")
-        if entry.get("landmarks") is not None:
-            points = np.asarray([[np.nan if v is None else v for v in p] for p in entry["landmarks"]], np.float64)
-            if points.ndim != 2 or points.shape[1] != 2 or not np.isfinite(points).all():
-                raise ValueError(f"{path}: image {name!r} has missing or malformed landmark points; every annotated "
-                                 "image needs all points as [x, y] numbers")
-            sizes.add(len(points))
-    if len(sizes) > 1:
-        raise ValueError(f"{path}: images have different numbers of landmarks {sorted(sizes)}")
-    return data
+def native_splits(args):
+    """``(train loader, eval loader)`` of a native ``--dataset_format``: each a callable returning records."""
+    need = {"celeba": ("train_dir", "annotations", "partition_file"), "aflw": ("train_dir", "annotations"),
+            "mafl": ("train_dir", "annotations", "partition_file", "mafl_train_list", "mafl_test_list"),
+            "ls3d": ("train_dir",)}[args.dataset_format]
+    missing = [f"--{name}" for name in need if getattr(args, name) is None]
+    if missing:
+        raise ValueError(f"--dataset_format {args.dataset_format} needs {' '.join(missing)}")
+    if args.dataset_format in ("celeba", "mafl"):
+        celeba = partial(load_celeba_landmarks, args.train_dir, args.annotations, partition_file=args.partition_file,
+                         mafl_train_file=args.mafl_train_list, mafl_test_file=args.mafl_test_list,
+                         bbox_file=args.bbox_file)
+        if args.dataset_format == "celeba":
+            return partial(celeba, split="train"), partial(celeba, split="test")
+
+        def mafl_train():
+            """CelebA train minus MAFL-test; only the MAFL-train images keep landmarks (the regressor's set)."""
+            regression = {r["image"] for r in celeba(split="mafl_train")}
+            return [r if r["image"] in regression else {k: v for k, v in r.items() if k != "landmarks"}
+                    for r in celeba(split="train")]
+
+        return mafl_train, partial(celeba, split="mafl_test")
+    if args.dataset_format == "aflw":
+        return (partial(load_aflw, args.train_dir, args.annotations, "train"),
+                partial(load_aflw, args.train_dir, args.annotations, "test"))
+    validation = partial(load_ls3d_folder, args.validation_dir) if args.validation_dir else lambda: None
+    return partial(load_ls3d_folder, args.train_dir, args.landmark_dir), validation
 
 
 def load_records(args, split: str) -> list[dict] | None:
@@ -148,31 +173,16 @@ def load_records(args, split: str) -> list[dict] | None:
         return records[:limit] if limit else records
     if args.dataset_name is not None:
         raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
-    folder = Path(args.train_dir if train else (args.validation_dir or ""))
-    annotations = args.annotations if train else args.validation_annotations
-    if not train and args.validation_dir is None:
+    if args.dataset_format != "folder":
+        records = native_splits(args)[0 if train else 1]()
+        records = None if records is None else with_boxes(records[:limit] if limit else records)
+    elif train:
+        records = load_image_folder(args.train_dir, args.annotations, limit)
+    else:
+        records = None if args.validation_dir is None else load_image_folder(
+            args.validation_dir, args.validation_annotations, limit)
+    if records is None:
         return None
-    if not folder.is_dir():
-        raise ValueError(f"image folder {folder} does not exist")
-    entries = read_annotations(annotations) if annotations else {}
-    names = sorted(entries) if entries else sorted(p.name for p in folder.iterdir()
-                                                   if p.suffix.lower() in IMAGE_SUFFIXES)
-    from PIL import Image
-
-    records = []
-    for name in names[:limit] if limit else names:
-        path = folder / name
-        if not path.is_file():
-            raise ValueError(f"annotated image {path} does not exist")
-        entry = entries.get(name, {})
-        box = entry.get("box")
-        if box is None:
-            with Image.open(path) as image:
-                box = [0.0, 0.0, image.width - 1.0, image.height - 1.0]
-        record = {"image": str(path), "box": box}
-        if entry.get("landmarks") is not None:
-            record["landmarks"] = np.asarray(entry["landmarks"], np.float32)
-        records.append(record)
     if not train and not all("landmarks" in r for r in records):
         raise ValueError("every validation image needs landmarks in --validation_annotations (for the regression)")
     return records
@@ -209,7 +219,7 @@ def run_init_keypoints(args, accelerator, config, processor, records) -> list[di
     with accelerator.main_process_first():
         if not (path / "dataset_info.json").is_file():
             table = initial_keypoints(records, processor, make_initializer(args, config), config.outlier_fraction,
-                                      config.outlier_neighbors)
+                                      config.outlier_neighbors, device=accelerator.device)
             if accelerator.is_main_process:
                 datasets.Dataset.from_dict({
                     "image_id": [row["index"] for row in table],

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hfvid.data.formats.landmark_json import read_landmark_json
 from hfvid.quickstart import load_training_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,10 +76,10 @@ def test_bad_inputs_fail_clearly(tmp_path):
     annotations = tmp_path / "a.json"
     annotations.write_text(json.dumps({"x.png": {"landmarks": [[1, 2], [None, 4]]}}))
     with pytest.raises(ValueError, match="missing"):
-        script.read_annotations(annotations)
+        read_landmark_json(annotations)
     annotations.write_text(json.dumps({"x.png": {"box": [5, 5, 1, 1]}}))
     with pytest.raises(ValueError, match="box"):
-        script.read_annotations(annotations)
+        read_landmark_json(annotations)
     with pytest.raises(ValueError, match="superpoint_model"):
         script.make_initializer(script.parse_args(tiny_argv(tmp_path, 1, 1, "--keypoint_initializer", "superpoint")),
                                 script.build_config(script.parse_args(tiny_argv(tmp_path))))
