@@ -11,6 +11,7 @@ import torch
 
 from ..modules.images import crop_faces, image_to_tensor
 from ..modules.heatmaps import apply_affine, compose_affine
+from .landmark_augmentation import check_probability, check_range, random_blur, random_occlusion
 
 
 def similarity_about(center: float, angle: float, scale: float, shift: tuple[float, float], mirror: bool):
@@ -33,7 +34,9 @@ class LandmarkTrainingViews(torch.utils.data.Dataset):
     Each item: ``pixel_values`` (3, S, S) crop with a random similarity (rotation, scale, shift, optional mirror
     with the landmark permutation), ``labels`` (N, 2) in crop pixels, ``landmark_mask`` (N,), and, when
     ``second_view`` is set, ``pixel_values_transformed`` with the crop-pixel ``transform_matrix`` between views.
-    With ``augment=False`` the crop is the processor's plain box crop (evaluation).
+    With ``augment=False`` the crop is the processor's plain box crop (evaluation). ``occlusion_prob`` and
+    ``blur_prob`` add the pixel-only draws of :mod:`hfvid.data.landmark_augmentation` to each augmented view
+    (off by default). A record's optional ``visible`` (N,) flags become ``landmark_mask`` (mirrored with the labels).
     """
 
     def __init__(
@@ -52,6 +55,10 @@ class LandmarkTrainingViews(torch.utils.data.Dataset):
         second_view_scale: tuple[float, float] = (0.9, 1.1),
         second_view_shift: float = 0.05,
         seed: int = 0,
+        occlusion_prob: float = 0.0,
+        occlusion_size: tuple[float, float] = (0.1, 0.4),
+        blur_prob: float = 0.0,
+        blur_sigma: tuple[float, float] = (0.5, 2.0),
     ):
         self.records = records
         self.processor = processor
@@ -64,6 +71,10 @@ class LandmarkTrainingViews(torch.utils.data.Dataset):
         self.second_view_shift = second_view_shift
         self.seed = seed
         self.epoch = 0
+        self.occlusion_prob = check_probability("occlusion_prob", occlusion_prob)
+        self.blur_prob = check_probability("blur_prob", blur_prob)
+        self.occlusion_size = check_range("occlusion_size", occlusion_size, 0.0, 1.0)
+        self.blur_sigma = check_range("blur_sigma", blur_sigma, 1e-3)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the augmentation draw per epoch while keeping every (epoch, index) reproducible."""
@@ -88,6 +99,14 @@ class LandmarkTrainingViews(torch.utils.data.Dataset):
         crop = crop.mean() + (crop - crop.mean()) * contrast
         return (crop * brightness).clamp(0, 1)
 
+    def _corrupt_pixels(self, rng, crop: torch.Tensor) -> torch.Tensor:
+        """Random occlusion and blur, each with its probability; draws nothing when both are off."""
+        if self.occlusion_prob and rng.random() < self.occlusion_prob:
+            crop = random_occlusion(crop, rng, self.occlusion_size)
+        if self.blur_prob and rng.random() < self.blur_prob:
+            crop = random_blur(crop, rng, self.blur_sigma)
+        return crop
+
     def __getitem__(self, index: int) -> dict:
         record = self.records[index]
         image = image_to_tensor(record["image"])
@@ -103,18 +122,21 @@ class LandmarkTrainingViews(torch.utils.data.Dataset):
         size = self.processor.crop_size
         crop = crop_faces(image, matrix[None], size)[0]
         labels = apply_affine(matrix[None], landmarks[None])[0]
+        visible = record.get("visible")
+        mask = torch.ones(len(labels), dtype=torch.bool) if visible is None else torch.tensor(np.asarray(visible, bool))
         if mirror:
-            labels = labels[perm]
-        item = {"landmark_mask": torch.ones(len(labels), dtype=torch.bool)}
+            labels, mask = labels[perm], mask[perm]
+        item = {"landmark_mask": mask}
         if self.second_view:
             transform = self._random_similarity(
                 rng, self.second_view_rotation, self.second_view_scale, self.second_view_shift, False
             )
             second = crop_faces(image, compose_affine(transform, matrix)[None], size)[0]
-            item["pixel_values_transformed"] = self.processor.normalize_crops(self._jitter_colors(rng, second))
+            second = self._corrupt_pixels(rng, self._jitter_colors(rng, second))
+            item["pixel_values_transformed"] = self.processor.normalize_crops(second)
             item["transform_matrix"] = transform
         if self.augment:
-            crop = self._jitter_colors(rng, crop)
+            crop = self._corrupt_pixels(rng, self._jitter_colors(rng, crop))
         item["pixel_values"] = self.processor.normalize_crops(crop)
         item["labels"] = labels
         return item

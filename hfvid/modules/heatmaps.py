@@ -33,7 +33,17 @@ WFLW98_FLIP_PERMUTATION = (
     + [72, 71, 70, 69, 68, 75, 74, 73, 64, 63, 62, 61, 60, 67, 66, 65]
     + [82, 81, 80, 79, 78, 77, 76, 87, 86, 85, 84, 83, 92, 91, 90, 89, 88, 95, 94, 93, 97, 96]
 )
-FLIP_PERMUTATIONS = {"ibug68": IBUG68_FLIP_PERMUTATION, "wflw98": WFLW98_FLIP_PERMUTATION}
+# 29-point COFW: mirror pairs (0,1) (2,3) (4,6) (5,7) (8,9) (10,11) (12,14) (13,15) (16,17) (18,19) (22,23), the
+# pairs HRNet's COFW loader swaps; 20, 21 and 24-28 lie on the midline.
+COFW29_FLIP_PERMUTATION = [1, 0, 3, 2, 6, 7, 4, 5, 9, 8, 11, 10, 14, 15, 12, 13, 17, 16, 19, 18, 20, 21, 23, 22,
+                           24, 25, 26, 27, 28]
+# 21-point AFLW (brows 0-5, eyes 6-11, ears 12 and 16, nose 13-15, mouth 17-19, chin 20) and the 19-point subset
+# without the ears used by the SAN/HRNet split.
+AFLW21_FLIP_PERMUTATION = [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 16, 15, 14, 13, 12, 19, 18, 17, 20]
+AFLW19_FLIP_PERMUTATION = [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 14, 13, 12, 17, 16, 15, 18]
+FLIP_PERMUTATIONS = {"ibug68": IBUG68_FLIP_PERMUTATION, "wflw98": WFLW98_FLIP_PERMUTATION,
+                     "cofw29": COFW29_FLIP_PERMUTATION, "aflw19": AFLW19_FLIP_PERMUTATION,
+                     "aflw21": AFLW21_FLIP_PERMUTATION}
 # Outer eye corners used for the inter-ocular normaliser.
 EYE_CORNERS = {"ibug68": (36, 45), "wflw98": (60, 72), "cofw29": (8, 9)}
 
@@ -242,6 +252,9 @@ __all__ = [
     "DECODE_METHODS",
     "ENCODINGS",
     "EYE_CORNERS",
+    "AFLW19_FLIP_PERMUTATION",
+    "AFLW21_FLIP_PERMUTATION",
+    "COFW29_FLIP_PERMUTATION",
     "FLIP_PERMUTATIONS",
     "IBUG68_FLIP_PERMUTATION",
     "WFLW98_FLIP_PERMUTATION",
