@@ -18,14 +18,11 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.logging import get_logger
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from hfvid.data.rest_videos import load_shards, load_unlabelled_videos, my_shards, save_shard, shard_done
 from hfvid.models.rest.retrieval import clip_text_embeddings, clip_video_embeddings, retrieve_topk, unique_captions
-
-logger = get_logger(__name__, log_level="INFO")
 
 
 def parse_args(argv=None):

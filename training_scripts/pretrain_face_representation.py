@@ -41,15 +41,8 @@ from hfvid.models.face_pretraining.pretraining import (
     read_hdf5_images,
     swav_scheduler,
 )
-from hfvid.training import (
-    finish_training,
-    make_accelerator,
-    make_dataloaders,
-    make_parser,
-    prepare_training,
-    training_results,
-    validate_args,
-)
+from hfvid.training import (finish_training, make_accelerator, make_dataloaders, make_parser, prepare_training,
+                            training_results, validate_args)
 
 logger = get_logger(__name__, log_level="INFO")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

@@ -35,16 +35,8 @@ from hfvid.data.few_shot import (
 from hfvid.metrics.classification import harmonic_mean, top_k_accuracy
 from hfvid.models.bayesian_prompt import BayesianPromptConfig, build_class_prompts, resolve_ctx_init
 from hfvid.models.bayesian_prompt.evaluation import BayesianPromptCollator
-from hfvid.training import (
-    evaluate_predictions,
-    finish_training,
-    make_accelerator,
-    make_dataloaders,
-    make_parser,
-    prepare_training,
-    training_results,
-    validate_args,
-)
+from hfvid.training import (evaluate_predictions, finish_training, make_accelerator, make_dataloaders, make_parser,
+                            prepare_training, training_results, validate_args)
 
 logger = get_logger(__name__, log_level="INFO")
 

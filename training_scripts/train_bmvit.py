@@ -20,23 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate.logging import get_logger
 
 from hfvid.metrics.detection import ava_frame_map
 from hfvid.models.bmvit import BMViTConfig, BMViTForActionLocalization, BMViTVideoProcessor
-from hfvid.training import (
-    evaluate_predictions,
-    finish_training,
-    make_accelerator,
-    make_dataloaders,
-    make_parser,
-    parse_config_overrides,
-    prepare_training,
-    training_results,
-    validate_args,
-)
-
-logger = get_logger(__name__, log_level="INFO")
+from hfvid.training import (evaluate_predictions, finish_training, make_accelerator, make_dataloaders, make_parser,
+                            parse_config_overrides, prepare_training, training_results, validate_args)
 
 
 def parse_args(argv=None):

@@ -26,15 +26,8 @@ from hfvid.models.affective_process import AffectiveProcessVideoProcessor
 from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForAUIntensity, LabelSplit
 from hfvid.data.affect_sequences import SparseWindowDataset, labelled_sequences, video_pixels
 from hfvid.models.contrastive_au.sparse_labels import check_label_ratio, select_labelled_frames
-from hfvid.training import (
-    finish_training,
-    make_accelerator,
-    make_dataloaders,
-    make_parser,
-    prepare_training,
-    training_results,
-    validate_args,
-)
+from hfvid.training import (finish_training, make_accelerator, make_dataloaders, make_parser, prepare_training,
+                            training_results, validate_args)
 
 TINY_SYNTHETIC = {"image_size": 32, "temporal_hidden_size": 32, "embedding_dim": 16, "projection_hidden_size": 32,
                   "backbone_config": {"embedding_size": 8, "hidden_sizes": [16, 32], "depths": [1, 1],

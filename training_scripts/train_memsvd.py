@@ -38,17 +38,8 @@ from hfvid.models.memsvd import (
     MeMSVDForActionDetection,
     MeMSVDForVideoClassification,
 )
-from hfvid.training import (
-    evaluate_predictions,
-    finish_training,
-    make_accelerator,
-    make_dataloaders,
-    make_parser,
-    parse_config_overrides,
-    prepare_training,
-    training_results,
-    validate_args,
-)
+from hfvid.training import (evaluate_predictions, finish_training, make_accelerator, make_dataloaders, make_parser,
+                            parse_config_overrides, prepare_training, training_results, validate_args)
 
 logger = get_logger(__name__, log_level="INFO")
 

@@ -18,23 +18,12 @@ the class count differs. Evaluation: top-1 (and top-5 with at least 5 classes) a
 from pathlib import Path
 
 import torch
-from accelerate.logging import get_logger
 
 from hfvid.metrics.classification import classification_metrics
 from hfvid.models.mvitv2 import MViTv2Config, MViTv2ForVideoClassification, MViTv2VideoProcessor
-from hfvid.training import (
-    evaluate_predictions,
-    finish_training,
-    make_accelerator,
-    make_dataloaders,
-    make_parser,
-    parse_config_overrides,
-    prepare_training,
-    training_results,
-    validate_args,
-)
+from hfvid.training import (evaluate_predictions, finish_training, make_accelerator, make_dataloaders, make_parser,
+                            parse_config_overrides, prepare_training, training_results, validate_args)
 
-logger = get_logger(__name__, log_level="INFO")
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v"}
 

@@ -28,7 +28,6 @@ import csv
 import json
 
 import torch
-from accelerate.logging import get_logger
 
 from hfvid.metrics.classification import top_k_accuracy
 from hfvid.models.rest import RESTConfig, RESTForVideoCaptioning, RESTForZeroShotVideoClassification
@@ -40,17 +39,8 @@ from hfvid.data.rest_videos import (
     tiny_synthetic_components,
 )
 from hfvid.models.rest.self_training import RetrievedCaptionDataset, caption_collator
-from hfvid.training import (
-    finish_training,
-    make_accelerator,
-    make_dataloaders,
-    make_parser,
-    prepare_training,
-    training_results,
-    validate_args,
-)
-
-logger = get_logger(__name__, log_level="INFO")
+from hfvid.training import (finish_training, make_accelerator, make_dataloaders, make_parser, prepare_training,
+                            training_results, validate_args)
 
 
 def parse_args(argv=None):

@@ -5,18 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file
 
 from hfvid.training import register_pretrained_hooks
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 class Base(torch.nn.Module):

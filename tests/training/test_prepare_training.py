@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
 
 
 HERE = Path(__file__).resolve().parent
@@ -23,13 +22,6 @@ from hfvid.training import (  # noqa: E402
     prepare_training,
     training_results,
 )
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
 
 
 def toy_args(tmp_path, *extra):

@@ -16,15 +16,8 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from hfvid.training import (
-    evaluate_predictions,
-    finish_training,
-    make_accelerator,
-    make_dataloaders,
-    make_parser,
-    prepare_training,
-    validate_args,
-)
+from hfvid.training import (evaluate_predictions, finish_training, make_accelerator, make_dataloaders, make_parser,
+                            prepare_training, validate_args)
 
 
 class ToyRegressionConfig(PreTrainedConfig):
