@@ -92,6 +92,9 @@ def parse_args(argv=None):
 
 
 def _truncate(records, limit):
+    """The first ``limit`` records (all when ``limit`` is unset); None for an empty split."""
+    if len(records) == 0:
+        return None
     if not limit:
         return records
     return records.select(range(min(limit, len(records)))) if hasattr(records, "select") else records[:limit]
