@@ -4,6 +4,7 @@
 |---|---|---|
 | ``ibug_pts``, ``wflw``, ``cofw``, ``aflw2000`` | 300W/Menpo ``.pts``, WFLW lists, COFW ``.mat``, AFLW2000-3D ``.mat`` | SH-FAN, face benchmark |
 | ``celeba``, ``aflw``, ``ls3d``, ``landmark_json`` | CelebA/MAFL lists, ``AFLWinfo_release.mat``, 300W-LP ``_pts.mat``, JSON | Keypoints-to-Landmarks |
+| ``w300lp``, ``aflw_csv`` (+ ``cofw``, ``aflw``) | the ``300W_LP/`` root, HRNet's AFLW CSV lists (19/21 points) | SH-FAN |
 | ``disfa``, ``bp4d``, ``affwild2``, ``sewa`` (+ ``affect_labels``) | per-frame AU intensity / valence-arousal labels | Affective Processes, Contrastive AU, face benchmark |
 | ``affectnet``, ``lfw``, ``ijb`` | AffectNet CSVs, LFW pairs / identity folders, IJB-B/C protocols | face benchmark |
 | ``ava``, ``charades`` | AVA v2.x CSVs and label maps, Charades CSVs | BMViT, MeMSVD |
