@@ -101,7 +101,8 @@ def test_aflw_csv_round_trip(tmp_path, num_points):
     boxes = [[8.0, 9.0, 52.0, 53.0], [5.5, 6.5, 45.5, 46.5], [0.0, 0.0, 60.0, 60.0]]
     csv_file = write_aflw_csv(tmp_path / "face_landmarks_aflw_train.csv", names, landmarks, boxes)
     header = csv_file.read_text().splitlines()[0].split(",")
-    assert header[:5] == ["image_name", "scale", "box_size", "center_w", "center_h"] and len(header) == 5 + 2 * num_points
+    assert header[:5] == ["image_name", "scale", "box_size", "center_w", "center_h"]
+    assert len(header) == 5 + 2 * num_points
     records = read_aflw_csv(csv_file, tmp_path / "flickr")
     assert [r["image"] for r in records] == [str(tmp_path / "flickr" / n) for n in names]
     for record, points, box in zip(records, landmarks, boxes):
