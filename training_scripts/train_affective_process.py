@@ -169,7 +169,8 @@ def build_model(args):
         overrides.setdefault("image_size", args.synthetic_image_size)
     config = AffectiveProcessConfig(**overrides)
     size = config.image_size
-    return AffectiveProcessForAffectEstimation(config), AffectiveProcessVideoProcessor(size={"height": size, "width": size})
+    processor = AffectiveProcessVideoProcessor(size={"height": size, "width": size})
+    return AffectiveProcessForAffectEstimation(config), processor
 
 
 def stage1_args(args):

@@ -21,14 +21,6 @@ class Interrupted(Exception):
     pass
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def run_interrupted_then_resumed(monkeypatch, script, argv, at_step):
     """Kill the run right after its checkpoint at ``at_step`` is written, then resume it from ``latest``."""
     save = loop_module.save_checkpoint
