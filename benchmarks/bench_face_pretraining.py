@@ -13,6 +13,7 @@ import torch
 
 from hfvid import FaceRepresentationConfig, FaceRepresentationForSwAVPreTraining, FaceRepresentationModel
 from hfvid.models.face_pretraining.benchmark import run_benchmark
+from hfvid.models.face_pretraining.head_training import HeadTrainingConfig
 
 
 def pretraining_images_per_second(config, batch_size: int = 32, steps: int = 3) -> float:
@@ -53,11 +54,13 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         run_benchmark(backbone, ["expression"], fractions=[1.0, 0.1, 0.01], seeds=[0, 1, 2], protocol="linear",
-                      output_dir=folder, steps=100, train_size=256, test_size=64)
+                      output_dir=folder, training=HeadTrainingConfig(max_steps=100), train_size=256,
+                      test_size=64)
         linear = time.perf_counter() - start
         start = time.perf_counter()
         run_benchmark(backbone, ["expression"], fractions=[1.0, 0.1, 0.01], seeds=[0, 1, 2], protocol="finetune",
-                      output_dir=folder, steps=100, train_size=256, test_size=64)
+                      output_dir=folder, training=HeadTrainingConfig(max_steps=100), train_size=256,
+                      test_size=64)
         finetune = time.perf_counter() - start
     print(f"harness, expression x 3 fractions x 3 seeds, 100 steps, 256 train / 64 test synthetic faces at 64 px: "
           f"linear {linear:.1f} s, finetune {finetune:.1f} s")

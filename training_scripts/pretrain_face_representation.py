@@ -31,6 +31,7 @@ from hfvid.models.face_pretraining import (
 )
 from hfvid.models.face_pretraining.pretraining import (
     LARS,
+    HDF5Images,
     MultiCropDataset,
     SwAVMultiCrop,
     code_entropy,
@@ -38,7 +39,6 @@ from hfvid.models.face_pretraining.pretraining import (
     identity_probe_accuracy,
     identity_probe_data,
     prototype_usage_entropy,
-    read_hdf5_images,
     swav_scheduler,
 )
 from hfvid.training import (finish_training, make_accelerator, make_dataloaders, make_parser, prepare_training,
@@ -90,14 +90,15 @@ def parse_overrides(text):
     return overrides
 
 
-def load_images(args) -> list:
-    """Concatenate every source given: synthetic faces, an image folder, FRL HDF5 files."""
-    images = []
+def load_images(args):
+    """Every source given, concatenated as one lazy sequence (images are decoded per item by the DataLoader):
+    synthetic face crops, an image folder's file paths, FRL HDF5 files (:class:`HDF5Images`)."""
+    sources = []
     if args.dataset_name == "synthetic":
         from hfvid.data.synthetic import synthetic_faces
 
         faces = synthetic_faces(args.synthetic_train_samples, args.synthetic_image_size, seed=args.seed)
-        images += [crop_face(face["image"], face["box"]) for face in faces]  # face crops, like FRL's data
+        sources.append([crop_face(face["image"], face["box"]) for face in faces])  # face crops, like FRL's data
     elif args.dataset_name not in (None, "hdf5"):
         raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir / --hdf5_files), "
                          f"got {args.dataset_name!r}")
@@ -105,11 +106,13 @@ def load_images(args) -> list:
         files = sorted(str(p) for p in Path(args.train_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise ValueError(f"--train_dir {args.train_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        images += files
-    for path in args.hdf5_files or []:
-        images += read_hdf5_images(path)
+        sources.append(files)
+    sources += [HDF5Images(path) for path in args.hdf5_files or []]
+    if not sources:
+        raise ValueError("no training images: give --dataset_name synthetic, --train_dir or --hdf5_files")
+    images = torch.utils.data.ConcatDataset(sources)
     if args.max_train_samples:
-        images = images[: args.max_train_samples]
+        images = torch.utils.data.Subset(images, range(min(args.max_train_samples, len(images))))
     return images
 
 

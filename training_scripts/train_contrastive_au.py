@@ -76,25 +76,15 @@ def load_splits(args) -> tuple[list[dict], list[dict], dict]:
 
         train, test = load(args.synthetic_train_videos, args.seed + 2), load(args.synthetic_eval_videos, args.seed + 3)
         folds = {"protocol": "synthetic: disjoint generated sequences"}
-    elif args.dataset_format == "disfa":
-        from hfvid.data.formats.disfa import DISFA_FOLDS
-
-        test_subjects = list(DISFA_FOLDS[args.fold])
-        train_subjects = [s for k, fold in enumerate(DISFA_FOLDS) if k != args.fold for s in fold]
-        train = labelled_sequences("disfa", args.annotations, args.train_dir, train_subjects)
-        test = labelled_sequences("disfa", args.validation_annotations or args.annotations,
-                                  args.validation_dir or args.train_dir, test_subjects)
-        folds = {"protocol": f"DISFA 3-fold, test fold {args.fold}", "test_subjects": test_subjects}
     else:
-        from hfvid.data.formats.bp4d import FERA2015_DEV, FERA2015_TRAIN
+        from hfvid.data.au_folds import au_fold
 
-        train = labelled_sequences("bp4d", args.annotations, args.train_dir, list(FERA2015_TRAIN))
-        test = labelled_sequences("bp4d", args.validation_annotations or args.annotations,
-                                  args.validation_dir or args.train_dir, list(FERA2015_DEV))
-        folds = {"protocol": "FERA2015 train / development", "test_subjects": list(FERA2015_DEV)}
-    overlap = {s["subject_id"] for s in train} & {s["subject_id"] for s in test}
-    if overlap:
-        raise ValueError(f"train and test share subjects {sorted(overlap)} (folds must be subject-independent)")
+        split = au_fold(args.dataset_format, args.fold if args.dataset_format == "disfa" else 0)
+        train = labelled_sequences(args.dataset_format, args.annotations, args.train_dir, list(split.train_subjects))
+        test = labelled_sequences(args.dataset_format, args.validation_annotations or args.annotations,
+                                  args.validation_dir or args.train_dir, list(split.test_subjects))
+        folds = {"protocol": split.protocol, "test_subjects": list(split.test_subjects)}
+        split.check_disjoint({s["subject_id"] for s in train}, {s["subject_id"] for s in test})
     if args.max_train_samples:
         train = train[: args.max_train_samples]
     if args.max_eval_samples:

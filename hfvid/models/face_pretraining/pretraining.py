@@ -4,7 +4,9 @@ and a closed-form linear probe used to monitor representation quality."""
 from __future__ import annotations
 
 import math
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -77,22 +79,48 @@ class MultiCropDataset(torch.utils.data.Dataset):
         return {"pixel_values": self.transform(image)}
 
 
-def read_hdf5_images(path) -> list:
-    """FRL's pre-training HDF5 layout: dataset ``images`` of encoded image bytes -> list of PIL images.
+class HDF5Images:
+    """FRL's pre-training HDF5 layout (dataset ``images``, one encoded JPEG/PNG face crop per entry) as a lazy
+    sequence: ``len()`` reads only the dataset's shape, ``[i]`` decodes entry ``i`` to an RGB PIL image.
 
-    Needs ``h5py`` (not a hfvid dependency: ``pip install h5py``)."""
-    import io
+    The file is opened on first access in each process (an h5py handle must not cross a DataLoader worker's fork),
+    so memory does not grow with the number of images. Needs ``h5py`` (``pip install h5py``)."""
 
-    try:
-        import h5py
-    except ImportError as error:
-        raise ImportError("reading FRL .h5 files needs h5py: pip install h5py") from error
-    from PIL import Image
+    def __init__(self, path):
+        self.path = str(path)
+        with self._open() as handle:
+            if "images" not in handle:
+                raise ValueError(f"{path} has no 'images' dataset (FRL layout: encoded image bytes per entry)")
+            self.length = len(handle["images"])
+        self._handle = self._pid = None
 
-    with h5py.File(path, "r") as handle:
-        if "images" not in handle:
-            raise ValueError(f"{path} has no 'images' dataset (FRL layout: encoded image bytes per entry)")
-        return [Image.open(io.BytesIO(bytes(np.asarray(item)))).convert("RGB") for item in handle["images"]]
+    def _open(self):
+        try:
+            import h5py
+        except ImportError as error:
+            raise ImportError("reading FRL .h5 files needs h5py: pip install h5py") from error
+        if not Path(self.path).is_file():
+            raise FileNotFoundError(f"HDF5 file {self.path} does not exist")
+        return h5py.File(self.path, "r")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int):
+        import io
+
+        from PIL import Image
+
+        if not -self.length <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} images in {self.path}")
+        if self._handle is None or self._pid != os.getpid():
+            self._handle, self._pid = self._open(), os.getpid()
+        data = bytes(np.asarray(self._handle["images"][index]))
+        with Image.open(io.BytesIO(data)) as image:
+            return image.convert("RGB")
+
+    def __getstate__(self):
+        return {**self.__dict__, "_handle": None, "_pid": None}
 
 
 class LARS(torch.optim.Optimizer):
@@ -238,6 +266,7 @@ def crop_face(image, box, margin: float = 1.2):
 
 
 __all__ = [
+    "HDF5Images",
     "LARS",
     "MultiCropDataset",
     "RandomPILGaussianBlur",
@@ -248,7 +277,6 @@ __all__ = [
     "identity_probe_data",
     "linear_probe_accuracy",
     "prototype_usage_entropy",
-    "read_hdf5_images",
     "swav_learning_rate",
     "swav_scheduler",
 ]

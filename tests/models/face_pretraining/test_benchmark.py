@@ -9,8 +9,9 @@ import torch
 from hfvid import FaceRepresentationConfig, FaceRepresentationModel
 from hfvid.metrics.affect import concordance_correlation as ccc
 from hfvid.metrics.affect import icc_3_1
-from hfvid.models.face_pretraining.benchmark import load_backbone, regression_metrics, run_benchmark
-from hfvid.models.face_pretraining.splits import few_shot_indices, subject_disjoint_split
+from hfvid.models.face_pretraining.benchmark import regression_metrics, run_benchmark
+from hfvid.models.face_pretraining.head_training import HeadTrainingConfig, load_backbone
+from hfvid.data.fraction_splits import few_shot_indices, subject_disjoint_split
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +94,8 @@ def test_harness_bad_inputs():
 
 def test_benchmark_end_to_end_writes_runs_and_table(tmp_path):
     result = run_benchmark(tiny_backbone(), ["expression", "au_intensity"], fractions=[1.0, 0.5], seeds=[0, 1],
-                           protocol="linear", output_dir=tmp_path, steps=5, train_size=16, test_size=16)
+                           protocol="linear", output_dir=tmp_path, training=HeadTrainingConfig(max_steps=5),
+                           train_size=16, test_size=16)
     assert len(result["runs"]) == 8
     run = json.loads((tmp_path / "runs" / "expression_f0.5_s1.json").read_text())
     assert run["num_train"] == 8 and {"accuracy", "ccc_valence"} <= run["metrics"].keys()
@@ -144,7 +146,8 @@ def test_benchmark_on_real_formats(tmp_path):
     formats = {"landmarks": "cofw", "expression": "affectnet", "recognition": "lfw"}
     dirs = {"landmarks": tmp_path / "cofw", "expression": tmp_path / "affectnet", "recognition": tmp_path / "lfw_set"}
     result = run_benchmark(tiny_backbone(), list(formats), fractions=[1.0], seeds=[0], protocol="linear",
-                           output_dir=tmp_path / "out", dataset_format=formats, data_dir=dirs, steps=2)
+                           output_dir=tmp_path / "out", dataset_format=formats, data_dir=dirs,
+                           training=HeadTrainingConfig(max_steps=2))
     runs = {run["task"]: run for run in result["runs"]}
     assert runs["landmarks"]["dataset"] == "cofw" and runs["landmarks"]["num_test"] == 2
     assert np.isfinite(runs["landmarks"]["metrics"]["nme"])
@@ -153,7 +156,7 @@ def test_benchmark_on_real_formats(tmp_path):
 
 
 def test_dataset_format_errors(tmp_path):
-    from hfvid.models.face_pretraining.benchmark import resolve_sources
+    from hfvid.data.face_benchmark import resolve_sources
     from hfvid.quickstart import load_training_script
 
     with pytest.raises(ValueError, match="unknown dataset format 'coco' for task landmarks; known formats: "
@@ -177,8 +180,8 @@ def test_dataset_format_errors(tmp_path):
 
 
 def test_benchmark_on_aflw2000_disfa_and_ijb_formats(tmp_path):
-    """The other readers wired into the harness: AFLW2000-3D .mat (3D NME by yaw), DISFA labels + frames (ICC,
-    fold-1 subjects held out), IJB-B templates (TAR@FAR)."""
+    """The other readers wired into the harness: AFLW2000-3D .mat (3D NME by yaw), DISFA labels + frames (ICC, each
+    of the 3 subject-independent folds held out in turn, frame files numbered from 1), IJB-B templates (TAR@FAR)."""
     from PIL import Image
 
     from hfvid.data.formats.aflw2000 import write_aflw2000_mat
@@ -195,10 +198,10 @@ def test_benchmark_on_aflw2000_disfa_and_ijb_formats(tmp_path):
             points = np.concatenate([rng.uniform(4, 28, (68, 2)), rng.normal(0, 3, (68, 1))], 1)
             image(tmp_path / "aflw" / split / f"image{i:05d}.jpg")
             write_aflw2000_mat(tmp_path / "aflw" / split / f"image{i:05d}.mat", points, [0, 0.3 * i, 0, 0, 0, 0, 1])
-    for subject in ("SN001", "SN003"):  # SN001 is in DISFA fold 1 (test), SN003 is not
+    for subject in ("SN001", "SN013", "SN003"):  # one subject of each DISFA fold
         write_disfa_subject(tmp_path / "disfa" / "ActionUnit_Labels", subject, rng.integers(0, 6, (3, 12)))
         for frame in range(3):
-            image(tmp_path / "disfa" / "frames" / subject / f"{frame:05d}.jpg")
+            image(tmp_path / "disfa" / "frames" / subject / f"{frame + 1:05d}.jpg")  # ffmpeg numbering
     meta = tmp_path / "ijb" / "meta"
     meta.mkdir(parents=True)
     (meta / "ijbb_face_tid_mid.txt").write_text("".join(f"{i}.jpg {10 + i // 2} {100 + i}\n" for i in range(6)))
@@ -212,9 +215,134 @@ def test_benchmark_on_aflw2000_disfa_and_ijb_formats(tmp_path):
     formats = {"alignment_3d": "aflw2000", "au_intensity": "disfa", "recognition": "ijbb"}
     dirs = {"alignment_3d": tmp_path / "aflw", "au_intensity": tmp_path / "disfa", "recognition": tmp_path / "ijb"}
     result = run_benchmark(tiny_backbone(), list(formats), fractions=[1.0], seeds=[0], protocol="linear",
-                           output_dir=tmp_path / "out", dataset_format=formats, data_dir=dirs, steps=2)
+                           output_dir=tmp_path / "out", dataset_format=formats, data_dir=dirs,
+                           training=HeadTrainingConfig(max_steps=2))
     runs = {run["task"]: run for run in result["runs"]}
     assert runs["alignment_3d"]["num_test"] == 2 and "nme_yaw_0_30" in runs["alignment_3d"]["metrics"]
-    assert runs["au_intensity"]["num_train"] == 3 and runs["au_intensity"]["num_test"] == 3
-    assert "icc_AU01" in runs["au_intensity"]["metrics"]
+    au_runs = [run for run in result["runs"] if run["task"] == "au_intensity"]
+    assert [run["fold"] for run in au_runs] == [0, 1, 2] and all(r["num_train"] == 6 and r["num_test"] == 3
+                                                              for r in au_runs)
+    assert au_runs[1]["split_protocol"] == "DISFA 3-fold, test fold 1" and "icc_AU01" in au_runs[0]["metrics"]
+    assert (tmp_path / "out" / "runs" / "au_intensity_fold2_f1_s0.json").is_file()
     assert {"tar@far=1e-04", "accuracy"} <= runs["recognition"]["metrics"].keys()
+
+
+def test_au_folds_are_subject_independent_and_shared():
+    from hfvid.data.au_folds import au_fold
+    from hfvid.data.formats.bp4d import FERA2015_DEV, FERA2015_TRAIN
+
+    folds = [au_fold("disfa", k) for k in range(3)]
+    assert all(len(f.test_subjects) == 9 and len(f.train_subjects) == 18 for f in folds)
+    assert len(set().union(*(f.test_subjects for f in folds))) == 27  # every subject tested exactly once
+    assert all(set(f.train_subjects).isdisjoint(f.test_subjects) for f in folds)
+    bp4d = au_fold("bp4d")
+    assert bp4d.train_subjects == tuple(FERA2015_TRAIN) and bp4d.test_subjects == tuple(FERA2015_DEV)
+    assert bp4d.side("F001") == "train" and bp4d.side("F002") == "test" and bp4d.side("X999") is None
+    with pytest.raises(ValueError, match="fold must be 0, 1 or 2"):
+        au_fold("disfa", 3)
+    with pytest.raises(ValueError, match="fold must be 0 for BP4D"):
+        au_fold("bp4d", 1)
+    with pytest.raises(ValueError, match="must be one of"):
+        au_fold("affwild2")
+    with pytest.raises(ValueError, match=r"share subjects \['SN001'\]"):
+        folds[0].check_disjoint(["SN001", "SN013"], ["SN001"])
+
+
+def test_real_data_streams_one_image_per_item(tmp_path, monkeypatch):
+    """Readers keep image paths only; the dataset decodes an image when its item is asked for, so a DataLoader
+    holds one batch of images, never the whole set."""
+    import hfvid.data.face_benchmark as data
+
+    _write_real_datasets(tmp_path)
+    records = data.real_task_data("expression", "affectnet", tmp_path / "affectnet")
+    assert all("image" not in r and r["image_path"] for r in records["train"] + records["test"])
+    decoded = []
+    original = data.load_record_image
+    monkeypatch.setattr(data, "load_record_image", lambda record: decoded.append(record) or original(record))
+    _, processor = load_backbone(tiny_backbone(), image_size=32)
+    loader = torch.utils.data.DataLoader(data.FaceTaskDataset("expression", records["train"], processor), batch_size=3)
+    batch = next(iter(loader))
+    assert len(decoded) == 3 and batch["pixel_values"].shape == (3, 3, 32, 32)
+    assert batch["labels"].tolist() == [r["label"] for r in records["train"][:3]]
+
+
+def test_augmentation_moves_the_crop_and_keeps_targets_exact():
+    from hfvid.data.face_benchmark import FaceCropAugmentation, FaceTaskDataset
+    from hfvid.data.synthetic import synthetic_faces
+    from hfvid.data.synthetic_face_tasks import synthetic_expression_faces
+    from hfvid.modules.heatmaps import apply_affine
+
+    _, processor = load_backbone(tiny_backbone(), image_size=32)
+    faces = synthetic_faces(2, 64, seed=0)
+    plain = FaceTaskDataset("landmarks", faces, processor)[0]
+    jittered = FaceTaskDataset("landmarks", faces, processor, augmentation=FaceCropAugmentation(0.3, 0.2, 1.0, 0))[0]
+    assert not torch.allclose(plain["crop_matrices"], jittered["crop_matrices"])
+    expected = apply_affine(jittered["crop_matrices"], torch.as_tensor(faces[0]["landmarks"], dtype=torch.float32))
+    torch.testing.assert_close(jittered["labels"], expected)  # no flip for landmarks: left/right would swap
+
+    faces = synthetic_expression_faces(2, 64, seed=1)
+    plain = FaceTaskDataset("expression", faces, processor)[1]
+    flipped = FaceTaskDataset("expression", faces, processor, augmentation=FaceCropAugmentation(0, 0, 1.0, 0))[1]
+    torch.testing.assert_close(flipped["pixel_values"], plain["pixel_values"].flip(-1))
+    point = torch.tensor([[20.0, 30.0]])
+    x_plain, x_flipped = apply_affine(plain["crop_matrices"], point), apply_affine(flipped["crop_matrices"], point)
+    torch.testing.assert_close(x_flipped[:, 0], 31 - x_plain[:, 0])  # the image point lands mirrored in the crop
+    with pytest.raises(ValueError, match="augmentation flip must be in"):
+        FaceCropAugmentation(flip=2)
+
+
+def test_head_training_config_and_streamed_statistics():
+    from hfvid.models.face_pretraining.head_training import StandardizedHead
+
+    config = HeadTrainingConfig(num_epochs=2.5, batch_size=4)
+    assert config.total_steps(10) == 8 and config.total_steps(10, num_processes=2) == 5
+    assert HeadTrainingConfig(max_steps=7).total_steps(1000) == 7  # fixed steps whatever the fraction
+    assert HeadTrainingConfig(augment=False).augmentation() is None
+    for bad, message in (({"max_steps": 0}, "max_steps must be"), ({"num_epochs": 0}, "num_epochs must be"),
+                         ({"warmup_ratio": 1.0}, "warmup_ratio"), ({"color_jitter": -1}, "color must be")):
+        with pytest.raises(ValueError, match=message):
+            HeadTrainingConfig(**bad)
+    features = torch.randn(10, 3, 2, 2) * torch.tensor([1.0, 5.0, 0.1])[:, None, None] + 2
+    head = StandardizedHead(torch.nn.Identity())
+    head.fit_batches(features.split(3))
+    torch.testing.assert_close(head.mean, features.mean((0, 2, 3), keepdim=True)[0])
+    torch.testing.assert_close(head.std, features.std((0, 2, 3), keepdim=True)[0])
+
+
+@pytest.mark.launch
+def test_benchmark_script_on_two_processes_gathers_every_test_item(tmp_path, launch_script):
+    """`accelerate launch` with 2 CPU ranks: data-parallel head training, predictions gathered in order (an odd
+    number of test items, so one rank gets a padded batch that gather_for_metrics drops)."""
+    folder = tmp_path / "backbone"
+    tiny_backbone().save_pretrained(folder)
+    result = launch_script("face_benchmark", "--backbone", folder, "--tasks", "expression", "--fractions", "1.0",
+                           "--seeds", "0", "--max_steps", "2", "--synthetic_train_size", "8",
+                           "--synthetic_test_size", "7", "--output_dir", tmp_path / "out", num_processes=2)
+    run = json.loads((tmp_path / "out" / "runs" / "expression_f1_s0.json").read_text())
+    assert run["num_processes"] == 2 and run["num_test"] == 7 and run["steps"] == 2
+    assert "| expression | linear | 1 |" in result.stdout
+
+
+def test_contrastive_au_script_uses_the_shared_folds(tmp_path):
+    """train_contrastive_au.py's DISFA / BP4D splits are hfvid.data.au_folds' (one implementation for all methods)."""
+    from argparse import Namespace
+
+    from hfvid.data.formats.bp4d import write_bp4d_video
+    from hfvid.data.formats.disfa import write_disfa_subject
+    from hfvid.quickstart import load_training_script
+
+    script = load_training_script("train_contrastive_au")
+    for subject in ("SN001", "SN013", "SN003"):  # DISFA folds 0, 1, 2
+        write_disfa_subject(tmp_path / "disfa", subject, np.zeros((4, 12)))
+    for subject in ("F001", "F002"):  # FERA2015 train, development
+        write_bp4d_video(tmp_path / "bp4d", subject, "T1", np.zeros((4, 5)))
+    common = dict(dataset_name=None, train_dir=None, validation_dir=None, validation_annotations=None,
+                  max_train_samples=None, max_eval_samples=None)
+    train, test, folds = script.load_splits(Namespace(**common, dataset_format="disfa", annotations=tmp_path / "disfa",
+                                                      fold=1))
+    assert [s["subject_id"] for s in test] == ["SN013"] and {s["subject_id"] for s in train} == {"SN001", "SN003"}
+    assert folds["protocol"] == "DISFA 3-fold, test fold 1"
+    train, test, folds = script.load_splits(Namespace(**common, dataset_format="bp4d", annotations=tmp_path / "bp4d",
+                                                      fold=0))
+    assert [s["subject_id"] for s in train] == ["F001"] and [s["subject_id"] for s in test] == ["F002"]
+    assert folds["protocol"] == "FERA2015 train / development"
