@@ -59,7 +59,7 @@ def main(argv=None):
         pool = torch.randn(size, 512, generator=generator)
         queries = torch.randn(args.query_videos, 512, generator=generator)
         build = timed(lambda: torch.nn.functional.normalize(pool, dim=-1))
-        query = timed(lambda: retrieve_topk(queries, pool, k=8, min_sim=0.0, dedup_threshold=0.95, chunk_size=64))
+        query = timed(lambda: retrieve_topk(queries, pool, k=8, min_sim=0.0, dedup_threshold=0.95, query_chunk_size=64))
         print(f"| {size:,} | {build:.3f} | {query / args.query_videos * 1000:.2f} ms |")
     return rows
 

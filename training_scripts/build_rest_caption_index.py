@@ -35,6 +35,10 @@ def parse_args(argv=None):
     parser.add_argument("--top_k", type=int, default=8)
     parser.add_argument("--min_sim", type=float, default=0.2)
     parser.add_argument("--dedup_threshold", type=float, default=0.95)
+    parser.add_argument("--retrieval_chunk_size", type=int, default=32768,
+                        help="Captions scored at once per shard of videos (memory ~ shard_size x this x 4 bytes).")
+    parser.add_argument("--retrieval_backend", choices=["torch", "faiss"], default="torch",
+                        help="faiss: an exact IndexFlatIP on the CPU (needs faiss installed); same result.")
     parser.add_argument("--frames_per_video", type=int, default=8)
     parser.add_argument("--batch_size", type=int, default=64, help="Captions / videos embedded at once.")
     parser.add_argument("--shard_size", type=int, default=1024, help="Videos per output shard.")
@@ -47,8 +51,8 @@ def parse_args(argv=None):
         raise ValueError("Need --dataset_name synthetic or --train_dir.")
     if args.dataset_name is None and args.retriever_name_or_path is None:
         raise ValueError("Real videos need --retriever_name_or_path (a CLIP checkpoint).")
-    if args.top_k < 1 or args.shard_size < 1 or args.batch_size < 1:
-        raise ValueError("--top_k, --shard_size and --batch_size must be >= 1")
+    if args.top_k < 1 or args.shard_size < 1 or args.batch_size < 1 or args.retrieval_chunk_size < 1:
+        raise ValueError("--top_k, --shard_size, --batch_size and --retrieval_chunk_size must be >= 1")
     return args
 
 
@@ -101,7 +105,7 @@ def main(args):
         save_file({"embeddings": torch.cat(chunks).float().contiguous()}, str(cache))
         (output / "captions.json").write_text(json.dumps(captions))
     accelerator.wait_for_everyone()
-    caption_embeds = load_file(str(cache))["embeddings"]
+    caption_embeds = load_file(str(cache))["embeddings"].to(accelerator.device)  # retrieval runs on the device
     if json.loads((output / "captions.json").read_text()) != captions:
         raise ValueError(f"{cache} was built from a different pool; delete {output} to rebuild")
 
@@ -113,7 +117,8 @@ def main(args):
 
     for index, items in tqdm(todo, disable=not accelerator.is_local_main_process, desc="retrieval shards"):
         video_embeds = torch.stack([embedder.video(videos[i][1]) for i in items])
-        indices, sims = retrieve_topk(video_embeds, caption_embeds, args.top_k, args.min_sim, args.dedup_threshold)
+        indices, sims = retrieve_topk(video_embeds, caption_embeds, args.top_k, args.min_sim, args.dedup_threshold,
+                                      pool_chunk_size=args.retrieval_chunk_size, backend=args.retrieval_backend)
         rows = {"video_id": [videos[i][0] for i in items],
                 "captions": [[captions[j] for j in row] for row in indices], "sims": sims}
         save_shard(datasets.Dataset.from_dict(rows), output, index)

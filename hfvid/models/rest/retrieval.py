@@ -55,49 +55,133 @@ def unique_captions(captions) -> list[str]:
 
 @torch.no_grad()
 def retrieve_topk(video_embeds, caption_embeds, k: int, min_sim: float | None = None,
-                  dedup_threshold: float | None = None, chunk_size: int = 1024, candidates: int | None = None):
-    """Per video, the ``k`` captions with the largest cosine similarity, best first.
+                  dedup_threshold: float | None = None, query_chunk_size: int = 1024, pool_chunk_size: int = 32768,
+                  candidates: int | None = None, backend: str = "torch"):
+    """Per video, the ``k`` captions with the largest cosine similarity, best first, in bounded memory.
+
+    The pool is scanned in chunks with a running top-``candidates`` per video (``torch.topk`` over each chunk,
+    merged with the running set), so neither the full ``V x N`` similarity matrix nor a sort of it is ever built:
+    memory is about ``query_chunk_size x pool_chunk_size`` floats plus the ``(V, candidates)`` running set. The
+    filters then walk each video's candidates in rank order. Runs on the device of ``caption_embeds``.
 
     Args:
         video_embeds (`(V, D)` tensor), caption_embeds (`(N, D)` tensor): embeddings (L2-normalised here).
         k: captions per video.
         min_sim: drop captions whose cosine with the video is below it.
         dedup_threshold: skip a caption whose cosine with an already-selected caption exceeds it.
-        chunk_size: videos scored at once (memory `chunk_size x N`); the result does not depend on it.
+        query_chunk_size, pool_chunk_size: videos and captions scored at once; the result does not depend on them.
         candidates: captions examined per video (default `max(4k, k + 32)`); with filters fewer than `k` may be
             returned when every candidate is filtered out.
+        backend: `"torch"` (default) or `"faiss"` (an exact `IndexFlatIP` on the CPU, used only when asked for and
+            `faiss` is installed; rows with a tie at the candidate boundary are redone with `"torch"`).
 
     Returns:
-        `(indices, scores)`: per video a list of pool indices and a list of their cosines. Ties are broken by the
-        lower pool index.
+        `(indices, scores)`: per video a list of pool indices and a list of their cosines. Tie rule: equal cosines
+        rank by the lower pool index, at every stage (the candidate set and the order), as a stable full sort would.
     """
     video_embeds, caption_embeds = torch.as_tensor(video_embeds), torch.as_tensor(caption_embeds)
     if caption_embeds.ndim != 2 or caption_embeds.shape[0] == 0:
         raise ValueError("the caption pool is empty: caption_embeds must be a non-empty (N, D) tensor")
     if video_embeds.ndim != 2 or video_embeds.shape[1] != caption_embeds.shape[1]:
         raise ValueError(f"video_embeds must be (V, {caption_embeds.shape[1]}), got {tuple(video_embeds.shape)}")
-    if k < 1 or chunk_size < 1:
-        raise ValueError(f"k and chunk_size must be >= 1, got {k} and {chunk_size}")
-    videos = F.normalize(video_embeds.float(), dim=-1)
+    if k < 1 or query_chunk_size < 1 or pool_chunk_size < 1:
+        raise ValueError(f"k, query_chunk_size and pool_chunk_size must be >= 1, got {k}, {query_chunk_size} and "
+                         f"{pool_chunk_size}")
+    if backend not in ("torch", "faiss"):
+        raise ValueError(f"backend must be 'torch' or 'faiss', got {backend!r}")
     pool = F.normalize(caption_embeds.float(), dim=-1)
+    videos = F.normalize(video_embeds.float().to(pool.device), dim=-1)
+    if not (torch.isfinite(pool).all() and torch.isfinite(videos).all()):
+        raise ValueError("video_embeds and caption_embeds must be finite (no NaN/inf)")
     examine = min(pool.shape[0], candidates or max(4 * k, k + 32))
     all_indices, all_scores = [], []
-    for start in range(0, videos.shape[0], chunk_size):
-        sims = videos[start:start + chunk_size] @ pool.T
-        order = torch.sort(sims, dim=1, descending=True, stable=True).indices[:, :examine]
-        for row, ranked in zip(sims, order):
-            chosen = []
-            for index in ranked.tolist():
-                if min_sim is not None and row[index] < min_sim:
-                    break  # ranked: every later caption is below the threshold too
-                if dedup_threshold is not None and chosen and (pool[chosen] @ pool[index]).max() > dedup_threshold:
-                    continue
-                chosen.append(index)
-                if len(chosen) == k:
-                    break
-            all_indices.append(chosen)
-            all_scores.append([float(row[i]) for i in chosen])
+    for start in range(0, videos.shape[0], query_chunk_size):
+        queries = videos[start:start + query_chunk_size]
+        if backend == "faiss":
+            scores, indices = _faiss_candidates(queries, pool, examine, pool_chunk_size)
+        else:
+            scores, indices = _running_topk(queries, pool, examine, pool_chunk_size)
+        chosen = _select(scores, indices, pool, k, min_sim, dedup_threshold)
+        for row_scores, row_indices, row_chosen in zip(scores.tolist(), indices.tolist(), chosen.tolist()):
+            all_indices.append([i for i, keep in zip(row_indices, row_chosen) if keep])
+            all_scores.append([s for s, keep in zip(row_scores, row_chosen) if keep])
     return all_indices, all_scores
+
+
+def _rank(scores, indices, width: int):
+    """The best ``width`` of a small candidate set, ordered by (score descending, pool index ascending)."""
+    order = indices.argsort(dim=1)  # indices are distinct, so this order is unique
+    scores, indices = scores.gather(1, order), indices.gather(1, order)
+    order = scores.argsort(dim=1, descending=True, stable=True)[:, :width]
+    return scores.gather(1, order), indices.gather(1, order)
+
+
+def _chunk_topk(sims, width: int):
+    """Columns of the ``width`` largest entries per row of ``sims``, equal values taken by the lower column.
+
+    ``torch.topk`` picks arbitrarily among values tied with the ``width``-th largest; rows where such a tie crosses
+    the boundary (rare on real embeddings) are redone exactly: all entries above it plus the first tied ones."""
+    values, columns = sims.topk(width, dim=1)
+    kth = values[:, -1:]
+    ambiguous = ((sims >= kth).sum(1) > width).nonzero().squeeze(1)
+    if len(ambiguous):
+        rows, threshold = sims[ambiguous], kth[ambiguous]
+        above, tied = rows > threshold, rows == threshold
+        need = width - above.sum(1, keepdim=True)
+        keep = above | (tied & (tied.cumsum(1, dtype=torch.int32) <= need))
+        columns[ambiguous] = keep.nonzero()[:, 1].view(len(ambiguous), width)  # row-major: ascending columns
+        values[ambiguous] = rows.gather(1, columns[ambiguous])
+    return values, columns
+
+
+def _running_topk(queries, pool, width: int, pool_chunk_size: int):
+    """Exact top-``width`` pool entries per query (tie rule of `_rank`) scanning the pool in chunks."""
+    best_scores = queries.new_empty(queries.shape[0], 0)
+    best_indices = torch.empty(queries.shape[0], 0, dtype=torch.long, device=queries.device)
+    for offset in range(0, pool.shape[0], pool_chunk_size):
+        sims = queries @ pool[offset:offset + pool_chunk_size].T
+        scores, columns = _chunk_topk(sims, min(width, sims.shape[1]))
+        best_scores, best_indices = _rank(torch.cat([best_scores, scores], 1),
+                                          torch.cat([best_indices, columns + offset], 1), width)
+    return best_scores, best_indices
+
+
+def _faiss_candidates(queries, pool, width: int, pool_chunk_size: int):
+    """Top-``width`` candidates from a faiss exact inner-product index; boundary-tied rows redone with torch."""
+    try:
+        import faiss
+    except ImportError as error:
+        raise ImportError("backend='faiss' needs the faiss package (pip install faiss-cpu)") from error
+    index = faiss.IndexFlatIP(pool.shape[1])
+    index.add(pool.cpu().numpy())
+    search = min(width + 1, pool.shape[0])  # one more, to see a tie across the boundary
+    scores, indices = index.search(queries.cpu().numpy(), search)
+    scores, indices = torch.from_numpy(scores).to(queries.device), torch.from_numpy(indices).to(queries.device)
+    redo = (scores[:, width - 1] == scores[:, width]).nonzero().squeeze(1) if search > width else []
+    scores, indices = _rank(scores, indices, width)
+    if len(redo):
+        scores[redo], indices[redo] = _running_topk(queries[redo], pool, width, pool_chunk_size)
+    return scores, indices
+
+
+def _select(scores, indices, pool, k: int, min_sim, dedup_threshold):
+    """Boolean `(Q, C)` mask of the kept candidates: walking each row in rank order, keep a caption unless it is
+    below ``min_sim``, too close (> ``dedup_threshold``) to an already kept one, or ``k`` are already kept."""
+    keep = torch.zeros_like(indices, dtype=torch.bool)
+    kept = torch.zeros(indices.shape[0], dtype=torch.long, device=indices.device)
+    gram = None
+    if dedup_threshold is not None:
+        embeds = pool[indices]  # (Q, C, D)
+        gram = embeds @ embeds.transpose(1, 2)
+    for j in range(indices.shape[1]):
+        ok = kept < k
+        if min_sim is not None:
+            ok &= scores[:, j] >= min_sim
+        if gram is not None and j:
+            ok &= ~(keep[:, :j] & (gram[:, :j, j] > dedup_threshold)).any(1)
+        keep[:, j] = ok
+        kept += ok
+    return keep
 
 
 __all__ = ["build_caption_pool", "normalize_caption", "pool_features", "retrieve_topk", "unique_captions"]
