@@ -215,11 +215,16 @@ def iter_knn_distances(descriptors, k: int, chunk_size: int = DEFAULT_CHUNK_SIZE
         array = np.ascontiguousarray(x.cpu().numpy())
         index = faiss.IndexFlatL2(array.shape[1])
         index.add(array)
-        extra = int(exclude_self)
         for start in range(0, len(array), chunk_size):
-            squared, _ = index.search(array[start:start + chunk_size], k + extra)
-            # the point itself is at distance 0, so it is one of the smallest: drop one zero per row
-            yield start, torch.from_numpy(np.sqrt(np.maximum(squared[:, extra:], 0)))
+            queries = array[start:start + chunk_size]
+            squared, found = index.search(queries, k + int(exclude_self))
+            if exclude_self:  # drop the point itself by index (or the (k+1)-th when a duplicate hid it)
+                rows = np.arange(len(queries))
+                is_self = found == (start + rows)[:, None]
+                keep = np.ones(squared.shape, bool)
+                keep[rows, np.where(is_self.any(1), is_self.argmax(1), k)] = False
+                squared = squared[keep].reshape(len(queries), k)
+            yield start, torch.from_numpy(np.sqrt(np.maximum(squared, 0)))
         return
     x = x.to(device or "cpu")
     x_sq = (x * x).sum(dim=1)

@@ -180,6 +180,10 @@ def test_faiss_knn_equals_the_exact_search():
     rng = np.random.default_rng(2)
     floats = rng.normal(size=(50, 16)).astype(np.float32)
     np.testing.assert_allclose(knn_distances(floats, 9, 8, backend="faiss").numpy(), exact_knn(floats, 9), atol=1e-4)
+    integers = rng.integers(0, 3, size=(40, 4)).astype(np.float32)
+    integers[5:9] = integers[4]  # duplicates
+    np.testing.assert_allclose(knn_distances(integers, 6, 8, backend="faiss").numpy(), exact_knn(integers, 6),
+                               atol=1e-4)
 
 
 def previous_kmeans(x, num_clusters, n_init, max_iter, seed, tol=1e-6):
