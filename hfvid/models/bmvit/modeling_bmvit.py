@@ -11,7 +11,6 @@ import torch
 from torch import nn
 from torchvision.ops import MLP
 from transformers import AutoModel, PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput, can_return_tuple
 
 from ..mvitv2.modeling_mvitv2 import MViTv2PreTrainedModel
@@ -71,17 +70,9 @@ class BMViTPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True  # the backbone's blocks (MViTv2Block, VideoMAELayer) are checkpointed
     # weights saved at one input size load at another: the MViTv2 backbone's position tables are resized on load
     _load_pretrained_model = staticmethod(MViTv2PreTrainedModel._load_pretrained_model)
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
-            init.trunc_normal_(module.weight, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
+    # the heads get MViTv2's (torchvision's) initialisation: truncated-normal linears, unit LayerNorms; the backbone,
+    # a PreTrainedModel of its own, is initialised by its own class
+    _init_weights = MViTv2PreTrainedModel._init_weights
 
 
 class BMViTModel(BMViTPreTrainedModel):
