@@ -295,7 +295,8 @@ class ModelTester:
 
     def check_gradient_checkpointing(self) -> None:
         """With ``supports_gradient_checkpointing``: training with activation checkpointing recomputes its
-        GradientCheckpointingLayer blocks and gives the same loss and gradients as without (skipped otherwise)."""
+        GradientCheckpointingLayer blocks and gives the same loss, gradients and buffers (BatchNorm running
+        statistics) as without (skipped otherwise)."""
         if not self.model_class.supports_gradient_checkpointing:
             return
         from transformers.modeling_layers import GradientCheckpointingLayer
@@ -320,12 +321,14 @@ class ModelTester:
             if checkpointing:
                 assert calls, "activation checkpointing was enabled but no layer was checkpointed in training"
             grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
-            return {"loss": loss.detach()}, grads
+            return {"loss": loss.detach()}, grads, {n: b.clone() for n, b in model.named_buffers()}
 
-        loss, grads = loss_and_grads(False)
-        loss_ckpt, grads_ckpt = loss_and_grads(True)
+        loss, grads, buffers = loss_and_grads(False)
+        loss_ckpt, grads_ckpt, buffers_ckpt = loss_and_grads(True)
         self.assert_same_outputs(loss, loss_ckpt, "loss with activation checkpointing")
         self.assert_same_outputs(grads, grads_ckpt, "gradients with activation checkpointing")
+        # e.g. BatchNorm running statistics: the backward recomputation must not update them a second time
+        self.assert_same_outputs(buffers, buffers_ckpt, "buffers after a step with activation checkpointing")
 
     def outputs_with_grad(self, model, inputs: dict) -> dict[str, torch.Tensor]:
         """{name: tensor} of the floating-point ``output_keys`` of a forward pass that keeps the graph."""

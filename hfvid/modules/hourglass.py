@@ -16,7 +16,9 @@ computation to float rounding (~1e-6). With autograd on, or in train mode, the p
 
 from __future__ import annotations
 
+import contextlib
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +61,37 @@ def add_upsampled_(upper: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
     view = upper.unflatten(3, (width // 2, 2)).unflatten(2, (height // 2, 2))  # (B, C, H/2, 2, W/2, 2)
     view.add_(lower[:, :, :, None, :, None])
     return upper
+
+
+@contextlib.contextmanager
+def frozen_batchnorm_statistics(module: nn.Module):
+    """BatchNorms inside ``module`` still normalise with batch statistics but leave their running statistics (and
+    batch counters) as they are while the context is active."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in norms]
+    for norm in norms:
+        norm.momentum = 0.0
+    try:
+        yield
+    finally:
+        for norm, (momentum, count) in zip(norms, saved):
+            norm.momentum = momentum
+            if count is not None:
+                norm.num_batches_tracked.copy_(count)
+
+
+def _checkpoint_contexts(module: nn.Module):
+    return contextlib.nullcontext(), frozen_batchnorm_statistics(module)
+
+
+def batchnorm_safe_checkpoint_kwargs(module: nn.Module, kwargs: dict | None = None) -> dict:
+    """``torch.utils.checkpoint`` kwargs whose backward recomputation does not update BatchNorm running statistics
+    a second time (the plain recompute counts every checkpointed batch twice). Non-reentrant checkpointing only:
+    with ``use_reentrant=True`` the kwargs are returned as given."""
+    kwargs = {"use_reentrant": False} | dict(kwargs or {})
+    if kwargs["use_reentrant"] or "context_fn" in kwargs:
+        return kwargs
+    return kwargs | {"context_fn": partial(_checkpoint_contexts, module)}
 
 
 class HeatmapHead(nn.Conv2d):
@@ -195,4 +228,15 @@ class FAN(nn.Module):
         return features, tuple(heatmaps)
 
 
-__all__ = ["FAN", "ConvBlock", "HeatmapHead", "HourGlass", "add_upsampled_", "conv_norm_relu", "inference_path", "make_norm"]
+__all__ = [
+    "FAN",
+    "ConvBlock",
+    "HeatmapHead",
+    "HourGlass",
+    "add_upsampled_",
+    "batchnorm_safe_checkpoint_kwargs",
+    "conv_norm_relu",
+    "frozen_batchnorm_statistics",
+    "inference_path",
+    "make_norm",
+]

@@ -19,7 +19,7 @@ from ...modules.heatmaps import (
     to_map_coords,
     warp_affine,
 )
-from ...modules.hourglass import FAN, HeatmapHead, inference_path
+from ...modules.hourglass import FAN, HeatmapHead, batchnorm_safe_checkpoint_kwargs, inference_path
 from .configuration_subpixel_fan import SubpixelFANConfig
 
 
@@ -68,6 +68,12 @@ class SubpixelFANPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = True  # per-stack hourglasses (training only; inference path unchanged)
+
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs=None, **kwargs):
+        """transformers' activation checkpointing of the hourglasses, except that the backward recomputation leaves
+        the BatchNorm running statistics alone (otherwise every training batch would be counted twice)."""
+        kwargs_ = batchnorm_safe_checkpoint_kwargs(self, activation_checkpointing_kwargs)
+        super().activation_checkpointing_enable(kwargs_, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module):

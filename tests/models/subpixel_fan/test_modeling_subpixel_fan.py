@@ -81,6 +81,13 @@ def test_base_model_conformance(tiny_fan_config, tmp_path):
                    offline=False)
 
 
+def test_checkpointing_counts_each_batch_once_in_batch_norm(tiny_fan_config):
+    """With BatchNorm (FAN parity), the recomputed hourglasses leave the running statistics as one step sets them."""
+    config = SubpixelFANConfig(**(tiny_fan_config.to_dict() | {"norm_type": "batch"}))
+    for model_class, keys in ((SubpixelFANModel, ("heatmaps",)), (SubpixelFANForFacialLandmarkDetection, ("heatmaps",))):
+        ModelTester(model_class, config, make_inputs, None, output_keys=keys).check_gradient_checkpointing()
+
+
 def test_batch_norm_buffers_survive_loading(tiny_fan_config, tmp_path):
     config = SubpixelFANConfig(**(tiny_fan_config.to_dict() | {"norm_type": "batch"}))
     tester = ModelTester(SubpixelFANForFacialLandmarkDetection, config, make_inputs)
