@@ -5,8 +5,9 @@ Data order across resume: :func:`make_accelerator` turns on accelerate's seedabl
 is a pure function of ``(args.seed, e)``; the loop calls ``set_epoch(e)`` before each epoch and skips the batches a
 checkpoint already consumed with ``skip_first_batches``. Weights, optimizer, scheduler, gradient scaler and the
 python/numpy/torch RNG states come back through ``accelerator.load_state``. What is *not* bit-identical after a
-mid-epoch resume: randomness drawn from the global torch RNG inside the step (e.g. dropout), because creating the
-new epoch iterator draws one number from it; dataloader workers' seeds likewise.
+mid-epoch resume of a loader without its own ``generator``: randomness drawn from the global torch RNG inside the
+step (e.g. dropout), because creating the new epoch iterator draws one number from it; dataloader workers' seeds
+likewise. :func:`hfvid.training.make_dataloaders` gives the training loader a seeded generator for that reason.
 """
 
 from __future__ import annotations
