@@ -181,10 +181,16 @@ def stage1_args(args):
     stage.per_device_train_batch_size = args.backbone_batch_size
     stage.lr_scheduler_type, stage.num_warmup_steps, stage.eval_steps = "constant", 0, None
     stage.report_to = "none"  # trackers start with stage 3 (one step axis)
-    resume = args.resume_from_checkpoint
-    if resume not in (None, "latest") and Path(resume).resolve().parent.parent != Path(stage.output_dir).resolve():
-        stage.resume_from_checkpoint = None  # a stage-3 checkpoint
+    if args.resume_from_checkpoint not in (None, "latest") and not is_stage1_checkpoint(args):
+        stage.resume_from_checkpoint = None  # a stage-3 checkpoint ("latest" looks in stage1/checkpoints)
     return stage
+
+
+def is_stage1_checkpoint(args) -> bool:
+    """Whether ``--resume_from_checkpoint`` is a path to a checkpoint under ``<output_dir>/stage1/checkpoints``."""
+    resume = args.resume_from_checkpoint
+    stage1 = (Path(args.output_dir) / "stage1").resolve()
+    return resume not in (None, "latest") and Path(resume).resolve().parent.parent == stage1
 
 
 def train_backbone(accelerator, args, model, processor, sequences):
@@ -312,6 +318,9 @@ def main(args):
     eval_cache = load_cache(cache_dir / "eval") if (cache_dir / "eval").is_dir() else None
 
     # ---- stage 3: the temporal model on cached features
+    if is_stage1_checkpoint(args):
+        args = copy.copy(args)
+        args.resume_from_checkpoint = None  # that path was stage 1's
     if model.affective_process.frame_encoder is not None:
         model.affective_process.frame_encoder.requires_grad_(False)
     train_loader, _ = make_dataloaders(args, WindowDataset(train_cache, model.config.window_size))

@@ -98,3 +98,9 @@ def test_affective_process_stage1_exact_resume(tmp_path, monkeypatch):
                                                                      rel=1e-5)
     assert_same_weights(tmp_path / "straight" / "stage1_backbone" / "model.safetensors",
                         tmp_path / "resumed" / "stage1_backbone" / "model.safetensors")
+
+    stage1_checkpoint = tmp_path / "resumed" / "stage1" / "checkpoints" / "step_3"
+    args = script.parse_args([*ap_argv(tmp_path / "resumed"), "--resume_from_checkpoint", str(stage1_checkpoint)])
+    assert script.is_stage1_checkpoint(args) and script.stage1_args(args).resume_from_checkpoint == str(stage1_checkpoint)
+    args.resume_from_checkpoint = str(tmp_path / "resumed" / "checkpoints" / "step_1")  # a stage-3 checkpoint
+    assert not script.is_stage1_checkpoint(args) and script.stage1_args(args).resume_from_checkpoint is None
