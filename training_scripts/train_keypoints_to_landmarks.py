@@ -94,6 +94,8 @@ def parse_args(argv=None):
     group.add_argument("--keypoint_initializer", choices=["corner", "superpoint", "given"], default="corner",
                        help="corner: Harris (CPU default); superpoint: --superpoint_model; given: the data's points.")
     group.add_argument("--superpoint_model", type=str, default=None, help="A SuperPointForKeypointDetection path.")
+    group.add_argument("--outlier_search", choices=["torch", "faiss"], default="torch",
+                       help="Exact k-NN of the outlier removal: chunked torch on the accelerator, or faiss (CPU).")
     group.add_argument("--crop_rule", choices=["square", "celeba"], default="square")
     group.add_argument("--box_scale", type=float, default=1.0)
     group.add_argument("--optimizer", choices=["rmsprop", "adamw"], default="rmsprop", help="Paper: RMSprop.")
@@ -219,7 +221,8 @@ def run_init_keypoints(args, accelerator, config, processor, records) -> list[di
     with accelerator.main_process_first():
         if not (path / "dataset_info.json").is_file():
             table = initial_keypoints(records, processor, make_initializer(args, config), config.outlier_fraction,
-                                      config.outlier_neighbors, device=accelerator.device)
+                                      config.outlier_neighbors, device=accelerator.device,
+                                      search_backend=args.outlier_search)
             if accelerator.is_main_process:
                 datasets.Dataset.from_dict({
                     "image_id": [row["index"] for row in table],

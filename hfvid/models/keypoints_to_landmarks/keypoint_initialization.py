@@ -177,11 +177,13 @@ def remove_outliers(descriptors, fraction: float = 0.4, neighbors: int = 100, ch
 
 
 def initial_keypoints(records, processor, initializer, fraction: float = 0.4, neighbors: int = 100,
-                      min_points: int = 2, device=None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[dict]:
+                      min_points: int = 2, device=None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                      search_backend: str = "torch") -> list[dict]:
     """Generic keypoints of every record, mapped into the crop: ``[{"index", "points" (n, 2) crop px,
     "descriptors" (n, D)}]`` after outlier removal over the whole set.
 
-    Points outside the object crop are dropped. The outlier search runs on ``device`` in blocks of ``chunk_size``. Records left with fewer than ``min_points`` points are dropped
+    Points outside the object crop are dropped. The outlier search (``search_backend`` "torch" or "faiss") runs on
+    ``device`` in blocks of ``chunk_size``. Records left with fewer than ``min_points`` points are dropped
     (documented fallback, logged); if none is left a ``ValueError`` says so.
     """
     from ...modules.heatmaps import apply_affine, inside_map
@@ -202,7 +204,7 @@ def initial_keypoints(records, processor, initializer, fraction: float = 0.4, ne
     all_descriptors = [d for _, _, d in found if len(d)]
     if not all_descriptors:
         raise ValueError("the keypoint initialiser found no keypoint inside any object box")
-    keep = remove_outliers(torch.cat(all_descriptors), fraction, neighbors, chunk_size, device)
+    keep = remove_outliers(torch.cat(all_descriptors), fraction, neighbors, chunk_size, device, search_backend)
     keep = keep.split([len(d) for _, _, d in found])
     table, dropped = [], 0
     for (index, points, descriptors), kept in zip(found, keep):
