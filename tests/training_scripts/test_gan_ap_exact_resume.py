@@ -101,6 +101,7 @@ def test_affective_process_stage1_exact_resume(tmp_path, monkeypatch):
 
     stage1_checkpoint = tmp_path / "resumed" / "stage1" / "checkpoints" / "step_3"
     args = script.parse_args([*ap_argv(tmp_path / "resumed"), "--resume_from_checkpoint", str(stage1_checkpoint)])
-    assert script.is_stage1_checkpoint(args) and script.stage1_args(args).resume_from_checkpoint == str(stage1_checkpoint)
+    assert script.is_stage1_checkpoint(args)
+    assert script.stage1_args(args).resume_from_checkpoint == str(stage1_checkpoint)
     args.resume_from_checkpoint = str(tmp_path / "resumed" / "checkpoints" / "step_1")  # a stage-3 checkpoint
     assert not script.is_stage1_checkpoint(args) and script.stage1_args(args).resume_from_checkpoint is None
