@@ -268,20 +268,23 @@ def assign_unique(image_ids, descriptors, centroids, normalize: bool = True, dev
 
 def assign_hungarian(image_ids, descriptors, centroids, normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """NeurIPS assignment: per image a one-to-one matching of points to clusters minimising the total distance;
-    a match is rejected when its distance exceeds ``mean + std`` of the matched distances of that cluster."""
+    a match is rejected when its distance exceeds ``mean + std`` of the matched distances of that cluster.
+    Distances are computed one image at a time (memory: the largest image's points x clusters)."""
     from scipy.optimize import linear_sum_assignment
 
     x = _as_tensor(descriptors)
     x = l2_normalize(x) if normalize else x
     ids = _check_image_ids(image_ids, len(x))
-    distances = torch.cdist(x, _as_tensor(centroids)).numpy() if len(x) else np.zeros((0, len(centroids)))
+    centers = _as_tensor(centroids)
     labels = np.full(len(x), -1, dtype=np.int64)
     matched = np.zeros(len(x), dtype=np.float32)
-    for image in np.unique(ids):
-        rows = np.flatnonzero(ids == image)
-        point_index, cluster = linear_sum_assignment(distances[rows])
+    order = np.argsort(ids, kind="stable")
+    boundaries = np.flatnonzero(ids[order][1:] != ids[order][:-1]) + 1
+    for rows in np.split(order, boundaries) if len(x) else []:
+        distances = torch.cdist(x[torch.from_numpy(rows)], centers).numpy()
+        point_index, cluster = linear_sum_assignment(distances)
         labels[rows[point_index]] = cluster
-        matched[rows[point_index]] = distances[rows[point_index], cluster]
+        matched[rows[point_index]] = distances[point_index, cluster]
     for cluster in np.unique(labels[labels >= 0]):
         members = labels == cluster
         limit = matched[members].mean() + matched[members].std()

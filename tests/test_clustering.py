@@ -232,3 +232,13 @@ def test_chunked_kmeans_equals_the_unchunked_one(chunk_size):
         assert abs(inertia - ref_inertia) <= 1e-5 * ref_inertia
         near, distances = nearest_centroid(data, centroids, chunk_size=chunk_size)
         np.testing.assert_array_equal(near, labels)
+
+
+def test_hungarian_assignment_does_not_depend_on_point_order():
+    images, parts, descriptors, _ = planted(num_images=12, num_parts=4, distractors=2, seed=3)
+    centroids, _ = kmeans(descriptors[parts >= 0], 4, seed=0)
+    labels, matched = assign_hungarian(images, descriptors, centroids)
+    shuffle = np.random.default_rng(0).permutation(len(images))  # images interleaved, not contiguous
+    shuffled_labels, shuffled_matched = assign_hungarian(images[shuffle], descriptors[shuffle], centroids)
+    np.testing.assert_array_equal(shuffled_labels, labels[shuffle])
+    np.testing.assert_allclose(shuffled_matched, matched[shuffle], atol=1e-6)
