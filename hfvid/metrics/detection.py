@@ -70,7 +70,7 @@ def ava_frame_map(
         groundtruth: rows ``{video_id, timestamp, box (x1, y1, x2, y2), action_id}`` (e.g. ``read_ava_csv``).
         detections: rows as above plus ``score``.
         class_whitelist: action ids scored (default: every id in the ground truth). Pass
-            ``AVA_EVAL_ACTION_IDS`` for the official 60-class protocol.
+            ``hfvid.data.formats.ava.AVA_EVAL_ACTION_IDS`` for the official 60-class protocol.
         excluded_keys: ``{(video_id, timestamp)}`` keyframes to ignore.
         max_detections_per_keyframe: keep the highest-scoring rows per keyframe (official: 50; None = all).
 

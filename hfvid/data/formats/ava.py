@@ -21,6 +21,11 @@ import numpy as np
 
 AVA_FPS = 30
 AVA_SEGMENT = (900, 1800)  # seconds of each movie that are annotated (keyframes 902..1798)
+# The 60 AVA v2.2 action ids (1-based) scored by the official evaluator (ActivityNet 2019 whitelist).
+AVA_EVAL_ACTION_IDS = (
+    1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 20, 22, 24, 26, 27, 28, 29, 30, 34, 36, 37, 38, 41, 43, 45, 46,
+    47, 48, 49, 51, 52, 54, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 72, 73, 74, 76, 77, 78, 79, 80,
+)
 
 
 def _rows(path):
@@ -172,6 +177,7 @@ def predictions_to_rows(video_id: str, timestamp: int, boxes, scores, action_ids
 
 
 __all__ = [
+    "AVA_EVAL_ACTION_IDS",
     "AVA_FPS",
     "AVA_SEGMENT",
     "group_keyframes",

@@ -1,6 +1,6 @@
 """BMViT: single-stage spatio-temporal action localisation by bipartite matching on video transformer tokens."""
 
-from .configuration_bmvit import AVA_EVAL_ACTION_IDS, BMViTConfig
+from .configuration_bmvit import BMViTConfig
 from .loss_bmvit import BMViTHungarianMatcher, matching_cost, set_prediction_loss
 from .modeling_bmvit import (
     BMViTActionLocalizationOutput,
@@ -13,7 +13,6 @@ from .modeling_bmvit import (
 from .video_processing_bmvit import BMViTVideoProcessor
 
 __all__ = [
-    "AVA_EVAL_ACTION_IDS",
     "BMViTActionLocalizationOutput",
     "BMViTConfig",
     "BMViTForActionLocalization",

@@ -4,15 +4,10 @@ from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from ...configuration_utils import check_choice, check_positive, hfvid_config
+from ...data.formats.ava import AVA_EVAL_ACTION_IDS
 
 TOKEN_POOLINGS = ("temporal_mean", "keyframe", "temporal_max", "none")
 BOX_REFERENCES = (None, "grid")
-# The 60 AVA v2.2 classes scored by the official evaluator (ActivityNet 2019 list).
-AVA_EVAL_ACTION_IDS = [
-    1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 20, 22, 24, 26, 27, 28, 29, 30, 34, 36, 37, 38, 41, 43, 45,
-    46, 47, 48, 49, 51, 52, 54, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 72, 73, 74, 76, 77, 78,
-    79, 80,
-]
 
 
 @hfvid_config
@@ -165,4 +160,4 @@ class BMViTConfig(PreTrainedConfig):
         return t * h * w if self.token_pooling == "none" else h * w
 
 
-__all__ = ["AVA_EVAL_ACTION_IDS", "BMViTConfig", "TOKEN_POOLINGS"]
+__all__ = ["BMViTConfig", "TOKEN_POOLINGS"]

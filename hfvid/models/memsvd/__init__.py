@@ -1,6 +1,6 @@
 """MeMSVD: long-range temporal structure captured with incremental SVD (Ntinou, Sanchez, Tzimiropoulos, 2024)."""
 
-from .configuration_memsvd import AVA_EVAL_ACTION_IDS, MeMSVDConfig
+from .configuration_memsvd import MeMSVDConfig
 from .memory_memsvd import MeMSVDMemory, MeMSVDState
 from .modeling_memsvd import (
     MeMSVDForActionDetection,
@@ -15,7 +15,6 @@ from .modeling_memsvd import (
 from .processing_memsvd import MeMSVDFeatureBank, MeMSVDFeatureBankProcessor, feature_bank_dataset
 
 __all__ = [
-    "AVA_EVAL_ACTION_IDS",
     "MeMSVDConfig",
     "MeMSVDFeatureBank",
     "MeMSVDFeatureBankProcessor",

@@ -3,12 +3,7 @@
 from transformers import PreTrainedConfig
 
 from ...configuration_utils import check_choice, check_positive, hfvid_config
-
-# The 60 AVA v2.2 action ids (1-based) scored by the official evaluator (ActivityNet 2019 whitelist).
-AVA_EVAL_ACTION_IDS = (
-    1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 20, 22, 24, 26, 27, 28, 29, 30, 34, 36, 37, 38, 41, 43, 45, 46,
-    47, 48, 49, 51, 52, 54, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 72, 73, 74, 76, 77, 78, 79, 80,
-)
+from ...data.formats.ava import AVA_EVAL_ACTION_IDS
 MEMORY_TYPES = ("memsvd", "nonlocal", "none")
 MEMORY_MODES = ("batch_window", "incremental")
 FUSIONS = ("concat", "residual", "concat_raw")
@@ -124,4 +119,4 @@ class MeMSVDConfig(PreTrainedConfig):
             raise ValueError(f"eval_label_ids must be logit indices in [0, num_labels={self.num_labels}), got {bad}")
 
 
-__all__ = ["AVA_EVAL_ACTION_IDS", "MeMSVDConfig"]
+__all__ = ["MeMSVDConfig"]
