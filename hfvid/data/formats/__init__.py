@@ -8,6 +8,7 @@
 | ``disfa``, ``bp4d``, ``affwild2``, ``sewa`` (+ ``affect_labels``) | per-frame AU intensity / valence-arousal labels | Affective Processes, Contrastive AU, face benchmark |
 | ``affectnet``, ``lfw``, ``ijb`` | AffectNet CSVs, LFW pairs / identity folders, IJB-B/C protocols | face benchmark |
 | ``ava``, ``charades`` | AVA v2.x CSVs and label maps, Charades CSVs | BMViT, MeMSVD |
+| ``ucf101_24``, ``jhmdb`` (+ ``action_tubes``) | UCF101-24 ``finalAnnots.mat`` tubes, JHMDB-21 puppet masks and splits | BMViT |
 | ``ucf101``, ``hmdb51``, ``kinetics`` | action-recognition lists and zero-shot class splits | REST |
 | ``coop`` | CoOp ``split_zhou_*.json``, FGVC-Aircraft, ImageNet class names | Bayesian prompt learning |
 | ``text_lines``, ``affect_labels`` | shared line parsing with ``file:line`` errors | the readers above |
