@@ -1,6 +1,7 @@
 """The few-shot benchmark: split builder, regression metrics, harness errors and an end-to-end synthetic run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -346,3 +347,24 @@ def test_contrastive_au_script_uses_the_shared_folds(tmp_path):
                                                       fold=0))
     assert [s["subject_id"] for s in train] == ["F001"] and [s["subject_id"] for s in test] == ["F002"]
     assert folds["protocol"] == "FERA2015 train / development"
+
+
+def test_au_frames_follow_the_declared_numbering(tmp_path):
+    """The benchmark reads DISFA frames through hfvid.data.frame_folders: labels are 0-based, files numbered from
+    first_frame_index (default 1); a 0-based extraction is refused unless declared, never shifted silently."""
+    from PIL import Image
+
+    from hfvid.data.face_benchmark import au_records
+    from hfvid.data.formats.disfa import write_disfa_subject
+
+    for subject in ("SN001", "SN013"):
+        write_disfa_subject(tmp_path / "ActionUnit_Labels", subject, np.arange(36).reshape(3, 12) % 6)
+        (tmp_path / "frames" / subject).mkdir(parents=True)
+        for number in range(3):  # an extraction numbered from 0
+            Image.new("RGB", (8, 8)).save(tmp_path / "frames" / subject / f"{number:05d}.jpg")
+    with pytest.raises(ValueError, match="first_frame_index"):
+        au_records("disfa", tmp_path)
+    data = au_records("disfa", tmp_path, fold=0, first_frame_index=0)
+    assert [(r["subject"], r["frame"], Path(r["image_path"]).name) for r in data["test"]] == [
+        ("SN001", 0, "00000.jpg"), ("SN001", 1, "00001.jpg"), ("SN001", 2, "00002.jpg")]
+    assert {r["subject"] for r in data["train"]} == {"SN013"} and data["protocol"] == "DISFA 3-fold, test fold 0"
