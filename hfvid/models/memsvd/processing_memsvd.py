@@ -45,6 +45,8 @@ class MeMSVDFeatureBank:
         array = np.asarray(value, dtype=np.float32)
         if array.ndim != 2:
             raise ValueError(f"bank entry ({video_id!r}, {second}) must be an (n, d) array, got shape {array.shape}")
+        if not np.isfinite(array).all():  # the model's forward no longer looks at values (see validate_inputs)
+            raise ValueError(f"bank entry ({video_id!r}, {second}) contains NaN or inf values")
         return array
 
 

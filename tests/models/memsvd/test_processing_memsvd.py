@@ -57,3 +57,13 @@ def test_dataset_bank_matches_dict_bank_and_save_load(tmp_path):
         processor(dataset.remove_columns("second"), [("a", 7)])
     with pytest.raises(ValueError, match="feature_dim"):
         processor({}, [("a", 1)])
+
+
+def test_non_finite_bank_entries_are_refused_by_name():
+    """The processor refuses NaN/inf features at the source (the model's forward reads no values)."""
+    broken = bank()
+    broken[("a", 9)] = np.array([[np.nan, 0, 0, 0]], np.float32)
+    processor = MeMSVDFeatureBankProcessor(window_seconds=4)
+    with pytest.raises(ValueError, match=r"bank entry \('a', 9\) contains NaN or inf"):
+        processor(broken, [("a", 10)], feature_dim=4)
+    processor(broken, [("a", 0)], feature_dim=4)  # windows that do not reach it are fine
