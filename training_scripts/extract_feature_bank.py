@@ -83,7 +83,10 @@ def extract_video(path, seconds: dict[int, np.ndarray], encoder, args) -> dict:
     times = sorted(seconds)
     bank = {}
     frames = iter_frames(path, fps=args.fps, start=max(0.0, times[0] - args.time_offset - args.clip_duration))
-    for second, clip, middle in iter_clips(frames, [t - args.time_offset for t in times], args.clip_duration):
+    from hfvid.data.formats.ava import video_time
+
+    for second, clip, middle in iter_clips(frames, [video_time(t, args.time_offset) for t in times],
+                                            args.clip_duration):
         if not clip:
             logger.warning(f"{video_id}: no frames around second {second + args.time_offset}; skipped")
             continue

@@ -11,8 +11,19 @@
 
 Data: `--dataset_name synthetic` (moving coloured squares with exact boxes and 4 actions, offline) or AVA v2.2:
 annotation CSVs plus a folder of videos named `<video_id>.<ext>`; each keyframe's clip is decoded from its
-timestamp window only (PyAV seek). Evaluation: AVA frame-mAP@0.5 (60 classes for AVA, top 50 rows per keyframe)
-and the class-agnostic person AP@0.5.
+timestamp window only (PyAV seek). `--excluded_timestamps` (train and val files) drops those keyframes from training
+and evaluation; `--time_offset 900` for videos cut to the annotated 15 minutes. Evaluation: AVA frame-mAP@0.5 (60
+classes, top 50 rows per keyframe) and the class-agnostic person AP@0.5.
+
+`--dataset_format ucf101_24|jhmdb`: `--annotations` is UCF101-24's finalAnnots.mat (with `--test_list
+testlist01.txt`) or the JHMDB root (puppet_mask/, splits/; `--split`), `--train_dir` the frame folders
+(`<class>/<video>/00001.jpg`). Every `--frame_step`-th annotated frame is a sample; evaluation reports frame-mAP@0.5
+(no per-frame cap) and video-mAP@0.2/0.5 of tubes linked greedily by score and IoU (`link_tubes`; our linker, the
+paper's is not known).
+
+Training augmentation (off at evaluation): flip (`--flip_prob`, spec default 0.5), colour jitter (`--colour_jitter`,
+the spec's "mild": 0.1 brightness/contrast/saturation is ours), scale jitter (`--scale_jitter 1.0 1.25` zooms in by
+up to 25%; off by default, as the spec has no crops by default).
 """
 
 import json
@@ -43,11 +54,26 @@ def parse_args(argv=None):
     group.add_argument("--frame_stride", type=int, default=None, help="Clip frame spacing (default 4; synthetic 1).")
     group.add_argument("--base_fps", type=float, default=None, help="Rate frame_stride counts in (default 30).")
     group.add_argument("--label_map", type=str, default=None, help="AVA .pbtxt label map (action names).")
-    group.add_argument("--excluded_timestamps", type=str, default=None, help="AVA excluded keyframes (validation).")
+    group.add_argument("--excluded_timestamps", type=str, nargs="+", default=None,
+                       help="AVA excluded-keyframe CSVs (train and val): dropped from training and evaluation.")
+    group.add_argument("--time_offset", type=float, default=0.0,
+                       help="AVA: movie second at which the video files start (900 for the 15-minute cuts).")
+    group.add_argument("--dataset_format", choices=("ava", "ucf101_24", "jhmdb"), default="ava")
+    group.add_argument("--test_list", type=str, default=None, help="UCF101-24: testlist01.txt (split 1 test videos).")
+    group.add_argument("--split", type=int, default=1, help="JHMDB split (1..3).")
+    group.add_argument("--frame_step", type=int, default=1, help="UCF101-24/JHMDB: use every n-th annotated frame.")
+    group.add_argument("--frames_fps", type=float, default=None, help="Frame-folder rate (UCF101-24 25, JHMDB 30).")
+    group.add_argument("--flip_prob", type=float, default=0.5, help="Training flip probability (spec: 0.5).")
+    group.add_argument("--colour_jitter", type=float, default=0.1,
+                       help="Training brightness/contrast/saturation jitter (spec: 'mild'; 0.1 is ours).")
+    group.add_argument("--scale_jitter", type=float, nargs=2, default=(1.0, 1.0),
+                       help="Training zoom-in range of the short side, then crop (ours; 1 1 = off).")
     group.add_argument("--eval_person_threshold", type=float, default=0.0)
     group.add_argument("--synthetic_train_samples", type=int, default=512)
     group.add_argument("--synthetic_eval_samples", type=int, default=64)
     args = parser.parse_args(argv)
+    if args.frame_step < 1:
+        raise ValueError(f"--frame_step must be >= 1, got {args.frame_step}")
     if args.detection_warmup_steps < 0:
         raise ValueError(f"--detection_warmup_steps must be >= 0, got {args.detection_warmup_steps}")
     return validate_args(args)
@@ -108,14 +134,24 @@ class SyntheticActorDataset(torch.utils.data.Dataset):
         return {"pixel_values": self.pixel_values[index], "labels": self.labels[index], "index": index}
 
 
+def augmented(augment, clip, record):
+    """The clip and its annotation for the processor, augmented (training) when `augment` is given."""
+    if augment is None:
+        return clip, {"boxes": record["boxes"], "action_labels": record["labels"]}
+    clip, boxes, kept = augment(clip, record["boxes"])
+    return clip, {"boxes": boxes, "action_labels": np.asarray(record["labels"])[kept]}
+
+
 class AVAKeyframeClips(torch.utils.data.Dataset):
     """AVA keyframes: the clip around each `(video_id, timestamp)`, decoded from its time window only."""
 
-    def __init__(self, annotations, video_dir, processor, num_classes: int, limit: int | None = None):
-        from hfvid.data.formats.ava import group_keyframes, read_ava_csv
+    def __init__(self, annotations, video_dir, processor, num_classes: int, limit: int | None = None, excluded=None,
+                 time_offset: float = 0.0, augment=None):
+        from hfvid.data.formats.ava import drop_excluded, group_keyframes, read_ava_csv
 
-        self.records = group_keyframes(read_ava_csv(annotations), num_classes)[:limit]
+        self.records = drop_excluded(group_keyframes(read_ava_csv(annotations), num_classes), excluded)[:limit]
         self.video_dir, self.processor = Path(video_dir), processor
+        self.time_offset, self.augment = time_offset, augment
         self._paths = {}
 
     def __len__(self):
@@ -130,17 +166,56 @@ class AVAKeyframeClips(torch.utils.data.Dataset):
         return self._paths[video_id]
 
     def __getitem__(self, index):
+        from hfvid.data.formats.ava import video_time
         from hfvid.data.video import iter_frames
 
         record = self.records[index]
         before, after = self.processor.clip_span
-        time = float(record["timestamp"])
+        time = video_time(record["timestamp"], self.time_offset)
         frames = list(iter_frames(self._path(record["video_id"]), start=max(0.0, time - before - 0.1),
                                   end=time + after + 0.1))
         if not frames:
             raise ValueError(f"no frames around {record['video_id']} at {time} s")
         clip = self.processor.sample_clip([f.timestamp for f in frames], [f.image for f in frames], time)
-        batch = self.processor(clip, annotations={"boxes": record["boxes"], "action_labels": record["labels"]})
+        clip, annotation = augmented(self.augment, clip, record)
+        batch = self.processor(clip, annotations=annotation)
+        return {"pixel_values": batch["pixel_values"][0], "labels": batch["labels"][0], "index": index}
+
+
+class TubeFrameClips(torch.utils.data.Dataset):
+    """UCF101-24/JHMDB annotated frames (`timestamp` = 1-based frame): the clip around each, read from the frame
+    folder `<frames_dir>/<video_id>/` (files numbered from 1)."""
+
+    def __init__(self, videos, frames_dir, processor, num_classes: int, fps: float, frame_step: int = 1,
+                 limit: int | None = None, augment=None):
+        from hfvid.data.formats.action_tubes import tubes_to_keyframes
+
+        self.videos, self.frames_dir, self.processor = videos, Path(frames_dir), processor
+        self.records = tubes_to_keyframes(videos, num_classes, frame_step)[:limit]
+        self.fps, self.augment = fps, augment
+        self._files = {}
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, index):
+        from PIL import Image
+
+        from hfvid.data.frame_folders import read_frame_folder
+
+        record = self.records[index]
+        if record["video_id"] not in self._files:
+            files = {n + 1: path for n, path in read_frame_folder(self.frames_dir / record["video_id"]).items()}
+            if not files:
+                raise ValueError(f"no frame images in {self.frames_dir / record['video_id']}")
+            self._files[record["video_id"]] = files
+        files = self._files[record["video_id"]]
+        numbers = np.array(sorted(files))
+        wanted = self.processor.clip_timestamps(record["timestamp"] / self.fps) * self.fps
+        nearest = numbers[np.abs(numbers[None, :] - wanted[:, None]).argmin(axis=1)]
+        clip = np.stack([np.asarray(Image.open(files[n]).convert("RGB")) for n in nearest])
+        clip, annotation = augmented(self.augment, clip, record)
+        batch = self.processor(clip, annotations=annotation)
         return {"pixel_values": batch["pixel_values"][0], "labels": batch["labels"][0], "index": index}
 
 
@@ -158,18 +233,58 @@ def load_datasets(args, processor, num_classes: int, image_size: int):
         return train, evaluation
     if args.dataset_name is not None:
         raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
+    from hfvid.data.video_augmentation import ClipBoxAugmentation
+
+    jitter = args.colour_jitter
+    augment = ClipBoxAugmentation(flip_prob=args.flip_prob, scale_range=tuple(args.scale_jitter), brightness=jitter,
+                                  contrast=jitter, saturation=jitter)
+    if args.dataset_format != "ava":
+        return load_tube_datasets(args, processor, num_classes, augment)
     if not args.annotations:
         raise ValueError("AVA training needs --annotations (ava_train_v2.2.csv) with --train_dir (videos)")
-    train = AVAKeyframeClips(args.annotations, args.train_dir, processor, num_classes, args.max_train_samples)
+    excluded = read_excluded(args)
+    train = AVAKeyframeClips(args.annotations, args.train_dir, processor, num_classes, args.max_train_samples,
+                             excluded, args.time_offset, augment)
     evaluation = None
     if args.validation_annotations:
         evaluation = AVAKeyframeClips(args.validation_annotations, args.validation_dir or args.train_dir, processor,
-                                      num_classes, args.max_eval_samples)
+                                      num_classes, args.max_eval_samples, excluded, args.time_offset)
     return train, evaluation
 
 
-def frame_map_results(records, logits, boxes, actions, indices, processor, config, threshold, excluded=None):
-    """AVA frame-mAP@0.5 over `eval_label_ids` and the class-agnostic person AP@0.5 of gathered predictions."""
+def read_excluded(args) -> set:
+    """The union of the `--excluded_timestamps` files: `{(video_id, timestamp)}`."""
+    from hfvid.data.formats.ava import read_excluded_timestamps
+
+    return set().union(*(read_excluded_timestamps(path) for path in args.excluded_timestamps or ()))
+
+
+def load_tube_datasets(args, processor, num_classes: int, augment):
+    """UCF101-24 (split 1) or JHMDB-21 (`--split`) train/test frames from `--annotations` and `--train_dir`."""
+    if not args.annotations or not args.train_dir:
+        raise ValueError(f"--dataset_format {args.dataset_format} needs --annotations and --train_dir (frames)")
+    if args.dataset_format == "ucf101_24":
+        from hfvid.data.formats.ucf101_24 import read_ucf101_24
+
+        if not args.test_list:
+            raise ValueError("--dataset_format ucf101_24 needs --test_list (testlist01.txt)")
+        videos = {subset: read_ucf101_24(args.annotations, args.test_list, subset) for subset in ("train", "test")}
+    else:
+        from hfvid.data.formats.jhmdb import read_jhmdb
+
+        videos = {subset: read_jhmdb(args.annotations, args.split, subset) for subset in ("train", "test")}
+    fps = args.frames_fps or (25.0 if args.dataset_format == "ucf101_24" else 30.0)
+    train = TubeFrameClips(videos["train"], args.train_dir, processor, num_classes, fps, args.frame_step,
+                           args.max_train_samples, augment)
+    evaluation = TubeFrameClips(videos["test"], args.validation_dir or args.train_dir, processor, num_classes, fps,
+                                args.frame_step, args.max_eval_samples)
+    return train, evaluation
+
+
+def frame_map_results(records, logits, boxes, actions, indices, processor, config, threshold, excluded=None,
+                      videos=None, frame_step: int = 1):
+    """AVA frame-mAP@0.5 over `eval_label_ids` and the class-agnostic person AP@0.5 of gathered predictions; with the
+    tube `videos` (UCF101-24/JHMDB) no 50-per-frame cap, plus video-mAP@0.2/0.5 of linked tubes."""
     outputs = {"logits": torch.as_tensor(logits), "pred_boxes": torch.as_tensor(boxes),
                "action_logits": torch.as_tensor(actions)}
     results = processor.post_process_action_localization(outputs, person_threshold=threshold, top_k=config.top_k_eval)
@@ -183,9 +298,20 @@ def frame_map_results(records, logits, boxes, actions, indices, processor, confi
         for box, labels in zip(np.asarray(record["boxes"]).tolist(), np.asarray(record["labels"])):
             truth_people.append(dict(key, box=tuple(box), action_id=1))
             truth += [dict(key, box=tuple(box), action_id=int(c) + 1) for c in np.nonzero(labels)[0]]
-    actions_map = ava_frame_map(truth, detections, class_whitelist=config.eval_label_ids, excluded_keys=excluded)
+    cap = 50 if videos is None else None
+    actions_map = ava_frame_map(truth, detections, class_whitelist=config.eval_label_ids, excluded_keys=excluded,
+                                max_detections_per_keyframe=cap)
     person_map = ava_frame_map(truth_people, people, excluded_keys=excluded, max_detections_per_keyframe=None)
-    return {"frame_mAP": actions_map["mAP"], "person_AP": person_map["mAP"]}
+    results = {"frame_mAP": actions_map["mAP"], "person_AP": person_map["mAP"]}
+    if videos is not None:
+        from hfvid.data.formats.action_tubes import tubes_to_groundtruth
+        from hfvid.metrics.detection import link_tubes, video_map
+
+        seen = {records[i]["video_id"] for i in indices.tolist()}  # videos only partly evaluated count whole
+        tubes, _ = tubes_to_groundtruth([v for v in videos if v["video_id"] in seen])
+        linked = link_tubes(detections, max_gap=frame_step)
+        results.update({f"video_mAP_{round(t * 100)}": video_map(tubes, linked, t)["mAP"] for t in (0.2, 0.5)})
+    return results
 
 
 def main(args):
@@ -194,6 +320,11 @@ def main(args):
         from hfvid.data.synthetic_actors import ACTION_NAMES
 
         id2label = dict(enumerate(ACTION_NAMES))
+    elif args.dataset_format != "ava":
+        from hfvid.data.formats.jhmdb import JHMDB_CLASSES
+        from hfvid.data.formats.ucf101_24 import UCF101_24_CLASSES
+
+        id2label = dict(enumerate(UCF101_24_CLASSES if args.dataset_format == "ucf101_24" else JHMDB_CLASSES))
     elif args.label_map:
         from hfvid.data.formats.ava import read_ava_label_map
 
@@ -215,11 +346,7 @@ def main(args):
     training = prepare_training(accelerator, args, model, optimizer, train_loader, eval_loader,
                                 project_name="bmvit", processor=processor)
     model, eval_loader, loop = training.model, training.eval_dataloader, training.loop
-    excluded = None
-    if args.excluded_timestamps:
-        from hfvid.data.formats.ava import read_excluded_timestamps
-
-        excluded = read_excluded_timestamps(args.excluded_timestamps)
+    excluded = read_excluded(args)
 
     def compute_loss(m, batch):
         output = m(pixel_values=batch["pixel_values"], labels=batch["labels"])
@@ -239,7 +366,8 @@ def main(args):
         if not accelerator.is_main_process:
             return None
         return frame_map_results(eval_set.records, logits, boxes, actions, torch.as_tensor(indices), processor,
-                                 config, args.eval_person_threshold, excluded)
+                                 config, args.eval_person_threshold, excluded, getattr(eval_set, "videos", None),
+                                 args.frame_step)
 
     history = loop.run(compute_loss, evaluate=evaluate)
     results = training_results(history, dataset=args.dataset_name or args.annotations or args.train_dir)

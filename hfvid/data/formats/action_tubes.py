@@ -55,8 +55,8 @@ def tubes_to_groundtruth(videos: list[dict]) -> tuple[list[dict], list[dict]]:
             frames = np.asarray(tube["frames"], np.int64)
             tubes.append({"video_id": video["video_id"], "action_id": tube["action_id"], "frames": frames,
                           "boxes": boxes})
-            rows += [{"video_id": video["video_id"], "timestamp": int(f), "box": tuple(b), "action_id": tube["action_id"]}
-                     for f, b in zip(frames.tolist(), boxes.tolist())]
+            rows += [{"video_id": video["video_id"], "timestamp": int(f), "box": tuple(b),
+                      "action_id": tube["action_id"]} for f, b in zip(frames.tolist(), boxes.tolist())]
     return tubes, rows
 
 

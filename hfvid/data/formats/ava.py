@@ -97,6 +97,24 @@ def read_excluded_timestamps(path) -> set[tuple[str, int]]:
     return excluded
 
 
+def drop_excluded(records: list[dict], excluded) -> list[dict]:
+    """Rows or keyframe records whose ``(video_id, timestamp)`` is not in ``excluded`` (for training as well as
+    evaluation: an excluded keyframe's labels are unreliable either way)."""
+    excluded = set(excluded or ())
+    return [r for r in records if (r["video_id"], int(r["timestamp"])) not in excluded]
+
+
+def video_time(timestamp, time_offset: float = 0.0) -> float:
+    """Seconds into the video file of an AVA ``timestamp``. AVA timestamps count from the start of the full movie
+    (keyframes 902..1798); for files cut to the annotated 15 minutes (starting at second 900) pass
+    ``time_offset=900``."""
+    seconds = float(timestamp) - float(time_offset)
+    if seconds < 0:
+        raise ValueError(f"timestamp {timestamp} minus time_offset {time_offset} is negative: the offset must be "
+                         "the movie second at which the video files start (900 for AVA's 15-minute cuts, else 0)")
+    return seconds
+
+
 _ITEM = re.compile(r"(item|label)\s*\{(.*?)\}", re.DOTALL)
 _FIELD = re.compile(r'(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|\S+)')
 
@@ -180,6 +198,7 @@ __all__ = [
     "AVA_EVAL_ACTION_IDS",
     "AVA_FPS",
     "AVA_SEGMENT",
+    "drop_excluded",
     "group_keyframes",
     "keyframes_to_dataset",
     "predictions_to_rows",
@@ -187,5 +206,6 @@ __all__ = [
     "read_ava_csv",
     "read_ava_label_map",
     "read_excluded_timestamps",
+    "video_time",
     "write_ava_csv",
 ]

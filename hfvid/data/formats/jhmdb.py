@@ -77,7 +77,8 @@ def read_jhmdb(root, split: int = 1, subset: str = "train", splits_dir=None) -> 
             raise FileNotFoundError(f"{path} not found (JHMDB puppet mask of {video_id})")
         data = loadmat(path)
         if "part_mask" not in data:
-            raise ValueError(f"{path}: expected the variable 'part_mask', found {sorted(k for k in data if k[0] != '_')}")
+            found = sorted(k for k in data if k[0] != "_")
+            raise ValueError(f"{path}: expected the variable 'part_mask', found {found}")
         mask = data["part_mask"]
         frames, boxes = mask_boxes(mask)
         videos.append({"video_id": video_id, "num_frames": int(mask.shape[2]) if mask.ndim == 3 else 1,
