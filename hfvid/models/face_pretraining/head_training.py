@@ -250,7 +250,8 @@ def train_head(task: str, backbone: Backbone, head: StandardizedHead, train_set,
     :meth:`HeadTrainingConfig.total_steps`; returns the loss of every step.
 
     ``linear``: the backbone is frozen in eval mode and the head's input statistics are first fitted on
-    ``stats_set`` (the same items without augmentation; default ``train_set``), streamed."""
+    ``stats_set`` (the same items without augmentation; default ``train_set``), streamed; every process fits them on
+    the whole subset, so all ranks start from the same head."""
     from transformers import get_scheduler
 
     finetune = check_protocol(protocol) == "finetune"
@@ -260,13 +261,16 @@ def train_head(task: str, backbone: Backbone, head: StandardizedHead, train_set,
     backbone.requires_grad_(finetune)
     if not finetune:
         backbone.eval()
-        stats_loader = _loader(stats_set or train_set, config.eval_batch_size, config.num_workers)
+        stats_set = train_set if stats_set is None else stats_set
+        stats_loader = _loader(stats_set, config.eval_batch_size, config.num_workers)
         with torch.no_grad():
             head.fit_batches(head_input(task, *backbone(batch["pixel_values"].to(device))) for batch in stats_loader)
     head_lr = config.head_learning_rate(protocol)
     groups = [{"params": list(head.parameters()), "lr": head_lr}]
     if finetune:
-        backbone_lr = config.backbone_learning_rate or head_lr * BACKBONE_LR_FACTOR
+        backbone_lr = config.backbone_learning_rate
+        if backbone_lr is None:
+            backbone_lr = head_lr * BACKBONE_LR_FACTOR
         groups.append({"params": list(backbone.parameters()), "lr": backbone_lr})
     optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     steps = config.total_steps(len(train_set), accelerator.num_processes)
