@@ -7,6 +7,7 @@ more action-specific, which is what makes the retrieved training set diverse (sp
 
 import re
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -61,7 +62,8 @@ def retrieve_topk(video_embeds, caption_embeds, k: int, min_sim: float | None = 
 
     The pool is scanned in chunks with a running top-``candidates`` per video (``torch.topk`` over each chunk,
     merged with the running set), so neither the full ``V x N`` similarity matrix nor a sort of it is ever built:
-    memory is about ``query_chunk_size x pool_chunk_size`` floats plus the ``(V, candidates)`` running set. The
+    memory is about ``query_chunk_size x pool_chunk_size`` floats plus the ``(V, candidates)`` running set (and,
+    with ``dedup_threshold``, their ``query_chunk_size x candidates x D`` embeddings); the pool is not copied. The
     filters then walk each video's candidates in rank order. Runs on the device of ``caption_embeds``.
 
     Args:
@@ -89,16 +91,17 @@ def retrieve_topk(video_embeds, caption_embeds, k: int, min_sim: float | None = 
                          f"{pool_chunk_size}")
     if backend not in ("torch", "faiss"):
         raise ValueError(f"backend must be 'torch' or 'faiss', got {backend!r}")
-    pool = F.normalize(caption_embeds.float(), dim=-1)
+    pool = caption_embeds  # normalised chunk by chunk: no pool-sized copy
     videos = F.normalize(video_embeds.float().to(pool.device), dim=-1)
-    if not (torch.isfinite(pool).all() and torch.isfinite(videos).all()):
-        raise ValueError("video_embeds and caption_embeds must be finite (no NaN/inf)")
+    if not torch.isfinite(videos).all():
+        raise ValueError("video_embeds must be finite (no NaN/inf)")
     examine = min(pool.shape[0], candidates or max(4 * k, k + 32))
+    index = _faiss_index(pool) if backend == "faiss" else None
     all_indices, all_scores = [], []
     for start in range(0, videos.shape[0], query_chunk_size):
         queries = videos[start:start + query_chunk_size]
-        if backend == "faiss":
-            scores, indices = _faiss_candidates(queries, pool, examine, pool_chunk_size)
+        if index is not None:
+            scores, indices = _faiss_candidates(index, queries, pool, examine, pool_chunk_size)
         else:
             scores, indices = _running_topk(queries, pool, examine, pool_chunk_size)
         chosen = _select(scores, indices, pool, k, min_sim, dedup_threshold)
@@ -139,21 +142,31 @@ def _running_topk(queries, pool, width: int, pool_chunk_size: int):
     best_scores = queries.new_empty(queries.shape[0], 0)
     best_indices = torch.empty(queries.shape[0], 0, dtype=torch.long, device=queries.device)
     for offset in range(0, pool.shape[0], pool_chunk_size):
-        sims = queries @ pool[offset:offset + pool_chunk_size].T
+        sims = queries @ F.normalize(pool[offset:offset + pool_chunk_size].float(), dim=-1).T
+        if not torch.isfinite(sims).all():
+            raise ValueError(f"caption_embeds must be finite (no NaN/inf): rows {offset}-{offset + sims.shape[1] - 1}")
         scores, columns = _chunk_topk(sims, min(width, sims.shape[1]))
         best_scores, best_indices = _rank(torch.cat([best_scores, scores], 1),
                                           torch.cat([best_indices, columns + offset], 1), width)
     return best_scores, best_indices
 
 
-def _faiss_candidates(queries, pool, width: int, pool_chunk_size: int):
-    """Top-``width`` candidates from a faiss exact inner-product index; boundary-tied rows redone with torch."""
+def _faiss_index(pool):
+    """An exact faiss inner-product index (`IndexFlatIP`, CPU) over the L2-normalised pool."""
     try:
         import faiss
     except ImportError as error:
         raise ImportError("backend='faiss' needs the faiss package (pip install faiss-cpu)") from error
+    vectors = F.normalize(pool.float(), dim=-1).cpu().numpy()  # faiss holds its own copy of the pool anyway
+    if not np.isfinite(vectors).all():
+        raise ValueError("caption_embeds must be finite (no NaN/inf)")
     index = faiss.IndexFlatIP(pool.shape[1])
-    index.add(pool.cpu().numpy())
+    index.add(vectors)
+    return index
+
+
+def _faiss_candidates(index, queries, pool, width: int, pool_chunk_size: int):
+    """Top-``width`` candidates from the faiss index; rows with a tie across the boundary are redone with torch."""
     search = min(width + 1, pool.shape[0])  # one more, to see a tie across the boundary
     scores, indices = index.search(queries.cpu().numpy(), search)
     scores, indices = torch.from_numpy(scores).to(queries.device), torch.from_numpy(indices).to(queries.device)
@@ -171,7 +184,7 @@ def _select(scores, indices, pool, k: int, min_sim, dedup_threshold):
     kept = torch.zeros(indices.shape[0], dtype=torch.long, device=indices.device)
     gram = None
     if dedup_threshold is not None:
-        embeds = pool[indices]  # (Q, C, D)
+        embeds = F.normalize(pool[indices].float(), dim=-1)  # (Q, C, D)
         gram = embeds @ embeds.transpose(1, 2)
     for j in range(indices.shape[1]):
         ok = kept < k

@@ -117,7 +117,7 @@ def test_faiss_backend_equals_torch():
     videos = tied_embeddings(11, seed=5)
     for k, min_sim, dedup in [(3, None, None), (8, 0.0, 0.95), (200, None, None)]:
         expected = exact_retrieve(videos, pool, k, min_sim, dedup)
-        assert retrieve_topk(videos, pool, k, min_sim, dedup, backend="faiss") == expected
+        assert retrieve_topk(videos, pool, k, min_sim, dedup, query_chunk_size=4, backend="faiss") == expected
     generator = torch.Generator().manual_seed(6)
     videos, pool = torch.randn(9, 32, generator=generator), torch.randn(400, 32, generator=generator)
     indices, scores = retrieve_topk(videos, pool, 6, 0.0, 0.9, backend="faiss")
@@ -143,6 +143,9 @@ def test_retrieval_argument_errors():
         retrieve_topk(torch.ones(1, 4), torch.ones(3, 4), k=2, backend="annoy")
     with pytest.raises(ValueError, match="finite"):
         retrieve_topk(torch.full((1, 4), float("nan")), torch.ones(3, 4), k=2)
+    with pytest.raises(ValueError, match="finite.*rows 4-5"):
+        retrieve_topk(torch.ones(1, 4), torch.tensor([[1.0, 0, 0, 0]] * 5 + [[float("inf"), 0, 0, 0]]), k=2,
+                      pool_chunk_size=2)
     try:
         import faiss  # noqa: F401
     except ImportError:
