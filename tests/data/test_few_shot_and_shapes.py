@@ -32,7 +32,8 @@ def test_few_shot_is_seeded_and_per_class():
     labels = [0] * 10 + [1] * 3 + [2] * 7
     picked = few_shot_indices(labels, 4, seed=1)
     assert picked == few_shot_indices(labels, 4, seed=1) != few_shot_indices(labels, 4, seed=2)
-    counts = np.bincount(np.asarray(labels)[picked])
+    assert np.bincount(np.asarray(labels)[picked]).tolist() == [4, 4, 4]  # class 1 repeated to 4, as Dassl does
+    counts = np.bincount(np.asarray(labels)[few_shot_indices(labels, 4, seed=1, repeat=False)])
     assert counts.tolist() == [4, 3, 4]
     table = synthetic_shape_images(shape_class_names(3), 5, image_size=16)
     assert len(few_shot_subset(table, 2)) == 6

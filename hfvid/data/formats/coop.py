@@ -89,29 +89,87 @@ def read_fgvc_aircraft(root) -> dict:
     return tables
 
 
-def read_imagenet(root) -> dict:
-    """ImageNet as CoOp uses it: ``classnames.txt`` order and names, ``{"train", "test"}`` (test = val folder)."""
-    root = Path(root)
-    names_file = root / "classnames.txt"
-    wnids, class_names = [], []
+def read_imagenet_classnames(names_file) -> dict:
+    """CoOp's ``classnames.txt``: ``{wnid: class name}`` in file order (``<wnid> <class name>`` per line)."""
+    names_file = Path(names_file)
+    classnames = {}
     for number, line in numbered_lines(names_file, "lines '<wnid> <class name>'"):
         wnid, _, name = line.partition(" ")
         if not name:
             raise ValueError(f"{names_file}:{number}: expected '<wnid> <class name>', got {line!r}")
-        wnids.append(wnid)
-        class_names.append(name)
+        classnames[wnid] = name
+    return classnames
+
+
+def image_files(directory) -> list[str]:
+    """The image files of one class folder, sorted by name (Dassl lists them in ``os.listdir`` order)."""
+    return [str(p) for p in sorted(Path(directory).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def read_imagenet(root) -> dict:
+    """ImageNet as CoOp uses it: ``classnames.txt`` order and names, ``{"train", "test"}`` (test = val folder)."""
+    root = Path(root)
+    names_file = root / "classnames.txt"
+    classnames = read_imagenet_classnames(names_file)
     tables = {}
     for split, folder in (("train", "train"), ("test", "val")):
         paths, labels = [], []
-        for label, wnid in enumerate(wnids):
+        for label, wnid in enumerate(classnames):
             directory = root / "images" / folder / wnid
             if not directory.is_dir():
                 raise ValueError(f"{directory} not found: every class of {names_file.name} needs a folder")
-            files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            paths += [str(p) for p in files]
+            files = image_files(directory)
+            paths += files
             labels += [label] * len(files)
-        tables[split] = _table(paths, labels, class_names)
+        tables[split] = _table(paths, labels, list(classnames.values()))
     return tables
 
 
-__all__ = ["read_coop_split", "read_fgvc_aircraft", "read_imagenet"]
+# CoOp's folder layout under one data root ($DATA in its DATASETS.md): folder, image folder, split file.
+COOP_DATASETS = {
+    "caltech101": ("caltech-101", "101_ObjectCategories", "split_zhou_Caltech101.json"),
+    "oxford_pets": ("oxford_pets", "images", "split_zhou_OxfordPets.json"),
+    "stanford_cars": ("stanford_cars", "", "split_zhou_StanfordCars.json"),
+    "oxford_flowers": ("oxford_flowers", "jpg", "split_zhou_OxfordFlowers.json"),
+    "food101": ("food-101", "images", "split_zhou_Food101.json"),
+    "fgvc_aircraft": ("fgvc_aircraft", None, None),
+    "sun397": ("sun397", "SUN397", "split_zhou_SUN397.json"),
+    "dtd": ("dtd", "images", "split_zhou_DescribableTextures.json"),
+    "eurosat": ("eurosat", "2750", "split_zhou_EuroSAT.json"),
+    "ucf101": ("ucf101", "UCF-101-midframes", "split_zhou_UCF101.json"),
+    "imagenet": ("imagenet", None, None),
+}
+
+
+def read_coop_dataset(name: str, data_root) -> dict:
+    """One benchmark dataset by CoOp's name from CoOp's layout under ``data_root`` (``{split: table}``).
+
+    Names: the 11 of :data:`COOP_DATASETS` and the ImageNet variants of
+    :data:`hfvid.data.formats.imagenet_variants.IMAGENET_VARIANTS` (test only).
+    """
+    from .imagenet_variants import IMAGENET_VARIANTS, read_imagenet_variant
+
+    data_root = Path(data_root)
+    if name in IMAGENET_VARIANTS:
+        return read_imagenet_variant(name, data_root / IMAGENET_VARIANTS[name][0])
+    if name not in COOP_DATASETS:
+        known = sorted(COOP_DATASETS) + sorted(IMAGENET_VARIANTS)
+        raise ValueError(f"unknown CoOp dataset {name!r}; expected one of {known}")
+    folder, image_dir, split_file = COOP_DATASETS[name]
+    root = data_root / folder
+    if name == "imagenet":
+        return read_imagenet(root)
+    if name == "fgvc_aircraft":
+        return read_fgvc_aircraft(root)
+    return read_coop_split(root / split_file, root / image_dir)
+
+
+__all__ = [
+    "COOP_DATASETS",
+    "image_files",
+    "read_coop_dataset",
+    "read_coop_split",
+    "read_fgvc_aircraft",
+    "read_imagenet",
+    "read_imagenet_classnames",
+]
