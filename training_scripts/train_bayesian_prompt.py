@@ -9,24 +9,40 @@
     accelerate launch training_scripts/train_bayesian_prompt.py --model_name_or_path openai/clip-vit-base-patch16 \
         --coop_split split_zhou_EuroSAT.json --train_dir eurosat/2750 --seed 1 --output_dir out/bpl-eurosat-seed1
 
-Data: `--dataset_name synthetic` (coloured shapes and a tiny random CLIP built and saved to `<output_dir>/base_model`,
-fully offline), the CoOp benchmark splits (`--coop_split split_zhou_<Dataset>.json` with the image folder as
-`--train_dir`, or `--coop_split fgvc_aircraft|imagenet` with the dataset root as `--train_dir`; train on "train",
-evaluate on "test"), image folders `<dir>/<class name>/<image>` (`--train_dir`, `--validation_dir`), or a `datasets`
-table (`--dataset_name <hub id or local dir>` with `--image_column`, `--label_column`). Protocol (CoOp/CoCoOp): sample
-`--num_shots` images per class with `--seed`, train on the base half of the classes (`--subsample_classes base`),
-evaluate on base-class and new-class test images with their own class names, and report H. The hand-written-prompt
-zero-shot accuracy of the same CLIP is measured first. The output folder is a PEFT adapter (adapter_config.json +
-adapter_model.safetensors) plus the processor, `all_results.json` and a model card.
+    # the released recipe of one dataset (L, epochs, SGD 0.002, batch 1, 1 warm-up epoch at 1e-5 then cosine,
+    # random resized crop + flip, 16 shots) on CoOp's folder layout under $DATA; explicit flags override the preset
+    accelerate launch training_scripts/train_bayesian_prompt.py --model_name_or_path openai/clip-vit-base-patch16 \
+        --preset eurosat --data_root $DATA --seed 1 --output_dir out/bpl-eurosat-seed1
+
+Data: a preset's dataset in CoOp's folder layout (`--preset <dataset> --data_root $DATA`, e.g. `$DATA/eurosat/2750`
++ `split_zhou_EuroSAT.json`; `--coop_dataset <name>` without a preset), `--dataset_name synthetic` (coloured shapes and
+a tiny random CLIP built and saved to `<output_dir>/base_model`, fully offline), a CoOp split file
+(`--coop_split split_zhou_<Dataset>.json` with the image folder as `--train_dir`, or `--coop_split
+fgvc_aircraft|imagenet` with the dataset root as `--train_dir`; train on "train", evaluate on "test"), image folders
+`<dir>/<class name>/<image>` (`--train_dir`, `--validation_dir`), or a `datasets` table (`--dataset_name <hub id or
+local dir>` with `--image_column`, `--label_column`). Protocol (CoOp/CoCoOp): sample `--num_shots` images per class
+with `--seed`, train on the base half of the classes (`--subsample_classes base`), evaluate on base-class and
+new-class test images with their own class names, and report H. The k-shot subset is drawn as Dassl does (Python's
+`random` seeded with `--seed`, class by class in order of first appearance, before the base/new split), so a CoOp
+split file and seed give CoOp's subset. The hand-written-prompt zero-shot accuracy of the same CLIP is measured
+first. The output folder is a PEFT adapter (adapter_config.json + adapter_model.safetensors) plus the processor,
+`all_results.json` and a model card.
 """
+
+import argparse
+import math
+from pathlib import Path
 
 import torch
 from accelerate.logging import get_logger
 from peft import get_peft_model
 
 import hfvid  # noqa: F401  (registers the adapter with PEFT)
+from hfvid.data.formats.coop import COOP_DATASETS, read_coop_dataset
 from hfvid.data.few_shot import (
+    AugmentedImageCollator,
     class_names_of,
+    clip_train_transform,
     classification_table,
     few_shot_subset,
     load_image_folder,
@@ -35,6 +51,7 @@ from hfvid.data.few_shot import (
 from hfvid.metrics.classification import harmonic_mean, top_k_accuracy
 from hfvid.models.bayesian_prompt import BayesianPromptConfig, build_class_prompts, resolve_ctx_init
 from hfvid.models.bayesian_prompt.evaluation import BayesianPromptCollator
+from hfvid.models.bayesian_prompt.presets import PRESETS, dassl_lr_scheduler, preset_values
 from hfvid.training import (evaluate_predictions, finish_training, make_accelerator, make_dataloaders, make_parser,
                             prepare_training, training_results, validate_args)
 
@@ -48,6 +65,11 @@ def parse_args(argv=None):
     group = parser.add_argument_group("Bayesian prompt learning")
     group.add_argument("--model_name_or_path", type=str, default=None,
                        help="Base CLIPModel (hub id or folder); synthetic data builds a tiny random CLIP instead.")
+    group.add_argument("--preset", type=str, default=None, choices=sorted(PRESETS),
+                       help="The released recipe of a dataset (hfvid.models.bayesian_prompt.presets); flags win.")
+    group.add_argument("--data_root", type=str, default=None, help="CoOp's data root ($DATA) for --coop_dataset.")
+    group.add_argument("--coop_dataset", type=str, default=None,
+                       help="A CoOp dataset name read from its layout under --data_root (a --preset sets it).")
     group.add_argument("--coop_split", type=str, default=None,
                        help="CoOp benchmark split: a split_zhou_*.json, or fgvc_aircraft / imagenet (root: --train_dir).")
     group.add_argument("--image_column", type=str, default="image")
@@ -68,14 +90,30 @@ def parse_args(argv=None):
     group.add_argument("--likelihood", type=str, default="logmeanexp", choices=["logmeanexp", "elbo"])
     group.add_argument("--kl_reduction", type=str, default="mean", choices=["mean", "sum"])
     group.add_argument("--optimizer", type=str, default="sgd", choices=["sgd", "adamw"])
+    group.add_argument("--lr_schedule", type=str, default="hf", choices=["hf", "dassl"],
+                       help='"dassl": --warmup_epochs at --warmup_lr, then cosine per epoch (the released recipe); '
+                            '"hf": --lr_scheduler_type with --num_warmup_steps.')
+    group.add_argument("--warmup_epochs", type=int, default=1, help="Constant warm-up epochs of --lr_schedule dassl.")
+    group.add_argument("--warmup_lr", type=float, default=1e-5, help="The warm-up lr of --lr_schedule dassl.")
+    group.add_argument("--augmentation", type=str, default="none", choices=["none", "coop"],
+                       help='"coop": random resized crop (scale 0.08-1) + horizontal flip (the released recipe).')
     group.add_argument("--eval_deterministic", action="store_true", help="Evaluate with the posterior mean only.")
     group.add_argument("--synthetic_num_classes", type=int, default=8)
     group.add_argument("--synthetic_train_per_class", type=int, default=16)
     group.add_argument("--synthetic_test_per_class", type=int, default=16)
     group.add_argument("--synthetic_image_size", type=int, default=32)
+    preset = argparse.ArgumentParser(add_help=False)
+    preset.add_argument("--preset", type=str, default=None, choices=sorted(PRESETS))
+    chosen = preset.parse_known_args(argv)[0].preset
+    if chosen is not None:  # a preset replaces the defaults, so every flag given explicitly still wins
+        parser.set_defaults(**preset_values(chosen))
     args = parser.parse_args(argv)
     if args.num_shots < 1:
         raise ValueError(f"--num_shots must be >= 1, got {args.num_shots}")
+    if args.coop_dataset is not None and args.coop_dataset not in COOP_DATASETS:
+        raise ValueError(f"--coop_dataset {args.coop_dataset!r} is not one of {sorted(COOP_DATASETS)}")
+    if args.coop_dataset and args.data_root and not (args.dataset_name or args.coop_split or args.train_dir):
+        args.train_dir = str(Path(args.data_root, COOP_DATASETS[args.coop_dataset][0]))  # the dataset's CoOp folder
     if args.dataset_name != "synthetic" and args.model_name_or_path is None:
         raise ValueError("--model_name_or_path (a CLIPModel) is required unless --dataset_name synthetic")
     return validate_args(args)
@@ -90,6 +128,9 @@ def load_tables(args):
         size = args.synthetic_image_size
         return (synthetic_shape_images(names, args.synthetic_train_per_class, size, seed=args.seed),
                 synthetic_shape_images(names, args.synthetic_test_per_class, size, seed=args.seed + 1))
+    if args.coop_dataset is not None and args.data_root is not None and args.coop_split is None:
+        tables = read_coop_dataset(args.coop_dataset, args.data_root)
+        return tables["train"], tables["test"]
     if args.coop_split is not None:
         from hfvid.data.formats import coop
 
@@ -122,8 +163,6 @@ def build_base(args, accelerator):
     if args.model_name_or_path is not None:
         path = args.model_name_or_path
         return CLIPModel.from_pretrained(path), CLIPProcessor.from_pretrained(path), path
-    from pathlib import Path
-
     from hfvid.data.synthetic_images import tiny_clip
 
     clip, processor = tiny_clip(image_size=args.synthetic_image_size, seed=args.seed)
@@ -156,7 +195,8 @@ def main(args):
     clip, processor, base_path = build_base(args, accelerator)
     with accelerator.main_process_first():
         train_table, test_table = load_tables(args)
-        train_set = few_shot_subset(subsample_classes(train_table, args.subsample_classes), args.num_shots, args.seed)
+        # CoOp order: k shots of every class first, then the base/new subsample
+        train_set = subsample_classes(few_shot_subset(train_table, args.num_shots, args.seed), args.subsample_classes)
         test_sets = {"base": subsample_classes(test_table, "base"), "new": subsample_classes(test_table, "new")}
         if args.subsample_classes == "all":
             test_sets = {"all": test_table, **test_sets}
@@ -176,8 +216,10 @@ def main(args):
                for name, table in {"train": train_set, **test_sets}.items()}
     learner = PromptLearner(peft_model, prompts["train"])
 
-    collate = BayesianPromptCollator(processor.image_processor)
-    train_loader, _ = make_dataloaders(args, train_set, collate_fn=collate)
+    collate = BayesianPromptCollator(processor.image_processor)  # eval: resize + centre crop
+    train_collate = collate if args.augmentation == "none" else AugmentedImageCollator(
+        clip_train_transform(processor.image_processor))
+    train_loader, _ = make_dataloaders(args, train_set, collate_fn=train_collate)
     eval_loaders = {name: torch.utils.data.DataLoader(table, batch_size=args.per_device_eval_batch_size,
                                                       collate_fn=collate) for name, table in test_sets.items()}
     trainable = [p for p in learner.parameters() if p.requires_grad]
@@ -185,8 +227,18 @@ def main(args):
         optimizer = torch.optim.SGD(trainable, lr=args.learning_rate, momentum=0.9, weight_decay=args.weight_decay)
     else:
         optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=args.weight_decay)
+    make_scheduler = None
+    if args.lr_schedule == "dassl":
+        # optimizer steps per epoch of the prepared (sharded) loader: accelerate gives each process ceil(n / p) batches
+        batches = math.ceil(len(train_loader) / accelerator.num_processes)
+        steps_per_epoch = math.ceil(batches / args.gradient_accumulation_steps)
+
+        def make_scheduler(prepared_optimizer, num_training_steps):
+            return dassl_lr_scheduler(prepared_optimizer, steps_per_epoch, args.num_train_epochs, args.warmup_epochs,
+                                      args.warmup_lr, accelerator.num_processes)
+
     training = prepare_training(accelerator, args, learner, optimizer, train_loader, eval_loaders,
-                                project_name="bayesian_prompt")
+                                project_name="bayesian_prompt", make_scheduler=make_scheduler)
     learner, eval_loaders = training.model, training.eval_dataloader
 
     def evaluate(deterministic: bool = args.eval_deterministic) -> dict:
@@ -205,8 +257,9 @@ def main(args):
         zero_shot = {f"zero_shot_{k}": v for k, v in evaluate(deterministic=True).items()}
     logger.info(f"zero-shot CLIP with the hand-written prompt: {zero_shot}")
     history = training.loop.run(lambda model, batch: model(**batch).loss, evaluate=evaluate)
-    results = training_results(history, **zero_shot, num_train_images=len(train_set),
-                               dataset=args.dataset_name or args.coop_split or args.train_dir)
+    dataset = args.dataset_name or args.coop_dataset or args.coop_split or args.train_dir
+    results = training_results(history, **zero_shot, num_train_images=len(train_set), dataset=dataset,
+                               preset=args.preset)
     card = {"template_name": "bayesian_prompt",
             "extra": {"bpl": peft_model.peft_config["default"].to_dict(), "base_model_path": base_path,
                       "base_classes": class_names_of(test_sets["base"]), "new_classes": class_names_of(test_sets["new"])}}
