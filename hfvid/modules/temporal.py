@@ -1,7 +1,8 @@
 """Per-frame encoder + temporal module, shared by the face-video regressors (Affective Processes, contrastive AU).
 
 * :class:`FrameEncoder`: a `transformers.ResNetModel` applied to every frame of ``(B, T, 3, H, W)`` clips (reshaped
-  to ``(B*T, 3, H, W)``), pooled to ``(B, T, D)``, with an optional linear per-frame head (task predictions).
+  to ``(B*T, 3, H, W)``), pooled to ``(B, T, D)``, with an optional linear per-frame head (task predictions); its
+  ResNet can start from ImageNet or face pre-training weights (``backbone_init``, :mod:`hfvid.modules.backbone_init`).
 * :class:`TemporalModule`: ``"none"`` | ``"gru"`` | ``"transformer"`` over ``(B, T, D)`` with a frame mask; the GRU
   carries its state between calls so chunked streaming equals one pass.
 * :func:`masked_mean`, :func:`sinusoidal_time_encoding`: small helpers with the masking conventions of both methods.
@@ -67,6 +68,13 @@ class FrameEncoder(nn.Module):
             features = torch.where(frame_mask[..., None], features, torch.zeros_like(features))
         predictions = self.head(features) if self.head is not None else None
         return features, predictions
+
+    def load_backbone_init(self, backbone_init: str) -> bool:
+        """Pretrained start of the ResNet (``"random"``, ``"torchvision:..."``, a Hub id or folder): see
+        :func:`hfvid.modules.backbone_init.load_backbone_init`. Call it after the owning model's ``post_init``."""
+        from .backbone_init import load_backbone_init
+
+        return load_backbone_init(self.backbone, backbone_init)
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ from transformers import PreTrainedConfig, ResNetConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from ...configuration_utils import check_choice, check_positive, hfvid_config
+from ...modules.backbone_init import check_backbone_init
 
 TEMPORAL_MODELS = ("none", "gru", "transformer", "np", "ap")
 CONTEXT_SELECTIONS = ("random", "uniform", "confidence", "diversity")
@@ -25,6 +26,12 @@ class AffectiveProcessConfig(PreTrainedConfig):
             `False` makes a features-only model (`features` + `pseudo_labels` input, e.g. cached features).
         backbone_config (`ResNetConfig` or `dict`, *optional*): the CNN; default ResNet-50 (bottleneck,
             `[3, 4, 6, 3]`) *[recollection]*.
+        backbone_init (`str`, *optional*, defaults to `"random"`): where the backbone's weights start when the model
+            is built from this config: `"random"`, `"torchvision:resnet50"` (torchvision's ImageNet weights; or
+            `"torchvision:<state-dict file>"`), or a Hub id / folder of a transformers ResNet checkpoint (e.g.
+            `microsoft/resnet-50`) or of an hfvid face pre-training model. The source must match `backbone_config`
+            (a clear error names the difference). `from_pretrained` ignores it (the checkpoint's weights win); it is
+            kept in the saved config as the run's provenance. See `hfvid.modules.backbone_init`.
         feature_dim (`int`, *optional*, defaults to 2048): D; must equal the backbone's last hidden size.
         num_outputs (`int`, *optional*, defaults to 2): K (2 valence/arousal, 12 DISFA AUs, 5 FERA2015 AUs).
         output_names (`list[str]`, *optional*): K names (default valence/arousal, or DISFA AU names for K=12).
@@ -62,6 +69,7 @@ class AffectiveProcessConfig(PreTrainedConfig):
 
     use_backbone: bool = True
     backbone_config: dict | PreTrainedConfig | None = None
+    backbone_init: str = "random"
     feature_dim: int = 2048
     num_outputs: int = 2
     output_names: list[str] | None = None
@@ -120,6 +128,7 @@ class AffectiveProcessConfig(PreTrainedConfig):
         for name in ("encoder_hidden_sizes", "decoder_hidden_sizes"):
             if not getattr(self, name) or min(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a non-empty list of positive sizes, got {getattr(self, name)}")
+        check_backbone_init(self.backbone_init)
         check_choice("temporal_model", self.temporal_model, TEMPORAL_MODELS)
         check_choice("context_selection", self.context_selection, CONTEXT_SELECTIONS)
         check_choice("posterior_label_source", self.posterior_label_source, POSTERIOR_LABEL_SOURCES)

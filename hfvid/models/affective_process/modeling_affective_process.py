@@ -230,6 +230,8 @@ class AffectiveProcessModel(AffectiveProcessPreTrainedModel):
             self.latent_mean = nn.Linear(config.latent_hidden_size, config.latent_dim)
             self.latent_std = nn.Linear(config.latent_hidden_size, config.latent_dim)
         self.post_init()
+        if self.frame_encoder is not None:  # after post_init, which would re-initialise the loaded weights
+            self.frame_encoder.load_backbone_init(config.backbone_init)
 
     @property
     def hidden_size(self) -> int:

@@ -4,6 +4,7 @@ from transformers import PreTrainedConfig, ResNetConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from ...configuration_utils import check_choice, check_positive, hfvid_config
+from ...modules.backbone_init import check_backbone_init
 
 PRETEXTS = ("predictive", "instance")
 TEMPORAL_TYPES = ("gru", "transformer")
@@ -22,6 +23,12 @@ class ContrastiveAUConfig(PreTrainedConfig):
     Args:
         backbone_config (`ResNetConfig` or `dict`, *optional*): `f`; default ResNet-18 layout (basic, `[2, 2, 2, 2]`,
             `[64, 128, 256, 512]`).
+        backbone_init (`str`, *optional*, defaults to `"random"`): where the backbone's weights start when the model
+            is built from this config: `"random"`, `"torchvision:resnet18"` (torchvision's ImageNet weights; or
+            `"torchvision:<state-dict file>"`), or a Hub id / folder of a transformers ResNet checkpoint (e.g.
+            `microsoft/resnet-18`) or of an hfvid face pre-training model. The source must match `backbone_config`
+            (a clear error names the difference). `from_pretrained` ignores it (the checkpoint's weights win); it is
+            kept in the saved config as the run's provenance. See `hfvid.modules.backbone_init`.
         image_size (`int`, *optional*, defaults to 128): face-crop side.
         feature_dim (`int`, *optional*, defaults to 512): pooled frame feature `v_t` (= backbone last hidden size).
         temporal_type (`str`, *optional*, defaults to `"gru"`): `"gru"` (causal, streamable) or `"transformer"`.
@@ -50,6 +57,7 @@ class ContrastiveAUConfig(PreTrainedConfig):
     sub_configs_defaults = {"backbone_config": SubConfigSpec(config_class=ResNetConfig, optional=True)}
 
     backbone_config: dict | PreTrainedConfig | None = None
+    backbone_init: str = "random"
     image_size: int = 128
     feature_dim: int = 512
     temporal_type: str = "gru"
@@ -93,6 +101,7 @@ class ContrastiveAUConfig(PreTrainedConfig):
                      "chunk_size"):
             check_positive(name, getattr(self, name))
         check_positive("temperature", self.temperature)
+        check_backbone_init(self.backbone_init)
         check_choice("pretext", self.pretext, PRETEXTS)
         check_choice("temporal_type", self.temporal_type, TEMPORAL_TYPES)
         check_choice("label_sampling", self.label_sampling, LABEL_SAMPLINGS)

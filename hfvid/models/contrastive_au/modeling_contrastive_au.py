@@ -159,6 +159,7 @@ class ContrastiveAUModel(ContrastiveAUPreTrainedModel):
         self.temporal = TemporalModule(config.temporal_type, config.feature_dim, config.temporal_hidden_size,
                                        config.temporal_num_layers)
         self.post_init()
+        self.frame_encoder.load_backbone_init(config.backbone_init)  # after post_init, which would re-initialise
 
     @property
     def hidden_size(self) -> int:
