@@ -11,6 +11,15 @@ With several processes, `--global_negatives` scores each process's predictions a
 processes (differentiable all-gather: negatives = the global batch); without it the negatives are per device. One
 process: identical either way. Resumable with `--resume_from_checkpoint`. The saved `ContrastiveAUForPreTraining` checkpoint is the `--init` of
 `train_contrastive_au.py`.
+
+Video files are decoded clip by clip (seek + decode of the clip's frames only), never held whole in memory.
+`--face_crop` crops every clip to the face: one square box per clip (`--face_margin` around it) from `--face_boxes`
+(JSON `{video_id: box or per-frame boxes}`) or the `--face_detector` (MTCNN by default) run on the clip's middle
+frame. `--backbone_init` starts the ResNet from ImageNet (`torchvision:resnet18`, `microsoft/resnet-18`) or face
+pre-training weights; `--backbone_lr_scale` trains it at a fraction of `--learning_rate`:
+
+    accelerate launch training_scripts/pretrain_contrastive_au.py --train_dir face_videos/ --face_crop \
+        --backbone_init torchvision:resnet18 --backbone_lr_scale 0.1 --output_dir out/cau_pre
 """
 
 import json
@@ -23,6 +32,7 @@ import torch
 from hfvid.models.affective_process import AffectiveProcessVideoProcessor
 from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForPreTraining
 from hfvid.data.affect_sequences import ClipDataset, unlabelled_sequences
+from hfvid.modules.backbone_init import backbone_parameter_groups
 from hfvid.training import (finish_training, make_accelerator, make_dataloaders, make_parser, prepare_training,
                             training_results, validate_args)
 
@@ -42,6 +52,17 @@ def parse_args(argv=None):
                             "config.global_negatives).")
     group.add_argument("--clips_per_video", type=int, default=8, help="Clips per video and epoch.")
     group.add_argument("--no_augment", action="store_true", help="Disable the per-clip flip/brightness jitter.")
+    group.add_argument("--backbone_init", type=str, default="random",
+                       help="Start of the ResNet: random, torchvision:<resnet18|file>, or a ResNet / face "
+                            "pre-training checkpoint (sets config.backbone_init; ignored with --model_name_or_path).")
+    group.add_argument("--backbone_lr_scale", type=float, default=1.0,
+                       help="Learning rate of the ResNet = --learning_rate x this (e.g. 0.1 for a pretrained one).")
+    group.add_argument("--face_crop", action="store_true", help="Crop each clip to the face (one box per clip).")
+    group.add_argument("--face_boxes", type=str, default=None,
+                       help="JSON {video_id: [x1, y1, x2, y2] or per-frame boxes}: crop with these, no detection.")
+    group.add_argument("--face_detector", type=str, default="mtcnn",
+                       help="Detector for --face_crop without --face_boxes (mtcnn or an object-detection model).")
+    group.add_argument("--face_margin", type=float, default=0.25, help="Context around the face box (fraction).")
     group.add_argument("--synthetic_videos", type=int, default=48)
     group.add_argument("--synthetic_length", type=int, default=64)
     group.add_argument("--synthetic_image_size", type=int, default=32)
@@ -50,6 +71,8 @@ def parse_args(argv=None):
         raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
     if args.dataset_name is None and args.train_dir is None:
         raise ValueError("give --dataset_name synthetic or --train_dir with unlabelled videos / frame folders")
+    if args.face_boxes and not args.face_crop:
+        raise ValueError("--face_boxes is used by --face_crop: add --face_crop")
     return validate_args(args)
 
 
@@ -63,7 +86,13 @@ def load_videos(args) -> list[dict]:
                       "labels": None} for v in videos]
     else:
         sequences = unlabelled_sequences(args.train_dir)
-    return sequences[: args.max_train_samples] if args.max_train_samples else sequences
+    sequences = sequences[: args.max_train_samples] if args.max_train_samples else sequences
+    if args.face_crop:
+        from hfvid.data.frame_sequences import face_cropped_sequences, load_face_boxes
+
+        boxes = load_face_boxes(args.face_boxes) if args.face_boxes else None
+        sequences = face_cropped_sequences(sequences, boxes, args.face_detector, args.face_margin)
+    return sequences
 
 
 def build_model(args):
@@ -81,6 +110,7 @@ def build_model(args):
         overrides["pretext"] = args.pretext
     if args.global_negatives:
         overrides["global_negatives"] = True
+    overrides["backbone_init"] = args.backbone_init
     config = ContrastiveAUConfig(**overrides)
     size = config.image_size
     return ContrastiveAUForPreTraining(config), AffectiveProcessVideoProcessor(size={"height": size, "width": size})
@@ -96,7 +126,8 @@ def main(args):
     dataset = ClipDataset(sequences, processor, clip_length, config.frame_stride, args.clips_per_video, args.seed,
                           augment=not args.no_augment)
     loader, _ = make_dataloaders(args, dataset)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    groups = backbone_parameter_groups(model, args.learning_rate, args.backbone_lr_scale, args.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, weight_decay=args.weight_decay)
     training = prepare_training(accelerator, args, model, optimizer, loader, project_name="contrastive_au_pretraining",
                                 processor=processor)
     model = training.model

@@ -13,6 +13,10 @@ train) and BP4D's official FERA2015 train/development split. Each step trains on
 that hold a labelled frame at a random position; the loss sees only labelled frames (sparse BPTT). Evaluation:
 whole held-out videos streamed through the GRU; ICC(3,1), PCC and MAE per AU and averaged, plus the all-zeros
 baseline's MAE.
+
+Pretrained starts: `--init` a stage-1 checkpoint, or `--init random --backbone_init torchvision:resnet18` (ImageNet;
+also a Hub id such as `microsoft/resnet-18` or an hfvid face pre-training folder). `--backbone_lr_scale 0.1` trains
+the pretrained ResNet at a tenth of `--learning_rate`.
 """
 
 import json
@@ -26,6 +30,7 @@ from hfvid.models.affective_process import AffectiveProcessVideoProcessor
 from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForAUIntensity, LabelSplit
 from hfvid.data.affect_sequences import SparseWindowDataset, labelled_sequences, video_pixels
 from hfvid.models.contrastive_au.sparse_labels import check_label_ratio, select_labelled_frames
+from hfvid.modules.backbone_init import backbone_parameter_groups
 from hfvid.training import (finish_training, make_accelerator, make_dataloaders, make_parser, prepare_training,
                             training_results, validate_args)
 
@@ -42,6 +47,11 @@ def parse_args(argv=None):
     group.add_argument("--init", type=str, default="random",
                        help='"random" or a checkpoint (a stage-1 ContrastiveAUForPreTraining or a stage-2 model).')
     group.add_argument("--config_overrides", type=str, default=None, help="JSON object of ContrastiveAUConfig fields.")
+    group.add_argument("--backbone_init", type=str, default="random",
+                       help="With --init random: start of the ResNet: random, torchvision:<resnet18|file>, or a "
+                            "ResNet / face pre-training checkpoint (config.backbone_init).")
+    group.add_argument("--backbone_lr_scale", type=float, default=1.0,
+                       help="Learning rate of the pretrained ResNet = --learning_rate x this (e.g. 0.1).")
     group.add_argument("--label_ratio", type=float, default=0.02, help="Fraction of labelled frames (0, 1].")
     group.add_argument("--label_seed", type=int, default=0)
     group.add_argument("--label_sampling", choices=["per_video", "pooled"], default="per_video")
@@ -60,6 +70,9 @@ def parse_args(argv=None):
         raise ValueError("real data needs --dataset_format {disfa, bp4d} and --annotations")
     if not 0 <= args.fold <= 2:
         raise ValueError(f"--fold must be 0, 1 or 2, got {args.fold}")
+    if args.backbone_init != "random" and args.init != "random":
+        raise ValueError(f"--backbone_init {args.backbone_init!r} starts a fresh model: it needs --init random (got "
+                         f"--init {args.init!r}, whose checkpoint already holds the backbone)")
     return validate_args(args)
 
 
@@ -107,6 +120,7 @@ def build_model(args):
     if args.init == "random":
         if args.dataset_name == "synthetic":
             overrides = {**TINY_SYNTHETIC, "image_size": args.synthetic_image_size, **overrides}
+        overrides["backbone_init"] = args.backbone_init
         config = ContrastiveAUConfig(**overrides)
         size = config.image_size
         return ContrastiveAUForAUIntensity(config), AffectiveProcessVideoProcessor(size={"height": size, "width": size})
@@ -154,8 +168,8 @@ def main(args):
                                   augment=args.augment)
     loader, _ = make_dataloaders(args, dataset)
     model.apply_freezing()
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
+    groups = backbone_parameter_groups(model, args.learning_rate, args.backbone_lr_scale, args.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, weight_decay=args.weight_decay)
     training = prepare_training(accelerator, args, model, optimizer, loader, project_name="contrastive_au",
                                 processor=processor)
     model = training.model

@@ -167,7 +167,28 @@ def load_backbone_init(resnet, backbone_init: str) -> bool:
     return True
 
 
+def backbone_parameter_groups(model: torch.nn.Module, learning_rate: float, backbone_lr_scale: float = 1.0,
+                              weight_decay: float = 0.0) -> list[dict]:
+    """Optimizer parameter groups: the trainable ResNet parameters of every `FrameEncoder` in ``model`` at
+    ``learning_rate * backbone_lr_scale`` (a pretrained feature extractor is fine-tuned gently), the other trainable
+    parameters at ``learning_rate``. Empty groups are left out; a scale of 1 gives one group (the plain optimizer)."""
+    from .temporal import FrameEncoder
+
+    if not backbone_lr_scale > 0:
+        raise ValueError(f"backbone_lr_scale must be > 0 (freeze the backbone instead of a zero rate), got "
+                         f"{backbone_lr_scale}")
+    in_backbone = {id(p) for m in model.modules() if isinstance(m, FrameEncoder) for p in m.backbone.parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if backbone_lr_scale == 1.0:
+        return [{"params": trainable, "lr": learning_rate, "weight_decay": weight_decay}]
+    groups = [{"params": [p for p in trainable if id(p) in in_backbone], "lr": learning_rate * backbone_lr_scale,
+               "name": "backbone"},
+              {"params": [p for p in trainable if id(p) not in in_backbone], "lr": learning_rate, "name": "heads"}]
+    return [{**group, "weight_decay": weight_decay} for group in groups if group["params"]]
+
+
 __all__ = [
+    "backbone_parameter_groups",
     "BACKBONE_INIT_RANDOM",
     "TORCHVISION_RESNETS",
     "check_backbone_init",
