@@ -33,14 +33,14 @@ def load_frame(frame) -> np.ndarray | None:
 
 def unlabelled_sequences(root) -> list[dict]:
     """Every video file and every sub-folder of frames under ``root`` (frames in file-number order; no labels)."""
-    from .video import iter_frames
+    from .frame_sequences import VideoFileFrames
 
     sequences = []
     for path in sorted(Path(root).iterdir()):
         if path.is_dir():
             frames = [image for _, image in list_frame_files(path)]
         elif path.suffix.lower() in VIDEO_SUFFIXES:
-            frames = [frame.image for frame in iter_frames(str(path))]
+            frames = VideoFileFrames(path)  # decoded clip by clip when sliced, never whole
         else:
             continue
         if frames:
