@@ -31,6 +31,7 @@ import torch
 
 from hfvid.metrics.classification import top_k_accuracy
 from hfvid.models.rest import RESTConfig, RESTForVideoCaptioning, RESTForZeroShotVideoClassification
+from hfvid.models.rest.modeling_rest import is_temporal_embedding
 from hfvid.data.rest_videos import (
     load_shards,
     load_unlabelled_videos,
@@ -58,7 +59,12 @@ def parse_args(argv=None):
     group.add_argument("--prompt", type=str, default=None,
                        help='Caption prefix of a new model (default: "a picture of " for BLIP checkpoints, else "").')
     group.add_argument("--retriever_name_or_path", type=str, default=None, help="CLIP to bundle for Rule A scoring.")
-    group.add_argument("--num_frames", type=int, default=None, help="Frames per video (new models; default 8).")
+    group.add_argument("--num_frames", type=int, default=None,
+                       help="Frames per video (default: the checkpoint's, else 8); pretrained temporal embeddings "
+                            "are interpolated in time to this count, never re-initialised.")
+    group.add_argument("--temporal_embedding_learning_rate", type=float, default=None,
+                       help="Learning rate of the captioner's temporal embeddings (default --learning_rate; the "
+                            "spec's schedule: 1e-4 against 1e-5 for the rest).")
     group.add_argument("--config_overrides", type=str, default=None,
                        help='Tiny synthetic model sizes, e.g. "hidden_size=32,layers=2" (synthetic data only).')
     group.add_argument("--scoring", choices=["likelihood", "text_similarity", "combined"], default=None,
@@ -74,6 +80,8 @@ def parse_args(argv=None):
         raise ValueError("--target_mode own_frames needs --pool_dir (run generate_rest_pseudo_captions.py first)")
     if args.target_mode == "class_names" and args.dataset_name != "synthetic" and args.annotations is None:
         raise ValueError("--target_mode class_names needs labels: --annotations with video_id,label rows")
+    if args.temporal_embedding_learning_rate is not None and args.temporal_embedding_learning_rate < 0:
+        raise ValueError(f"--temporal_embedding_learning_rate must be >= 0, got {args.temporal_embedding_learning_rate}")
     if args.blip_frame_fusion and args.captioner_type == "git":
         raise ValueError("--blip_frame_fusion applies to --captioner_type blip only")
     return args
@@ -102,7 +110,11 @@ def build_model(args):
         if args.captioner_type and args.captioner_type != kind:
             raise ValueError(f"--captioner_type {args.captioner_type} but {args.model_name_or_path} is a {kind} model")
         if source.model_type == "hfvid-rest":
-            return RESTForVideoCaptioning.from_pretrained(args.model_name_or_path), processor
+            model = RESTForVideoCaptioning.from_pretrained(args.model_name_or_path)
+            if args.num_frames and args.num_frames != model.config.num_frames:  # keep the trained embeddings
+                model = model.with_num_frames(args.num_frames)
+                processor.video_processor.num_frames = args.num_frames
+            return model, processor
         if kind == "blip":
             return adapt_blip_captioner(args, source, processor)
         return adapt_git_captioner(args, source, processor)
@@ -119,24 +131,26 @@ def build_model(args):
 
 
 def adapt_git_captioner(args, git_config, git_processor):
-    """Initialise REST from a pretrained GIT image/video captioner (temporal embeddings start at zero)."""
+    """Initialise REST from a pretrained GIT captioner. A video GIT (`num_image_with_embedding` set, e.g.
+    microsoft/git-base-vatex) keeps its temporal embeddings, interpolated in time when `--num_frames` differs
+    (`RESTForVideoCaptioning.with_num_frames`); an image GIT has none, so they start at zero (the video model starts
+    as the image model)."""
     from transformers import CLIPTokenizer, GitForCausalLM
 
     from hfvid.models.rest import RESTProcessor, RESTVideoProcessor
 
-    num_frames = args.num_frames or git_config.num_image_with_embedding or 8
-    captioner = git_config.to_dict() | {"num_image_with_embedding": num_frames}
-    retriever = None
-    if args.retriever_name_or_path:
-        retriever = AutoConfigCLIP(args.retriever_name_or_path)
-    config = RESTConfig(num_frames=num_frames, captioner_config=captioner, retriever_config=retriever,
-                        prompt=args.prompt or "")
+    source_frames = git_config.num_image_with_embedding
+    num_frames = args.num_frames or source_frames or 8
+    build_frames = source_frames or num_frames  # load at the checkpoint's own count, then resize
+    captioner = git_config.to_dict() | {"num_image_with_embedding": build_frames}
+    config = RESTConfig(num_frames=build_frames, captioner_config=captioner, prompt=args.prompt or "")
     model = RESTForVideoCaptioning(config)
     git = GitForCausalLM.from_pretrained(args.model_name_or_path)
-    state = {k: v for k, v in git.state_dict().items() if "img_temporal_embedding" not in k}
-    missing, unexpected = model.captioner.load_state_dict(state, strict=False)
-    if unexpected or any("img_temporal_embedding" not in k for k in missing):
+    missing, unexpected = model.captioner.load_state_dict(git.state_dict(), strict=False)
+    if unexpected or (missing and (source_frames or not all(map(is_temporal_embedding, missing)))):
         raise ValueError(f"GIT weights do not fit: missing {missing}, unexpected {unexpected}")
+    if num_frames != build_frames:
+        model = model.with_num_frames(num_frames)
     size = git_processor.image_processor.crop_size
     video_processor = RESTVideoProcessor(num_frames=num_frames, crop_size=size,
                                          size={"shortest_edge": size["height"]})
@@ -169,6 +183,17 @@ def AutoConfigCLIP(path):  # noqa: N802 - a CLIP config dict for RESTConfig.retr
     from transformers import AutoConfig
 
     return AutoConfig.from_pretrained(path).to_dict()
+
+
+def optimizer_param_groups(model, args) -> list[dict]:
+    """AdamW groups: every weight at `--learning_rate`, the temporal embeddings (new parameters, trained from zero
+    or from another frame count) at `--temporal_embedding_learning_rate` when given."""
+    temporal = list(model.temporal_embedding_parameters().values())
+    if args.temporal_embedding_learning_rate is None or not temporal:
+        return [{"params": list(model.parameters()), "lr": args.learning_rate}]
+    chosen = {id(p) for p in temporal}
+    return [{"params": [p for p in model.parameters() if id(p) not in chosen], "lr": args.learning_rate},
+            {"params": temporal, "lr": args.temporal_embedding_learning_rate}]
 
 
 def training_targets(args, video_ids) -> list[list[str]]:
@@ -220,7 +245,8 @@ def main(args):
     train_set = RetrievedCaptionDataset([v for _, v in videos], targets, processor.video_processor, seed=args.seed,
                                         cache_pixels=args.dataset_name == "synthetic")
     loader, _ = make_dataloaders(args, train_set, collate_fn=caption_collator(processor, model.config.prompt))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(optimizer_param_groups(model, args), lr=args.learning_rate,
+                                  weight_decay=args.weight_decay)
     training = prepare_training(accelerator, args, model, optimizer, loader, project_name="rest", processor=processor)
     model = training.model
 

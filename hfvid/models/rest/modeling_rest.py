@@ -8,6 +8,7 @@ temporal embeddings; the frame tokens are the text decoder's cross-attention mem
 """
 
 import copy
+import re
 from dataclasses import dataclass
 
 import torch
@@ -73,6 +74,52 @@ def build_captioner(config: RESTConfig):
     return GitForCausalLM(config.captioner_config)
 
 
+TEMPORAL_EMBEDDING_PATTERN = re.compile(r"(?:^|\.)(?:img_temporal_embedding\.\d+|temporal_embedding)$")
+
+
+def is_temporal_embedding(name: str) -> bool:
+    """Whether a parameter name is a captioner's per-frame temporal embedding (GIT's `img_temporal_embedding.<t>`,
+    our BLIP wrapper's `temporal_embedding`)."""
+    return TEMPORAL_EMBEDDING_PATTERN.search(name) is not None
+
+
+def interpolate_temporal_embeddings(embeddings: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """`(T, ...)` per-frame embeddings -> `(num_frames, ...)`, linear in time with the first and last frames kept.
+
+    Frames are sampled over the whole clip (the processor's segment centres), so frame `t` of `T` sits at the
+    relative time `t / (T - 1)`; the new frames take the embedding at their own relative time (`align_corners`).
+    Equal counts copy; one source frame is repeated; one target frame takes the first source embedding."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    frames = embeddings.shape[0]
+    if frames == num_frames:
+        return embeddings.clone()
+    if frames == 1:
+        return embeddings.expand(num_frames, *embeddings.shape[1:]).clone()
+    flat = embeddings.reshape(frames, -1).T[None].float()  # (1, D, T)
+    resized = F.interpolate(flat, size=num_frames, mode="linear", align_corners=True)[0].T
+    return resized.reshape(num_frames, *embeddings.shape[1:]).to(embeddings.dtype)
+
+
+def resize_temporal_embeddings(state_dict: dict, num_frames: int) -> dict:
+    """A copy of a captioner (or REST) state dict with its temporal embeddings resized to `num_frames`
+    ([`interpolate_temporal_embeddings`]); GIT's `img_temporal_embedding.<t>` list is renumbered, BLIP's `(T, 1, D)`
+    `temporal_embedding` resized along T. A state dict without temporal embeddings is returned unchanged."""
+    out, git = {}, {}
+    for name, value in state_dict.items():
+        match = re.search(r"^(.*img_temporal_embedding)\.(\d+)$", name)
+        if match:
+            git.setdefault(match.group(1), {})[int(match.group(2))] = value
+        elif is_temporal_embedding(name):
+            out[name] = interpolate_temporal_embeddings(value, num_frames)
+        else:
+            out[name] = value
+    for prefix, frames in git.items():
+        stacked = interpolate_temporal_embeddings(torch.stack([frames[t] for t in sorted(frames)]), num_frames)
+        out.update({f"{prefix}.{t}": stacked[t] for t in range(num_frames)})
+    return out
+
+
 def zscore(scores: torch.Tensor) -> torch.Tensor:
     """Standardise each row (population std), so rules with different scales can be mixed (Rule C)."""
     return (scores - scores.mean(-1, keepdim=True)) / scores.std(-1, unbiased=False, keepdim=True).clamp_min(1e-6)
@@ -93,6 +140,22 @@ class RESTPreTrainedModel(PreTrainedModel):
         elif isinstance(module, RESTPreTrainedModel) and isinstance(module.captioner, GitForCausalLM):
             for parameter in module.captioner.git.img_temporal_embedding:
                 init.zeros_(parameter)
+
+    def temporal_embedding_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """The captioner's per-frame temporal embeddings by name (for their own learning rate, see
+        `train_rest.py --temporal_embedding_learning_rate`)."""
+        return {name: p for name, p in self.named_parameters() if is_temporal_embedding(name)}
+
+    def with_num_frames(self, num_frames: int) -> "RESTPreTrainedModel":
+        """A copy of this model for `num_frames` frames: every weight kept, the temporal embeddings interpolated in
+        time ([`resize_temporal_embeddings`]) instead of re-initialised; `self` is unchanged."""
+        config = copy.deepcopy(self.config)
+        config.num_frames = num_frames
+        if config.captioner_type == "git":
+            config.captioner_config.num_image_with_embedding = num_frames
+        model = type(self)(config)
+        model.load_state_dict(resize_temporal_embeddings(self.state_dict(), num_frames))  # strict
+        return model.to(next(self.parameters()).device).train(self.training)
 
     # ------------------------------------------------------------------ shared captioner helpers
     def _check_video(self, pixel_values: torch.Tensor) -> None:
@@ -352,6 +415,9 @@ __all__ = [
     "RESTPreTrainedModel",
     "RESTZeroShotOutput",
     "build_captioner",
+    "interpolate_temporal_embeddings",
+    "is_temporal_embedding",
+    "resize_temporal_embeddings",
     "sequence_log_likelihood",
     "zscore",
 ]
