@@ -67,6 +67,9 @@ def parse_args(argv=None):
     group.add_argument("--backbone_steps", type=int, default=200, help="Stage-1 steps (0: keep the backbone).")
     group.add_argument("--backbone_learning_rate", type=float, default=1e-3)
     group.add_argument("--backbone_batch_size", type=int, default=64, help="Frames per stage-1 batch.")
+    group.add_argument("--backbone_init", type=str, default="random",
+                       help="Start of the stage-1 ResNet: random, torchvision:resnet50 (ImageNet), a Hub id / folder "
+                            "(microsoft/resnet-50, an hfvid face pre-training model); ignored with --model_name_or_path.")
     group.add_argument("--pseudo_label_noise", type=float, default=0.0,
                        help="Std of noise added to cached *training* pseudo-labels (pseudo-label leakage pitfall).")
     group.add_argument("--synthetic_train_videos", type=int, default=64)
@@ -167,6 +170,7 @@ def build_model(args):
     if args.dataset_name == "synthetic":
         overrides.setdefault("backbone_config", TINY_BACKBONE)
         overrides.setdefault("image_size", args.synthetic_image_size)
+    overrides["backbone_init"] = args.backbone_init
     config = AffectiveProcessConfig(**overrides)
     size = config.image_size
     processor = AffectiveProcessVideoProcessor(size={"height": size, "width": size})

@@ -1,5 +1,5 @@
-"""Contrastive AU scripts with a pretrained start (--backbone_init, --backbone_lr_scale) and face-cropped, streamed
-stage-1 clips (--face_crop with given boxes) on a real video file."""
+"""Face-video scripts with a pretrained start (--backbone_init; Contrastive AU also --backbone_lr_scale) and
+Contrastive AU stage 1 on face-cropped, streamed clips (--face_crop with given boxes) of a real video file."""
 
 import json
 
@@ -53,3 +53,19 @@ def test_backbone_init_needs_a_fresh_model():
     with pytest.raises(ValueError, match="--backbone_init 'torchvision:resnet18' starts a fresh model"):
         train.parse_args(["--dataset_name", "synthetic", "--output_dir", "/tmp/x", "--init", "out/cau_pre",
                           "--backbone_init", "torchvision:resnet18"])
+
+
+def test_affective_process_backbone_init(tmp_path):
+    ap = load_training_script("train_affective_process")
+    torch.manual_seed(9)
+    tiny = ap.TINY_BACKBONE
+    source = ResNetModel(ResNetConfig(**tiny))
+    source.save_pretrained(tmp_path / "resnet")
+    args = ap.parse_args(["--dataset_name", "synthetic", "--output_dir", str(tmp_path / "out"), "--cpu",
+                          "--backbone_init", str(tmp_path / "resnet")])
+    model, _ = ap.build_model(args)
+    loaded = model.affective_process.frame_encoder.backbone.state_dict()
+    assert all(torch.equal(tensor, source.state_dict()[key]) for key, tensor in loaded.items())
+    args.backbone_init = "torchvision:vgg16"
+    with pytest.raises(ValueError, match="after 'torchvision:' give one of"):
+        ap.build_model(args)
