@@ -22,7 +22,7 @@ from ..validation import (
 )
 
 TASK = "hfvid-video-action-localization"
-CALL_ARGUMENTS = ("keyframe_timestamps", "fps", "person_threshold", "top_k", "top_k_actions", "progress_bar",
+CALL_ARGUMENTS = ("keyframe_timestamps", "person_boxes", "fps", "person_threshold", "top_k", "top_k_actions", "progress_bar",
                   "batch_size", "num_workers")
 
 
@@ -76,12 +76,15 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
             self.feature_extractor = self.video_processor
         check_model_type(self.model, TASK, ["hfvid-bmvit"], "BMViT")
 
-    def __call__(self, inputs, keyframe_timestamps=None, **kwargs) -> list[KeyframeResult]:
+    def __call__(self, inputs, keyframe_timestamps=None, person_boxes=None, **kwargs) -> list[KeyframeResult]:
         """
         Args:
             inputs: a video file path, a `(T, H, W, 3)` uint8 array, or a list of frames (PIL images / arrays); a
                 list of paths runs each video.
             keyframe_timestamps (`list[float]`, *optional*): keyframe times in seconds (default: every second).
+            person_boxes (`list`, *optional*): required by a two-stage checkpoint (`localization="two_stage"`), one
+                entry per keyframe of `keyframe_timestamps`: `(K, 4)` normalised `(x1, y1, x2, y2)` boxes (a
+                detector's, e.g. AVA's person-box CSV), or `(K, 5)` with the detector score last.
             fps (`float`, *optional*): frame rate of in-memory frames (default: the processor's `base_fps`).
             person_threshold (`float`, *optional*): minimum person score (default: the model config's).
             top_k (`int`, *optional*): most people per keyframe (default: the model config's `top_k_eval`).
@@ -98,10 +101,19 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
         """
         if isinstance(inputs, (list, tuple)) and not len(inputs):
             raise ValueError("inputs: got an empty list (expected a video file path, frames, or a list of paths)")
+        boxes = None
+        if getattr(self.model.config, "localization", "single_stage") == "two_stage" or person_boxes is not None:
+            if person_boxes is None or keyframe_timestamps is None or len(person_boxes) != len(keyframe_timestamps):
+                raise ValueError("person_boxes: a two-stage checkpoint classifies given boxes; pass keyframe_timestamps"
+                                 " and one (K, 4) normalised x1, y1, x2, y2 array per keyframe (a single-stage one "
+                                 f"takes none), got {None if person_boxes is None else len(person_boxes)} entries")
+            if getattr(self.model.config, "localization", "single_stage") != "two_stage":
+                raise ValueError("person_boxes: this single-stage checkpoint finds the people itself")
+            boxes = {float(t): b for t, b in zip(keyframe_timestamps, person_boxes)}
         if isinstance(inputs, (list, tuple)) and isinstance(inputs[0], (str, Path)):
-            items = [{"video": video, "keyframes": keyframe_timestamps} for video in inputs]
+            items = [{"video": video, "keyframes": keyframe_timestamps, "boxes": boxes} for video in inputs]
         else:
-            items = {"video": inputs, "keyframes": keyframe_timestamps}
+            items = {"video": inputs, "keyframes": keyframe_timestamps, "boxes": boxes}
         return super().__call__(items, **kwargs)
 
     def _sanitize_parameters(self, fps=None, person_threshold=None, top_k=None, top_k_actions=None, progress_bar=None,
@@ -159,8 +171,11 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
             clip = processor.sample_clip(times, images, keyframe)
             inputs = processor(clip, return_tensors="pt")
             height, width = clip.shape[1:3]
-            return {"pixel_values": inputs["pixel_values"].to(self.dtype), "timestamp": torch.tensor([keyframe], dtype=torch.float64),
-                    "size": torch.tensor([[height, width]]), "valid": torch.ones(1, dtype=torch.bool)}
+            chunk = {"pixel_values": inputs["pixel_values"].to(self.dtype), "timestamp": torch.tensor([keyframe], dtype=torch.float64),
+                     "size": torch.tensor([[height, width]]), "valid": torch.ones(1, dtype=torch.bool)}
+            if item.get("boxes") is not None:  # two stage: padded across a batch with zero boxes of score 0
+                chunk["person_boxes"], chunk["person_scores"] = processor.person_box_inputs([item["boxes"][float(keyframe)]])
+            return chunk
 
         for frame in frames:
             window.append((frame.timestamp, frame.image))
@@ -188,7 +203,8 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
             yield {**chunk, "is_last": last and not chunks}
 
     def _forward(self, inputs):
-        outputs = self.model(pixel_values=inputs["pixel_values"])
+        given = {k: inputs[k] for k in ("person_boxes", "person_scores") if k in inputs}
+        outputs = self.model(pixel_values=inputs["pixel_values"], **given)
         return {"logits": outputs.logits, "pred_boxes": outputs.pred_boxes, "action_logits": outputs.action_logits,
                 "timestamp": inputs["timestamp"], "size": inputs["size"], "valid": inputs["valid"],
                 "is_last": inputs["is_last"]}

@@ -7,6 +7,7 @@ from ...configuration_utils import check_choice, check_positive, hfvid_config
 from ...data.formats.ava import AVA_EVAL_ACTION_IDS
 
 TOKEN_POOLINGS = ("temporal_mean", "keyframe", "temporal_max", "none")
+LOCALIZATIONS = ("single_stage", "two_stage")
 BOX_REFERENCES = (None, "grid")
 
 
@@ -20,6 +21,12 @@ class BMViTConfig(PreTrainedConfig):
     Values marked *[D]* are engineering defaults (the paper's text was not available); *[R]* recollections.
 
     Args:
+        localization (`str`, *optional*, defaults to `"single_stage"`): `"single_stage"` is BMViT (boxes from the
+            tokens, matching loss); `"two_stage"` is the baseline the paper compares against, with the same backbone:
+            the last-stage features averaged over time, RoIAlign on *given* person boxes (a detector's or the
+            ground truth's), max-pooled, LayerNorm + a linear multi-label action classifier (sigmoid, BCE on the
+            given boxes' actions; no matching, no box regression), as PySlowFast's AVA heads.
+        roi_output_size (`int`, *optional*, defaults to 7): RoIAlign grid of the two-stage head (PySlowFast: 7).
         backbone_config (`dict` or `PreTrainedConfig`, *optional*): the video backbone, by default an hfvid
             MViTv2-S (`model_type="hfvid-mvitv2"`, torchvision `mvit_v2_s` layout). Any model whose output has a
             `last_hidden_state` token sequence works when the token grid is known: hfvid MViTv2 (returns it) and
@@ -70,6 +77,8 @@ class BMViTConfig(PreTrainedConfig):
     }
 
     backbone_config: dict | PreTrainedConfig | None = None
+    localization: str = "single_stage"
+    roi_output_size: int = 7
     token_pooling: str = "temporal_mean"
     keyframe_index: int | None = None
     box_reference: str | None = None
@@ -98,6 +107,10 @@ class BMViTConfig(PreTrainedConfig):
         if isinstance(self.backbone_config, dict) and "model_type" not in self.backbone_config:
             self.backbone_config = {"model_type": "hfvid-mvitv2", **self.backbone_config}
         super().__post_init__(**kwargs)
+        check_choice("localization", self.localization, LOCALIZATIONS)
+        check_positive("roi_output_size", self.roi_output_size)
+        if self.localization == "two_stage" and self.auxiliary_loss:
+            raise ValueError("auxiliary_loss=True applies to the single-stage heads only, got localization='two_stage'")
         check_choice("token_pooling", self.token_pooling, TOKEN_POOLINGS)
         check_choice("box_reference", self.box_reference, BOX_REFERENCES)
         check_choice("backbone_config.model_type", self.backbone_config.model_type, ("hfvid-mvitv2", "videomae"))
@@ -155,9 +168,9 @@ class BMViTConfig(PreTrainedConfig):
 
     @property
     def num_predictions(self) -> int:
-        """N, the number of prediction slots (set by the token grid, not by a `num_queries`)."""
+        """N, the number of prediction slots (set by the token grid, not by a `num_queries`; single stage)."""
         t, h, w = self.token_grid
         return t * h * w if self.token_pooling == "none" else h * w
 
 
-__all__ = ["BMViTConfig", "TOKEN_POOLINGS"]
+__all__ = ["BMViTConfig", "LOCALIZATIONS", "TOKEN_POOLINGS"]

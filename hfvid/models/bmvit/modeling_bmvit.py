@@ -3,19 +3,22 @@
 Ntinou, Sanchez, Tzimiropoulos, "Multiscale Vision Transformers meet Bipartite Matching for efficient single-stage
 Action Localization", CVPR 2024 (arXiv:2312.17686). Every pooled output token is one candidate person: a box, a
 person/no-object score and multi-label action scores, matched one-to-one to the keyframe's people (DETR loss).
+
+`BMViTConfig(localization="two_stage")` is the baseline the paper compares against, on the same backbone: RoIAlign of
+the time-averaged last-stage features on given person boxes and a per-box multi-label action classifier.
 """
 
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.ops import MLP
+from torchvision.ops import MLP, roi_align
 from transformers import AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput, can_return_tuple
 
 from ..mvitv2.modeling_mvitv2 import MViTv2PreTrainedModel
 from .configuration_bmvit import BMViTConfig
-from .loss_bmvit import BMViTHungarianMatcher, set_prediction_loss
+from .loss_bmvit import BMViTHungarianMatcher, cxcywh_to_xyxy, set_prediction_loss
 
 
 @dataclass
@@ -39,10 +42,12 @@ class BMViTActionLocalizationOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`, returned when `labels` are given): weighted actor + L1 + GIoU +
-            action losses (plus the auxiliary ones).
+            action losses (plus the auxiliary ones); two stage: the BCE of the given boxes' actions.
         loss_dict (`dict[str, torch.FloatTensor]`, returned with `loss`): the unweighted terms.
-        logits (`torch.FloatTensor` of shape `(batch, N, 2)`): person / no-object logits per prediction token.
-        pred_boxes (`torch.FloatTensor` of shape `(batch, N, 4)`): normalised `(cx, cy, w, h)` in (0, 1).
+        logits (`torch.FloatTensor` of shape `(batch, N, 2)`): person / no-object logits per prediction token. Two
+            stage: N = the given boxes (padded), `softmax(logits)[..., 0]` = the given person score (0 for padding).
+        pred_boxes (`torch.FloatTensor` of shape `(batch, N, 4)`): normalised `(cx, cy, w, h)` in (0, 1) (two stage:
+            the given boxes).
         action_logits (`torch.FloatTensor` of shape `(batch, N, num_action_labels)`): multi-label action logits.
         auxiliary_outputs (`list[dict]`, *optional*): `logits` / `pred_boxes` / `action_logits` of earlier blocks.
         last_hidden_state (`torch.FloatTensor` of shape `(batch, T', H', W', hidden_size)`): backbone tokens.
@@ -174,15 +179,89 @@ class BMViTHeads(nn.Module):
                 "action_logits": self.action_head(tokens)}
 
 
+class BMViTRoIHead(nn.Module):
+    """Two-stage head: time-averaged `(B, T', H', W', D)` tokens, RoIAlign per given box, spatial max, LayerNorm and a
+    linear action classifier (PySlowFast's AVA head: RoIAlign on the temporally pooled last stage, max pool)."""
+
+    def __init__(self, config: BMViTConfig):
+        super().__init__()
+        self.output_size = config.roi_output_size
+        self.norm = nn.LayerNorm(config.hidden_size)
+        self.action_head = nn.Linear(config.hidden_size, config.num_action_labels)
+
+    def forward(self, grid: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """`grid` `(B, T', H', W', D)`, `boxes` `(B, K, 4)` normalised cxcywh -> action logits `(B, K, C)`."""
+        feature_map = grid.mean(dim=1).permute(0, 3, 1, 2)  # (B, D, H', W')
+        height, width = feature_map.shape[-2:]
+        scale = boxes.new_tensor([width, height, width, height])
+        rois = list((cxcywh_to_xyxy(boxes) * scale).to(feature_map.dtype).unbind(0))
+        pooled = roi_align(feature_map, rois, self.output_size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+        pooled = pooled.amax(dim=(-2, -1)).reshape(*boxes.shape[:2], -1)
+        return self.action_head(self.norm(pooled))
+
+
 class BMViTForActionLocalization(BMViTPreTrainedModel):
-    """BMViT: backbone + token pooling + heads; Hungarian-matched set loss when `labels` are given."""
+    """BMViT: backbone + token pooling + heads; Hungarian-matched set loss when `labels` are given. With
+    `config.localization="two_stage"`: the same backbone + [`BMViTRoIHead`] on given person boxes, BCE loss."""
 
     def __init__(self, config: BMViTConfig):
         super().__init__(config)
         self.bmvit = BMViTModel(config)
-        self.heads = BMViTHeads(config)
-        self.matcher = BMViTHungarianMatcher(config.class_cost, config.bbox_cost, config.giou_cost, config.action_cost)
+        if config.localization == "two_stage":
+            self.roi_head = BMViTRoIHead(config)
+        else:
+            self.heads = BMViTHeads(config)
+            self.matcher = BMViTHungarianMatcher(config.class_cost, config.bbox_cost, config.giou_cost,
+                                                 config.action_cost)
         self.post_init()
+
+    def _given_boxes(self, person_boxes, person_scores, targets, batch: int, device):
+        """Two stage: the RoIs `(B, K, 4)` cxcywh and their person scores `(B, K)`: `person_boxes` when given, else
+        the labels' boxes padded to the longest clip (padding = whole-frame boxes with score 0)."""
+        if person_boxes is None:
+            if targets is None:
+                raise ValueError("person_boxes: a two-stage model (config.localization='two_stage') needs the person "
+                                 "boxes to classify, (batch, K, 4) normalised cx, cy, w, h (a detector's, e.g. from "
+                                 "BMViTVideoProcessor(person_boxes=...)), or labels to train on their boxes")
+            count = max([len(t["boxes"]) for t in targets] + [1])
+            boxes = torch.tensor([0.5, 0.5, 1.0, 1.0], device=device).repeat(batch, count, 1)
+            scores = torch.zeros(batch, count, device=device)
+            for i, target in enumerate(targets):
+                boxes[i, : len(target["boxes"])] = target["boxes"]
+                scores[i, : len(target["boxes"])] = 1.0
+            return boxes, scores
+        boxes = torch.as_tensor(person_boxes, dtype=torch.float32, device=device)
+        if boxes.ndim != 3 or boxes.shape[0] != batch or boxes.shape[-1] != 4:
+            raise ValueError(f"person_boxes must have shape ({batch}, K, 4) (normalised cx, cy, w, h per clip), got "
+                             f"{tuple(boxes.shape)}")
+        if person_scores is None:
+            return boxes, boxes.new_ones(boxes.shape[:2])
+        scores = torch.as_tensor(person_scores, dtype=torch.float32, device=device)
+        if tuple(scores.shape) != tuple(boxes.shape[:2]):
+            raise ValueError(f"person_scores must have shape {tuple(boxes.shape[:2])} (one per person box), got "
+                             f"{tuple(scores.shape)}")
+        return boxes, scores
+
+    def _two_stage(self, grid, person_boxes, person_scores, targets) -> tuple[dict, torch.Tensor | None, dict | None]:
+        """Given boxes -> (prediction dict, BCE loss over the labelled rows, loss dict)."""
+        boxes, scores = self._given_boxes(person_boxes, person_scores, targets, grid.shape[0], grid.device)
+        action_logits = self.roi_head(grid, boxes)
+        person = torch.logit(scores.clamp(0.0, 1.0), eps=1e-6)
+        prediction = {"logits": torch.stack([person, torch.zeros_like(person)], dim=-1), "pred_boxes": boxes,
+                      "action_logits": action_logits}
+        if targets is None:
+            return prediction, None, None
+        rows, wanted = [], []
+        for i, target in enumerate(targets):
+            if len(target["action_labels"]) > boxes.shape[1]:
+                raise ValueError(f"labels[{i}] has {len(target['action_labels'])} people but person_boxes[{i}] only "
+                                 f"{boxes.shape[1]} boxes (row j of action_labels is the target of box j)")
+            rows.append(action_logits[i, : len(target["action_labels"])])
+            wanted.append(target["action_labels"])
+        rows, wanted = torch.cat(rows), torch.cat(wanted)
+        loss = (nn.functional.binary_cross_entropy_with_logits(rows, wanted) if len(rows)
+                else action_logits.sum() * 0.0)  # no person in the batch: a zero loss that keeps the graph
+        return prediction, loss * self.config.action_loss_coefficient, {"loss_action": loss}
 
     def _predict(self, grid: torch.Tensor) -> dict[str, torch.Tensor]:
         tokens = pool_tokens(grid, self.config.token_pooling, self.config.keyframe_index)
@@ -226,6 +305,8 @@ class BMViTForActionLocalization(BMViTPreTrainedModel):
         pixel_values: torch.Tensor,
         labels: list[dict] | None = None,
         output_hidden_states: bool | None = None,
+        person_boxes: torch.Tensor | None = None,
+        person_scores: torch.Tensor | None = None,
     ) -> BMViTActionLocalizationOutput:
         r"""
         Args:
@@ -235,6 +316,12 @@ class BMViTForActionLocalization(BMViTPreTrainedModel):
                 "action_labels": (G, num_action_labels) multi-hot}` of the keyframe's people (G may be 0); box
                 values are not checked here (see [`validate_labels`]).
             output_hidden_states (`bool`, *optional*): also return the earlier backbone blocks on the final grid.
+            person_boxes (`torch.FloatTensor` of shape `(batch, K, 4)`, *optional*): two stage only: the boxes to
+                classify, normalised `(cx, cy, w, h)` as the labels (`BMViTVideoProcessor(person_boxes=...)` converts
+                AVA `x1, y1, x2, y2` boxes and pads); default: the labels' boxes. With labels, row j of
+                `labels[i]["action_labels"]` is the target of `person_boxes[i, j]`.
+            person_scores (`torch.FloatTensor` of shape `(batch, K)`, *optional*): two stage: the detector's person
+                score of each box (default 1; 0 marks padding), returned as the person probability.
 
         Example:
 
@@ -254,6 +341,18 @@ class BMViTForActionLocalization(BMViTPreTrainedModel):
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         outputs = self.bmvit(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
+        if self.config.localization == "two_stage":
+            targets = None if labels is None else self._targets(labels, pixel_values.shape[0], pixel_values.device)
+            prediction, loss, loss_dict = self._two_stage(outputs.last_hidden_state, person_boxes, person_scores,
+                                                          targets)
+            return BMViTActionLocalizationOutput(
+                loss=loss, loss_dict=loss_dict, last_hidden_state=outputs.last_hidden_state,
+                token_grid=outputs.token_grid, hidden_states=outputs.hidden_states if output_hidden_states else None,
+                **prediction,
+            )
+        if person_boxes is not None or person_scores is not None:
+            raise ValueError("person_boxes/person_scores are inputs of the two-stage baseline "
+                             "(config.localization='two_stage'); the single-stage model finds the people itself")
         prediction = self._predict(outputs.last_hidden_state)
         auxiliary = None
         if self.config.auxiliary_loss:
@@ -288,6 +387,7 @@ __all__ = [
     "BMViTModel",
     "BMViTModelOutput",
     "BMViTPreTrainedModel",
+    "BMViTRoIHead",
     "grid_reference_points",
     "pool_tokens",
 ]

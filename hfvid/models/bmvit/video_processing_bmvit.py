@@ -93,7 +93,7 @@ class BMViTVideoProcessor(BaseVideoProcessor):
         raise ValueError("each video must be a (frames, height, width, 3) array/tensor or a list of frames, got "
                          f"{type(clip).__name__} with shape {getattr(clip, 'shape', None)}")
 
-    def preprocess(self, videos, annotations=None, **kwargs: Unpack[BMViTVideoProcessorKwargs]):
+    def preprocess(self, videos, annotations=None, person_boxes=None, **kwargs: Unpack[BMViTVideoProcessorKwargs]):
         r"""
         Args:
             videos: one clip or a list of clips, each `(num_frames, H, W, 3)` (numpy/torch, uint8) or a list of
@@ -101,11 +101,15 @@ class BMViTVideoProcessor(BaseVideoProcessor):
             annotations (`dict` or `list[dict]`, *optional*): per clip the keyframe's people: `"boxes"` `(G, 4)`
                 normalised `(x1, y1, x2, y2)` (AVA), and `"action_labels"` `(G, num_action_labels)` multi-hot or
                 `"action_ids"` (per person a list of 1-based action ids).
+            person_boxes (`list`, *optional*): for the two-stage baseline, per clip the `(K, 4)` normalised
+                `(x1, y1, x2, y2)` boxes to classify, or `(K, 5)` with the detector's score last (AVA's person-box
+                CSV rows); see :meth:`person_box_inputs`.
 
         Returns:
             `BatchFeature` with `pixel_values` `(B, num_frames, 3, height, width)` and, with annotations, `labels`:
             per clip `{"boxes": (G, 4) normalised cx, cy, w, h, "class_labels": zeros (G,), "action_labels":
-            (G, num_action_labels)}`.
+            (G, num_action_labels)}`; with `person_boxes`, `person_boxes` `(B, K, 4)` cxcywh and `person_scores`
+            `(B, K)`.
         """
         single = not isinstance(videos, (list, tuple)) or (len(videos) and not isinstance(
             videos[0], (list, tuple, np.ndarray, torch.Tensor)) or (
@@ -128,7 +132,36 @@ class BMViTVideoProcessor(BaseVideoProcessor):
             if len(annotations) != len(clips):
                 raise ValueError(f"got {len(clips)} videos but {len(annotations)} annotations")
             batch["labels"] = [self._target(a, i) for i, a in enumerate(annotations)]
+        if person_boxes is not None:
+            if len(person_boxes) != len(clips):
+                raise ValueError(f"got {len(clips)} videos but {len(person_boxes)} person_boxes entries")
+            batch["person_boxes"], batch["person_scores"] = self.person_box_inputs(person_boxes)
         return batch
+
+    @staticmethod
+    def person_box_inputs(person_boxes) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per clip `(K_i, 4)` normalised AVA `(x1, y1, x2, y2)` (or `(K_i, 5)` with a score last) -> the two-stage
+        model's `person_boxes` `(B, K, 4)` normalised cxcywh and `person_scores` `(B, K)` (score 1 when not given),
+        padded to the largest K with whole-frame boxes of score 0 (dropped by any person threshold > 0)."""
+        clips = []
+        for index, boxes in enumerate(person_boxes):
+            boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float32))
+            boxes = boxes.reshape(0, 4) if boxes.numel() == 0 else boxes
+            if boxes.ndim != 2 or boxes.shape[1] not in (4, 5):
+                raise ValueError(f"person_boxes[{index}] must be (K, 4) x1, y1, x2, y2 or (K, 5) with a score, got "
+                                 f"shape {tuple(boxes.shape)}")
+            corners = boxes[:, :4]
+            if len(corners) and (corners.min() < 0 or corners.max() > 1 or (corners[:, 2:] <= corners[:, :2]).any()):
+                raise ValueError(f"person_boxes[{index}] must be normalised x1, y1, x2, y2 in [0, 1] with x2 > x1 and "
+                                 f"y2 > y1, got {corners.tolist()}")
+            scores = boxes[:, 4] if boxes.shape[1] == 5 else torch.ones(len(boxes))
+            clips.append((xyxy_to_cxcywh(corners), scores))
+        count = max([len(b) for b, _ in clips] + [1])
+        out_boxes = torch.tensor([0.5, 0.5, 1.0, 1.0]).repeat(len(clips), count, 1)
+        out_scores = torch.zeros(len(clips), count)
+        for i, (boxes, scores) in enumerate(clips):
+            out_boxes[i, : len(boxes)], out_scores[i, : len(boxes)] = boxes, scores
+        return out_boxes, out_scores
 
     def _target(self, annotation: dict, index: int) -> dict:
         """One clip's AVA-style annotation -> the model's target dict (boxes converted to cxcywh exactly once)."""
