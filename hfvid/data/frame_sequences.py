@@ -164,7 +164,8 @@ def load_face_boxes(path) -> dict:
         raise FileNotFoundError(f"face boxes file {str(path)!r} not found (expected JSON {{video_id: boxes}})")
     boxes = json.loads(path.read_text())
     if not isinstance(boxes, dict):
-        raise ValueError(f"{path}: expected a JSON object {{video_id: box or per-frame boxes}}, got {type(boxes).__name__}")
+        raise ValueError(f"{path}: expected a JSON object {{video_id: box or per-frame boxes}}, got "
+                         f"{type(boxes).__name__}")
     return boxes
 
 
