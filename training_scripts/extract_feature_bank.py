@@ -64,12 +64,12 @@ def boxes_per_second(path, min_score: float) -> dict[str, dict[int, np.ndarray]]
 
 
 def load_encoder(args):
-    from hfvid.pipelines import long_term_action_detection as pipeline_module
+    from hfvid.models.memsvd import RoIAlignActorEncoder, VideoBackboneActorEncoder
 
     if args.backbone:
-        return pipeline_module.VideoBackboneActorEncoder.from_pretrained(args.backbone)
+        return VideoBackboneActorEncoder.from_pretrained(args.backbone)
     if args.actor_encoder is None:
-        return pipeline_module.RoIAlignActorEncoder()
+        return RoIAlignActorEncoder()
     from hfvid.registration import load_object
 
     return load_object(args.actor_encoder)()

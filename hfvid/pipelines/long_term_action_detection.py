@@ -8,10 +8,10 @@ bounded window of raw features instead. Streaming is causal: a keyframe sees the
 offline training windows also contain future seconds (expect slightly lower scores than the offline protocol).
 
 The actor encoder is pluggable: any callable ``(frames, boxes) -> (K, d)``, where ``frames`` is the list of
-``(H, W, C)`` frames of the clip around the second and ``boxes`` are ``(K, 4)`` pixel boxes.
-:class:`VideoBackboneActorEncoder` builds one from a video ``AutoBackbone`` checkpoint (e.g. hfvid's MViTv2);
-:class:`RoIAlignActorEncoder` from any callable mapping a clip to a feature map, and with no backbone it treats the
-frames themselves as feature maps (used by the synthetic quickstart).
+``(H, W, C)`` frames of the clip around the second and ``boxes`` are ``(K, 4)`` pixel boxes. A model with its own
+short-term sub-model (``config.actor_encoder_config``) uses it by default (``VideoBackboneActorEncoder.from_model``);
+``VideoBackboneActorEncoder.from_pretrained`` builds one from an MViTv2 checkpoint, and ``RoIAlignActorEncoder()``
+treats the frames themselves as feature maps (the synthetic quickstart). They live in ``hfvid.models.memsvd``.
 """
 
 import itertools
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from transformers.pipelines.base import Pipeline
 
+from ..models.memsvd.actor_encoder_memsvd import RoIAlignActorEncoder, VideoBackboneActorEncoder
 from ..validation import (
     check_boxes,
     check_positive_int,
@@ -54,82 +55,6 @@ class ActorActions(TypedDict):
 class KeyframeActions(TypedDict):
     timestamp: float
     detections: list[ActorActions]
-
-
-class RoIAlignActorEncoder:
-    """Actor features by RoIAlign over a clip feature map: ``(frames, boxes (K, 4) pixels) -> (K, C)``.
-
-    Args:
-        backbone (`Callable[[Tensor (T, C, H, W)], Tensor (C', H', W')]`, *optional*): maps the clip (frames as a
-            float tensor) to one feature map; `None` averages the frames themselves (frames are feature maps).
-        spatial_scale (`float`): feature-map pixels per input pixel (1 / the backbone's stride).
-        output_size (`int`): RoIAlign grid, average-pooled to one vector per box.
-    """
-
-    def __init__(self, backbone: Callable | None = None, spatial_scale: float = 1.0, output_size: int = 1):
-        self.backbone, self.spatial_scale, self.output_size = backbone, spatial_scale, output_size
-
-    def __call__(self, frames, boxes) -> torch.Tensor:
-        from torchvision.ops import roi_align
-
-        clip = torch.from_numpy(np.stack([np.asarray(f, np.float32) for f in frames])).permute(0, 3, 1, 2)
-        feature_map = clip.mean(0) if self.backbone is None else self.backbone(clip)
-        boxes = torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4)
-        pooled = roi_align(feature_map[None], [boxes], self.output_size, self.spatial_scale, sampling_ratio=-1,
-                           aligned=True)
-        return pooled.mean(dim=(2, 3))
-
-
-class VideoBackboneActorEncoder:
-    """Actor features from a video backbone (``AutoBackbone``, e.g. hfvid MViTv2): ``(frames, boxes (K, 4)) -> (K, C)``.
-
-    The clip is sampled to the backbone's ``num_frames`` (evenly, repeating frames of a shorter clip) and resized to its input size without cropping (so pixel
-    boxes map exactly onto the feature map), the last feature map ``(C, T', H', W')`` is averaged over time, and each
-    box is RoIAligned on it and average-pooled, as in the LFB/MeMSVD short-term models. ``C`` must equal the MeMSVD
-    model's ``feature_dim``.
-    """
-
-    def __init__(self, backbone, video_processor, output_size: int = 7):
-        self.backbone, self.video_processor, self.output_size = backbone.eval(), video_processor, output_size
-
-    @classmethod
-    def from_pretrained(cls, name_or_path, output_size: int = 7, **kwargs):
-        """Backbone and video processor from one checkpoint (a Kinetics-style MViTv2 processor if none is saved)."""
-        from transformers import AutoBackbone, AutoConfig, AutoVideoProcessor
-
-        name_or_path = str(name_or_path)
-        # AutoBackbone.from_pretrained asks the Hub whether the repo exists before anything else (transformers 5.24),
-        # which rejects local folders and fails offline; resolve the backbone class from the config instead.
-        config = AutoConfig.from_pretrained(name_or_path)
-        backbone = AutoBackbone._model_mapping[type(config)].from_pretrained(name_or_path, config=config, **kwargs)
-        try:
-            processor = AutoVideoProcessor.from_pretrained(name_or_path)
-        except (OSError, ValueError):
-            from ..models.mvitv2 import MViTv2VideoProcessor
-
-            processor = MViTv2VideoProcessor()
-        return cls(backbone, processor, output_size)
-
-    @torch.no_grad()
-    def __call__(self, frames, boxes) -> torch.Tensor:
-        from torchvision.ops import roi_align
-
-        clip = np.stack([np.asarray(f) for f in frames])
-        if clip.ndim != 4 or clip.shape[-1] != 3 or clip.dtype != np.uint8:
-            raise ValueError(f"frames must be (H, W, 3) uint8 images, got {clip.shape[1:]} {clip.dtype}")
-        config = self.backbone.config
-        height, width = config.image_size
-        sampled = clip[np.linspace(0, len(clip) - 1, config.num_frames).round().astype(int)]
-        pixel_values = self.video_processor(
-            [sampled], size={"height": height, "width": width}, do_center_crop=False, do_sample_frames=False,
-            num_clips=1, num_crops=1, return_tensors="pt",  # one view, whatever the checkpoint's test views
-        )["pixel_values"].to(self.backbone.device, self.backbone.dtype)
-        feature_map = self.backbone(pixel_values).feature_maps[-1][0].mean(1)  # (C, H', W')
-        scale = torch.tensor([feature_map.shape[2] / clip.shape[2], feature_map.shape[1] / clip.shape[1]] * 2)
-        boxes = torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4) * scale
-        pooled = roi_align(feature_map[None].float(), [boxes.to(feature_map.device)], self.output_size, 1.0,
-                           sampling_ratio=-1, aligned=True)
-        return pooled.mean(dim=(2, 3)).cpu()
 
 
 class LongTermActionDetectionPipeline(Pipeline):
@@ -166,8 +91,9 @@ class LongTermActionDetectionPipeline(Pipeline):
             person_detector (`Callable[[np.ndarray], list[box]]`, *optional*): called on the middle frame of every
                 second when `boxes` is not given (`None` or `[]` = nobody).
             actor_encoder (`Callable[[list[np.ndarray], np.ndarray], Tensor]`, *optional*): `(clip frames, (K, 4)
-                pixel boxes) -> (K, feature_dim)`, e.g. `VideoBackboneActorEncoder.from_pretrained(...)`. Without
-                one, the frames themselves are the feature maps (only for frames with `feature_dim` channels).
+                pixel boxes) -> (K, feature_dim)`, e.g. `VideoBackboneActorEncoder.from_pretrained(...)`. Default:
+                the model's own actor encoder when it has one (`config.actor_encoder_config`), else the frames
+                themselves are the feature maps (only for frames with `feature_dim` channels).
             keyframes (`list[float]`, *optional*): seconds to report (default: every second with boxes).
             clip_duration (`float`, *optional*, defaults to 1.0): seconds of video around each second given to the
                 encoder. fps (`float`, *optional*): decode at this rate (default: every frame).
@@ -216,6 +142,7 @@ class LongTermActionDetectionPipeline(Pipeline):
         from ..data.video import VideoFrame, iter_frames, video_info
 
         video, boxes = inputs["video"], inputs["boxes"]
+        own_encoder = self._own_encoder() if actor_encoder is None else None
         if boxes is None and person_detector is None:
             raise ValueError("boxes: give person boxes per second (boxes={second: [[x1, y1, x2, y2], ...]}) or a "
                              "person_detector callable")
@@ -251,10 +178,12 @@ class LongTermActionDetectionPipeline(Pipeline):
                 raise ValueError(f"video: frames must be (H, W, C) arrays, got shape {image.shape}")
             height, width = image.shape[:2]
             channels = image.shape[2]
-            if actor_encoder is None and channels != self.model.config.feature_dim:
+            if actor_encoder is None and own_encoder is None and channels != self.model.config.feature_dim:
                 raise ValueError(self._missing_encoder_message(channels))
-        if actor_encoder is None and isinstance(video, (str, Path)) and self.model.config.feature_dim != 3:
+        if actor_encoder is None and own_encoder is None and isinstance(video, (str, Path)) and (
+                self.model.config.feature_dim != 3):
             raise ValueError(self._missing_encoder_message(3))
+        actor_encoder = actor_encoder or own_encoder
         if boxes is not None:
             seconds = check_timestamps(list(boxes), "boxes (seconds)", duration=duration)
             boxes = {second: check_boxes(value, width, height, argument=f"boxes[{key!r}]").numpy()
@@ -270,6 +199,14 @@ class LongTermActionDetectionPipeline(Pipeline):
         return {"frames": frames, "boxes": boxes, "size": (width, height), "person_detector": person_detector,
                 "actor_encoder": actor_encoder, "keyframes": keyframes, "clip_duration": clip_duration,
                 "progress_bar": use_progress_bar(progress_bar, num_frames)}
+
+    def _own_encoder(self):
+        """The model's own actor encoder as a frame-level callable (built once), or `None` when it has none."""
+        if self.model.memsvd.actor_encoder is None:
+            return None
+        if getattr(self, "_cached_encoder", None) is None:
+            self._cached_encoder = VideoBackboneActorEncoder.from_model(self.model)
+        return self._cached_encoder
 
     def _missing_encoder_message(self, channels: int) -> str:
         dim = self.model.config.feature_dim
@@ -359,5 +296,4 @@ class LongTermActionDetectionPipeline(Pipeline):
         return keyframes
 
 
-__all__ = ["ActionLabel", "ActorActions", "KeyframeActions", "LongTermActionDetectionPipeline", "RoIAlignActorEncoder",
-           "VideoBackboneActorEncoder"]
+__all__ = ["ActionLabel", "ActorActions", "KeyframeActions", "LongTermActionDetectionPipeline"]

@@ -12,7 +12,7 @@ from transformers import pipeline
 from hfvid.data.video import write_video
 from hfvid.data.synthetic_memory import synthetic_memory_task, synthetic_memory_video
 from hfvid.models.memsvd import MeMSVDConfig, MeMSVDForActionDetection
-from hfvid.pipelines.long_term_action_detection import RoIAlignActorEncoder
+from hfvid.models.memsvd import RoIAlignActorEncoder
 
 D = 8
 

@@ -8,7 +8,7 @@ import hfvid  # noqa: F401  (registers the Auto classes and the task)
 from hfvid.data.video import write_video
 from hfvid.models.mvitv2 import MViTv2Backbone, MViTv2Config, MViTv2VideoProcessor
 from hfvid.quickstart.mvitv2 import TINY_MVITV2
-from hfvid.pipelines.long_term_action_detection import VideoBackboneActorEncoder
+from hfvid.models.memsvd import VideoBackboneActorEncoder
 from hfvid.training import parse_config_overrides
 
 WIDTH = 32  # channels of the tiny backbone's last stage
@@ -40,8 +40,9 @@ def test_features_are_roi_aligned_on_the_time_averaged_last_feature_map(backbone
     sampled = np.stack(frames)[[0, 2, 3, 5]]
     pixels = encoder.video_processor([sampled], size={"height": 32, "width": 32}, do_center_crop=False,
                                      do_sample_frames=False, return_tensors="pt")["pixel_values"]
+    backbone = MViTv2Backbone.from_pretrained(backbone_dir).eval()  # the pre-move pipeline encoder's computation
     with torch.no_grad():
-        grid = encoder.backbone(pixels).feature_maps[-1][0].mean(1)
+        grid = backbone(pixels).feature_maps[-1][0].mean(1)
     scaled = torch.from_numpy(boxes) * torch.tensor([4 / 64, 4 / 48, 4 / 64, 4 / 48])
     expected = roi_align(grid[None], [scaled], 2, 1.0, sampling_ratio=-1, aligned=True).mean(dim=(2, 3))
     torch.testing.assert_close(features, expected)

@@ -1,5 +1,6 @@
 """MeMSVD: long-range temporal structure captured with incremental SVD (Ntinou, Sanchez, Tzimiropoulos, 2024)."""
 
+from .actor_encoder_memsvd import MeMSVDActorEncoder, RoIAlignActorEncoder, VideoBackboneActorEncoder, load_backbone
 from .configuration_memsvd import MeMSVDConfig
 from .memory_memsvd import MeMSVDMemory, MeMSVDState
 from .modeling_memsvd import (
@@ -15,6 +16,7 @@ from .modeling_memsvd import (
 from .processing_memsvd import MeMSVDFeatureBank, MeMSVDFeatureBankProcessor, feature_bank_dataset
 
 __all__ = [
+    "MeMSVDActorEncoder",
     "MeMSVDConfig",
     "MeMSVDFeatureBank",
     "MeMSVDFeatureBankProcessor",
@@ -26,7 +28,10 @@ __all__ = [
     "MeMSVDOutput",
     "MeMSVDPreTrainedModel",
     "MeMSVDState",
+    "RoIAlignActorEncoder",
+    "VideoBackboneActorEncoder",
     "feature_bank_dataset",
+    "load_backbone",
     "memory_preparation_macs",
     "readout_macs",
 ]

@@ -1,6 +1,7 @@
 """Configuration of MeMSVD (long-term video memory compressed by incremental SVD)."""
 
-from transformers import PreTrainedConfig
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
 
 from ...configuration_utils import check_choice, check_positive, hfvid_config
 from ...data.formats.ava import AVA_EVAL_ACTION_IDS
@@ -51,6 +52,11 @@ class MeMSVDConfig(PreTrainedConfig):
         eval_label_ids (`list[int]`, *optional*): logit indices (0-based) that the benchmark scores; defaults to the
             60 AVA classes (action id - 1) when `num_labels == 80`, else all classes.
         initializer_range (`float`, *optional*, defaults to 0.02): std of the linear layers' initialisation.
+        actor_encoder_config (`dict` or `PreTrainedConfig`, *optional*): the short-term model as a sub-model: an
+            hfvid MViTv2 (`model_type="hfvid-mvitv2"`) whose last feature map, averaged over time, is RoIAligned per
+            box ([`MeMSVDActorEncoder`]); its width must equal `feature_dim`. `None` (default): the model takes
+            precomputed `actor_features` only.
+        actor_roi_size (`int`, *optional*, defaults to 7): RoIAlign grid of the actor encoder (average-pooled).
         num_labels (`int`, *optional*, defaults to 80): classes (AVA 80, Charades 157); sets `id2label`.
         problem_type (`str`, *optional*, defaults to `"multi_label_classification"`): or
             `"single_label_classification"` (softmax cross-entropy on integer labels).
@@ -65,6 +71,9 @@ class MeMSVDConfig(PreTrainedConfig):
     """
 
     model_type = "hfvid-memsvd"
+    sub_configs_defaults = {
+        "actor_encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="hfvid-mvitv2", optional=True),
+    }
 
     feature_dim: int = 2304
     memory_type: str = "memsvd"
@@ -87,8 +96,12 @@ class MeMSVDConfig(PreTrainedConfig):
     classifier_dropout: float = 0.5
     eval_label_ids: list[int] | None = None
     initializer_range: float = 0.02
+    actor_encoder_config: dict | PreTrainedConfig | None = None
+    actor_roi_size: int = 7
 
     def __post_init__(self, **kwargs):
+        if isinstance(self.actor_encoder_config, dict) and "model_type" not in self.actor_encoder_config:
+            self.actor_encoder_config = {"model_type": "hfvid-mvitv2", **self.actor_encoder_config}
         if self.id2label is None and "num_labels" not in kwargs:
             kwargs["num_labels"] = 80
         if self.problem_type is None:
@@ -101,8 +114,13 @@ class MeMSVDConfig(PreTrainedConfig):
         check_choice("problem_type", self.problem_type, PROBLEM_TYPES)
         for name in ("feature_dim", "num_components", "max_rank", "memory_window_seconds", "max_features_per_second",
                      "latent_dim", "num_nonlocal_layers", "reorthonormalize_every", "rank_tolerance",
-                     "initializer_range"):
+                     "initializer_range", "actor_roi_size"):
             check_positive(name, getattr(self, name))
+        if self.actor_encoder_config is not None:
+            check_choice("actor_encoder_config.model_type", self.actor_encoder_config.model_type, ("hfvid-mvitv2",))
+            if self.actor_encoder_config.hidden_size != self.feature_dim:
+                raise ValueError(f"actor_encoder_config: its last stage has {self.actor_encoder_config.hidden_size} "
+                                 f"channels, but feature_dim is {self.feature_dim}; they must be equal")
         if self.num_components > self.max_rank:
             raise ValueError(f"num_components ({self.num_components}) must be <= max_rank ({self.max_rank})")
         if not 0.0 < self.forgetting_factor <= 1.0:

@@ -1,10 +1,11 @@
 """MeMSVD: actor features + long-term feature bank -> multi-label actions, with an SVD memory instead of attention.
 
-Inputs are *precomputed* features: short-term actor RoI features ``(K, d)`` (or one clip feature per video) and the
-long-term bank ``(B, N, d)`` of the samples they belong to. A short-term video backbone is not part of this model
-yet: the pipeline takes a pluggable feature extractor (see ``hfvid/pipelines/long_term_action_detection.py``), and
-once hfvid has a video MViTv2 it will be composed here as an optional sub-model producing ``actor_features`` from
-``pixel_values`` + ``boxes`` (RoIAlign), leaving the memory and head below unchanged.
+Inputs are short-term actor RoI features ``(K, d)`` (or one clip feature per video) and the long-term bank
+``(B, N, d)`` of the samples they belong to. The actor features are either precomputed (the default) or, when
+``config.actor_encoder_config`` is set, computed in the model by its short-term sub-model
+([`MeMSVDActorEncoder`]: MViTv2 + RoIAlign) from ``pixel_values`` + ``boxes``, so the short-term model is saved,
+loaded and trained (end to end, or frozen as in the paper's stages) with the memory and the head. The bank stays
+precomputed (stage 2 of the LFB/MeMSVD recipe, a frozen short-term model over the whole video).
 
 ``memory_type`` picks the long-term operator, all sharing the classifier head so they are compared like for like:
 
@@ -23,6 +24,8 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput, can_return_tuple
 
+from ..mvitv2.modeling_mvitv2 import MViTv2PreTrainedModel
+from .actor_encoder_memsvd import MeMSVDActorEncoder
 from .configuration_memsvd import MeMSVDConfig
 from .memory_memsvd import MeMSVDMemory, MeMSVDState
 
@@ -98,8 +101,14 @@ class MeMSVDPreTrainedModel(PreTrainedModel):
     base_model_prefix = "memsvd"
     main_input_name = "actor_features"
     input_modalities = ("video",)
-    # No gradient checkpointing: the inputs are precomputed features (no in-model backbone), and the only repeated
-    # blocks, the non-local baseline's, hold (K, latent_dim) activations, nothing worth recomputing.
+    # weights saved at one clip size load at another: the actor encoder's MViTv2 position tables are resized on load
+    _load_pretrained_model = staticmethod(MViTv2PreTrainedModel._load_pretrained_model)
+
+    def __init__(self, config: MeMSVDConfig, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        # gradient checkpointing recomputes the actor encoder's MViTv2 blocks; without an encoder there is nothing
+        # worth recomputing (the non-local baseline's blocks hold (K, latent_dim) activations)
+        self.supports_gradient_checkpointing = config.actor_encoder_config is not None
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -138,6 +147,8 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
                 for i in range(config.num_nonlocal_layers)
             )
         self.memory_dropout = nn.Dropout(config.memory_dropout)
+        self.actor_encoder = (None if config.actor_encoder_config is None
+                              else MeMSVDActorEncoder(config.actor_encoder_config, roi_size=config.actor_roi_size))
         self.post_init()
 
     @property
@@ -155,8 +166,9 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
         d = self.config.feature_dim
         if actor_features is None:
             raise ValueError(
-                "actor_features (K, feature_dim) are required: this model has no in-model video backbone yet; "
-                "extract actor features with a short-term model (see the pipeline's feature_extractor)"
+                "actor_features (K, feature_dim) are required (or pixel_values + boxes when the model has an actor "
+                "encoder, config.actor_encoder_config): extract them with a short-term model, e.g. "
+                "VideoBackboneActorEncoder"
             )
         if actor_features.ndim != 2 or actor_features.shape[1] != d:
             raise ValueError(f"actor_features must have shape (K, feature_dim={d}), got {tuple(actor_features.shape)}")
@@ -215,6 +227,20 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
             raise ValueError(f"actor_batch_index values must be in [0, {batch}), got "
                              f"[{int(actor_batch_index.min())}, {int(actor_batch_index.max())}]")
 
+    def encode_actors(self, pixel_values, boxes, actor_features=None, actor_batch_index=None):
+        """``(actor_features, actor_batch_index)`` from clips and boxes through the actor encoder."""
+        if self.actor_encoder is None:
+            raise ValueError("pixel_values/boxes: this model has no actor encoder (config.actor_encoder_config is "
+                             "None); pass precomputed actor_features instead")
+        if pixel_values is None or boxes is None or actor_features is not None:
+            raise ValueError("give pixel_values (B, T, 3, H, W) and boxes (K, 5) together, and not actor_features")
+        if boxes.ndim != 2 or boxes.shape[1] != 5:
+            raise ValueError(f"boxes must have shape (K, 5) = [batch_index, x1, y1, x2, y2] in input pixels, got "
+                             f"{tuple(boxes.shape)}")
+        if actor_batch_index is None:
+            actor_batch_index = boxes[:, 0].long()
+        return self.actor_encoder(pixel_values, boxes), actor_batch_index
+
     def memory_basis_of(self, memory_features, memory_mask=None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(U_c, s)`` of a window in the configured `memory_mode` (incremental: one block per second)."""
         if self.config.memory_mode == "incremental":
@@ -244,15 +270,19 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
                 actor i belongs to sample i, so K must equal B).
             memory_basis (`torch.FloatTensor` of shape `(B, feature_dim, n_c)` or `MeMSVDState`, *optional*): a
                 precomputed basis (streaming inference); replaces `memory_features`.
-            pixel_values, boxes: reserved for an in-model backbone; not supported yet (raises `ValueError`).
+            pixel_values (`torch.FloatTensor` of shape `(B, num_frames, 3, H, W)`, *optional*): clips around the
+                keyframes, for a model with an actor encoder (`config.actor_encoder_config`); replaces
+                `actor_features`.
+            boxes (`torch.FloatTensor` of shape `(K, 5)`, *optional*): `[batch_index, x1, y1, x2, y2]` actor boxes in
+                `pixel_values` pixels; `actor_batch_index` defaults to their first column.
             output_memory_basis (`bool`, *optional*): also return `U_c`.
 
         Only shapes are checked here; [`validate_inputs`] also checks the values (finite features, indices in
         range), so this forward has no data-dependent branch and can be exported or compiled.
         """
         if pixel_values is not None or boxes is not None:
-            raise ValueError("pixel_values/boxes need an in-model backbone, which MeMSVD does not have yet; pass "
-                             "actor_features from a short-term model (the pipeline takes a feature_extractor)")
+            actor_features, actor_batch_index = self.encode_actors(pixel_values, boxes, actor_features,
+                                                                   actor_batch_index)
         if isinstance(memory_basis, MeMSVDState):
             memory_basis = self.memory.basis(memory_basis)[0]
         self._check_shapes(actor_features, memory_features, memory_mask, memory_basis, actor_batch_index)

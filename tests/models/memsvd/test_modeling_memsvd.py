@@ -62,7 +62,7 @@ def bad_inputs():
         (dict(good, actor_features=torch.randn(2, D + 2)), "actor_features must have shape"),
         (dict(good, actor_features=torch.randn(3, D)), "actor_batch_index"),
         (dict(good, memory_mask=torch.ones(2, N + 1, dtype=torch.bool)), "memory_mask must have shape"),
-        (dict(good, pixel_values=torch.rand(2, 3, 4, 8, 8)), "backbone"),
+        (dict(good, pixel_values=torch.rand(2, 3, 4, 8, 8)), "no actor encoder"),
     ]
 
 
