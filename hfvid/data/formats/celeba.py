@@ -35,11 +35,13 @@ def _counted_table(path, width: int, header_start: str, expected: str) -> dict[s
         number, count_text = next(lines)
         header_number, header = next(lines)
     except StopIteration:
-        raise ValueError(f"{path}: expected a count line and a header line ({expected}), the file is too short") from None
+        raise ValueError(f"{path}: expected a count line and a header line ({expected}), "
+                         "the file is too short") from None
     try:
         count = int(count_text)
     except ValueError:
-        raise ValueError(f"{path}:{number}: expected the number of images on the first line, got {count_text!r}") from None
+        raise ValueError(f"{path}:{number}: expected the number of images on the first line, "
+                         f"got {count_text!r}") from None
     if not header.split() or header.split()[0] != header_start:
         raise ValueError(f"{path}:{header_number}: expected the header line starting with {header_start!r}, "
                          f"got {header!r}")
@@ -120,7 +122,8 @@ def load_celeba_landmarks(image_dir, landmarks_file, split: str = "all", partiti
     if split.startswith("mafl_"):
         list_file = mafl_train_file if split == "mafl_train" else mafl_test_file
         if list_file is None:
-            raise ValueError(f"split={split!r} needs the MAFL list file ({'training' if split == 'mafl_train' else 'testing'}.txt)")
+            which = "training" if split == "mafl_train" else "testing"
+            raise ValueError(f"split={split!r} needs the MAFL list file ({which}.txt)")
         names = read_image_list(list_file)
     elif split == "all":
         names = sorted(landmarks)

@@ -10,7 +10,8 @@ An initialiser is any callable ``image (3, H, W) float [0, 1] -> (points (n, 2) 
 * :class:`GivenKeypointInitializer`: points that come with the data (e.g. synthetic part centres + clutter).
 
 :func:`remove_outliers` then drops the points whose descriptors are far from everyone else's (median distance to
-their nearest neighbours, an exact chunked k-NN search with memory flat in the number of points), and :func:`initial_keypoints` runs it all over a dataset.
+their nearest neighbours, an exact chunked k-NN search with memory flat in the number of points), and
+:func:`initial_keypoints` runs it all over a dataset.
 """
 
 from __future__ import annotations
