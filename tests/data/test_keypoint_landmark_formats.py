@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hfvid.data.formats.aflw import load_aflw, read_aflw_info, write_aflw_info
+from hfvid.data.formats.aflw import load_aflw, read_aflw_info, read_aflw_sqlite, write_aflw_info
 from hfvid.data.formats.celeba import (
     load_celeba_landmarks,
     read_celeba_boxes,
@@ -211,3 +211,33 @@ def test_landmark_json_folder(tmp_path):
     (tmp_path / "ann.json").write_text('{"x.png": {"box": [1, 2,\n}')
     with pytest.raises(ValueError, match="ann.json:2: not valid JSON"):
         read_landmark_json(tmp_path / "ann.json")
+
+
+def test_aflw_sqlite_21_points(tmp_path):
+    import sqlite3
+
+    schema = """
+    CREATE TABLE Faces (face_id INTEGER PRIMARY KEY, file_id CHAR, db_id CHAR);
+    CREATE TABLE FaceImages (image_id INTEGER PRIMARY KEY, db_id CHAR, file_id CHAR, filepath CHAR, bw INTEGER,
+                             width INTEGER, height INTEGER);
+    CREATE TABLE FaceRect (face_id INTEGER, x INTEGER, y INTEGER, w INTEGER, h INTEGER, annot_type_id INTEGER);
+    CREATE TABLE FeatureCoords (face_id INTEGER, feature_id INTEGER, x REAL, y REAL, annot_type_id INTEGER);
+    """
+    with sqlite3.connect(tmp_path / "aflw.sqlite") as db:
+        db.executescript(schema)
+        db.execute("INSERT INTO FaceImages VALUES (1, 'flickr', 'image00002.jpg', '3/image00002.jpg', 0, 100, 80)")
+        for face_id, x in ((39341, 10), (39342, 50)):
+            db.execute("INSERT INTO Faces VALUES (?, 'image00002.jpg', 'flickr')", (face_id,))
+            db.execute("INSERT INTO FaceRect VALUES (?, ?, 5, 30, 40, 1)", (face_id, x))
+        for feature_id in range(1, 22):
+            if feature_id != 7:  # point 7 of face 39341 not annotated
+                db.execute("INSERT INTO FeatureCoords VALUES (39341, ?, ?, ?, 1)", (feature_id, feature_id, 2.5))
+    faces = read_aflw_sqlite(tmp_path / "aflw.sqlite")
+    assert [f["name"] for f in faces] == ["3/image00002.jpg"] * 2
+    assert faces[0]["box"] == [10, 5, 40, 45] and faces[1]["box"] == [50, 5, 80, 45]
+    assert faces[0]["landmarks"].shape == (21, 2) and faces[0]["landmarks"][20].tolist() == [21, 2.5]
+    assert np.isnan(faces[0]["landmarks"][6]).all() and faces[0]["visible"].sum() == 20
+    assert not faces[1]["visible"].any()
+    (tmp_path / "broken.sqlite").write_bytes(b"not a database at all, just bytes" * 10)
+    with pytest.raises(ValueError, match="AFLW SQLite database"):
+        read_aflw_sqlite(tmp_path / "broken.sqlite")

@@ -10,7 +10,9 @@ The file (MATLAB v5, read with ``scipy.io.loadmat``, no pickle) holds, for its 2
   the remaining 4,386 the test split ("AFLW-full"); the "frontal" test subset is the test faces with all 19
   points visible.
 
-The original AFLW release (21 points in an SQLite database) is not read here.
+The original release's 21-point annotation (``aflw.sqlite``: tables ``Faces``, ``FaceImages``, ``FaceRect``,
+``FeatureCoords`` with ``feature_id`` 1..21; points not annotated have no row) is read by :func:`read_aflw_sqlite`
+(``sqlite3``, read-only); it defines no train/test split.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 NUM_POINTS = 19
+NUM_POINTS_SQLITE = 21
 NUM_TRAIN = 20_000
 SPLITS = ("train", "test", "test_frontal", "all")
 
@@ -60,6 +63,40 @@ def read_aflw_info(path) -> list[dict]:
         landmarks = np.stack([data[index, :NUM_POINTS], data[index, NUM_POINTS:]], axis=1).astype(np.float32)
         records.append({"name": name, "landmarks": landmarks, "visible": mask[index].astype(bool),
                         "box": [x1, y1, x2, y2], "split": "train" if position < NUM_TRAIN else "test"})
+    return records
+
+
+def read_aflw_sqlite(path) -> list[dict]:
+    """``aflw.sqlite`` -> one record per face with a rectangle, by ``face_id``: ``{"name": file path under flickr/,
+    "landmarks" (21, 2) float32 (NaN where the point is not annotated), "visible" (21,) bool, "box" [x1, y1, x2,
+    y2] from ``FaceRect`` x, y, w, h}``."""
+    import sqlite3
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} not found (expected AFLW's aflw.sqlite)")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            faces = connection.execute(
+                "SELECT Faces.face_id, FaceImages.filepath, FaceRect.x, FaceRect.y, FaceRect.w, FaceRect.h FROM Faces "
+                "JOIN FaceImages ON Faces.file_id = FaceImages.file_id "
+                "JOIN FaceRect ON Faces.face_id = FaceRect.face_id ORDER BY Faces.face_id").fetchall()
+            coords = connection.execute("SELECT face_id, feature_id, x, y FROM FeatureCoords").fetchall()
+    except sqlite3.DatabaseError as error:
+        raise ValueError(f"{path}: expected the AFLW SQLite database with tables Faces, FaceImages, FaceRect and "
+                         f"FeatureCoords ({error})") from None
+    points = {}
+    for face_id, feature_id, x, y in coords:
+        if not 1 <= feature_id <= NUM_POINTS_SQLITE:
+            raise ValueError(f"{path}: face {face_id} has feature_id {feature_id}, expected 1..{NUM_POINTS_SQLITE}")
+        points.setdefault(face_id, np.full((NUM_POINTS_SQLITE, 2), np.nan, np.float32))[feature_id - 1] = (x, y)
+    records = []
+    for face_id, filepath, x, y, width, height in faces:
+        if width <= 0 or height <= 0:
+            raise ValueError(f"{path}: face {face_id} ({filepath}) has a rectangle of size {width} x {height}")
+        landmarks = points.get(face_id, np.full((NUM_POINTS_SQLITE, 2), np.nan, np.float32))
+        records.append({"name": filepath, "landmarks": landmarks, "visible": np.isfinite(landmarks).all(1),
+                        "box": [float(x), float(y), float(x + width), float(y + height)]})
     return records
 
 
@@ -106,4 +143,5 @@ def write_aflw_info(path, names, landmarks, boxes, visible=None, order=None) -> 
     return Path(path)
 
 
-__all__ = ["NUM_POINTS", "NUM_TRAIN", "SPLITS", "load_aflw", "read_aflw_info", "write_aflw_info"]
+__all__ = ["NUM_POINTS", "NUM_POINTS_SQLITE", "NUM_TRAIN", "SPLITS", "load_aflw", "read_aflw_info",
+           "read_aflw_sqlite", "write_aflw_info"]
