@@ -122,9 +122,9 @@ def kmeans(
     """Seeded k-means; returns ``(centroids (K, D), labels (N,))`` of the restart with the lowest inertia.
 
     ``normalize`` L2-normalises the descriptors first (the paper clusters unit descriptors). The result depends only
-    on the data and ``seed``. The torch backend runs on ``device`` (e.g. ``accelerator.device``; default CPU) and
-    assigns ``chunk_size`` points at a time, so beyond the descriptors themselves it holds ``chunk_size x K``
-    distances, not ``N x K``.
+    on the data and ``seed``. The torch backend runs on ``device`` (e.g. ``accelerator.device``; default: where the
+    data is) and assigns ``chunk_size`` points at a time, so beyond the descriptors themselves it holds
+    ``chunk_size x K`` distances, not ``N x K``.
     """
     if backend not in KMEANS_BACKENDS:
         raise ValueError(f"backend must be one of {KMEANS_BACKENDS}, got {backend!r}")
@@ -137,9 +137,9 @@ def kmeans(
             from sklearn.cluster import KMeans
         except ImportError as error:
             raise ValueError("backend='sklearn' needs scikit-learn (pip install scikit-learn)") from error
-        fitted = KMeans(num_clusters, n_init=n_init, max_iter=max_iter, random_state=seed).fit(x.numpy())
+        fitted = KMeans(num_clusters, n_init=n_init, max_iter=max_iter, random_state=seed).fit(x.cpu().numpy())
         return fitted.cluster_centers_.astype(np.float32), fitted.labels_.astype(np.int64)
-    x = x.to(device or "cpu")
+    x = x if device is None else x.to(device)
     generator = torch.Generator().manual_seed(seed)
     best = None
     for _ in range(max(n_init, 1)):
@@ -157,7 +157,8 @@ def nearest_centroid(descriptors, centroids, normalize: bool = True, device=None
     x = _as_tensor(descriptors)
     if len(x) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    x = (l2_normalize(x) if normalize else x).to(device or "cpu")
+    x = l2_normalize(x) if normalize else x
+    x = x if device is None else x.to(device)
     labels, values = _nearest_in_chunks(x, _as_tensor(centroids).to(x.device), chunk_size)
     return labels.cpu().numpy(), values.cpu().numpy()
 
@@ -226,7 +227,7 @@ def iter_knn_distances(descriptors, k: int, chunk_size: int = DEFAULT_CHUNK_SIZE
                 squared = squared[keep].reshape(len(queries), k)
             yield start, torch.from_numpy(np.sqrt(np.maximum(squared, 0)))
         return
-    x = x.to(device or "cpu")
+    x = x if device is None else x.to(device)
     x_sq = (x * x).sum(dim=1)
     queries = max(chunk_size // KNN_BLOCK_RATIO, 1)
     for start in range(0, len(x), queries):
