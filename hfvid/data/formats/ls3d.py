@@ -52,7 +52,7 @@ def _annotation_of(image: Path, relative: Path, landmark_dir: Path | None, point
     candidates = [image.with_suffix(".pts")]
     if landmark_dir is not None:
         stem = landmark_dir / relative.with_suffix("")
-        candidates += [stem.parent / f"{stem.name}_pts.mat", stem.with_suffix(".pts")]
+        candidates += [stem.parent / f"{stem.name}_pts.mat", stem.parent / f"{stem.name}.pts"]
     for candidate in candidates:
         if candidate.is_file():
             return read_pts(candidate) if candidate.suffix == ".pts" else read_pts_mat(candidate, point_type)
