@@ -8,7 +8,9 @@ For every video and every second that has person boxes in `--boxes` (an AVA anno
 normalised to [0, 1]; results rows below `--min_score` are dropped), the frames of the clip around that second are
 streamed through the actor encoder and one feature per box is stored under the key `(video_id, second)`, boxes in
 the order of `hfvid.data.formats.ava.group_keyframes` (so a bank extracted on ground-truth boxes gives the actor
-features `train_memsvd.py` expects). Run the short-term model in test mode (no augmentation), ideally one that did
+features `train_memsvd.py` expects). `--eval_boxes ava_val_predicted_boxes.csv --eval_box_threshold 0.8` extracts
+the validation bank on a person detector's boxes instead (LFB/PySlowFast layout, boxes scored below the threshold
+dropped), for `train_memsvd.py --eval_boxes` with the same file and threshold, as LFB and the paper evaluate. Run the short-term model in test mode (no augmentation), ideally one that did
 not overfit these clips.
 
 `--backbone` names a video `AutoBackbone` checkpoint (path or Hub id; hfvid MViTv2): actor features are RoIAligned
@@ -31,7 +33,12 @@ logger = logging.getLogger(__name__)
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video_dir", type=str, required=True, help="Folder of <video_id>.<ext> files.")
-    parser.add_argument("--boxes", type=str, required=True, help="AVA CSV with the person boxes per second.")
+    parser.add_argument("--boxes", type=str, default=None, help="AVA CSV with the person boxes per second.")
+    parser.add_argument("--eval_boxes", type=str, default=None,
+                        help="Instead of --boxes: a detector's person-box CSV (LFB/PySlowFast "
+                             "ava_val_predicted_boxes.csv layout), for the bank train_memsvd.py --eval_boxes scores.")
+    parser.add_argument("--eval_box_threshold", type=float, default=0.8,
+                        help="--eval_boxes: drop boxes scored below this (PySlowFast's AVA test threshold 0.8).")
     parser.add_argument("--output_dir", type=str, required=True)
     parser.add_argument("--backbone", type=str, default=None, help="Video AutoBackbone checkpoint (hfvid MViTv2).")
     parser.add_argument("--actor_encoder", type=str, default=None, help="module:factory of the actor encoder.")
@@ -44,6 +51,11 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.backbone and args.actor_encoder:
         raise ValueError("give --backbone or --actor_encoder, not both")
+    if (args.boxes is None) == (args.eval_boxes is None):
+        raise ValueError(f"give exactly one of --boxes (annotation/results CSV) or --eval_boxes (detector person-box "
+                         f"CSV), got --boxes={args.boxes!r} --eval_boxes={args.eval_boxes!r}")
+    if not 0.0 <= args.eval_box_threshold <= 1.0:
+        raise ValueError(f"--eval_box_threshold must be a score in [0, 1], got {args.eval_box_threshold}")
     return args
 
 
@@ -60,6 +72,17 @@ def boxes_per_second(path, min_score: float) -> dict[str, dict[int, np.ndarray]]
     per_video = {}
     for frame in group_keyframes([dict(r, action_id=1) for r in rows], num_classes=1):
         per_video.setdefault(frame["video_id"], {})[frame["timestamp"]] = frame["boxes"]
+    return per_video
+
+
+def detected_boxes_per_second(path, threshold: float) -> dict[str, dict[int, np.ndarray]]:
+    """``{video_id: {second: (P, 4) normalised boxes}}`` of a detector's person-box CSV, in the order
+    `train_memsvd.py --eval_boxes` reads them (``hfvid.data.formats.ava.read_ava_person_boxes``)."""
+    from hfvid.data.formats.ava import read_ava_person_boxes
+
+    per_video = {}
+    for (video_id, second), found in read_ava_person_boxes(path, threshold).items():
+        per_video.setdefault(video_id, {})[second] = found["boxes"]
     return per_video
 
 
@@ -110,7 +133,9 @@ def main(args):
     shards.mkdir(parents=True, exist_ok=True)
     encoder = load_encoder(args)
     done, extracted = [], []
-    for video_id, seconds in sorted(boxes_per_second(args.boxes, args.min_score).items()):
+    per_video = (boxes_per_second(args.boxes, args.min_score) if args.boxes
+                 else detected_boxes_per_second(args.eval_boxes, args.eval_box_threshold))
+    for video_id, seconds in sorted(per_video.items()):
         shard = shards / video_id
         if (shard / "DONE").is_file():
             done.append(video_id)

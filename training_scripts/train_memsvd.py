@@ -6,6 +6,8 @@
     accelerate launch training_scripts/train_memsvd.py --train_dir bank/train --annotations ava_train_v2.2.csv \
         --validation_dir bank/val --validation_annotations ava_val_v2.2.csv \
         --excluded_timestamps ava_val_excluded_timestamps_v2.2.csv --label_map ava_action_list_v2.2.pbtxt ...
+    accelerate launch training_scripts/train_memsvd.py ... --validation_dir bank/val_detected \
+        --eval_boxes ava_val_predicted_boxes.csv --eval_box_threshold 0.8   # AVA test on detector boxes, as LFB
     accelerate launch training_scripts/train_memsvd.py --dataset_format charades --train_dir bank/train \
         --annotations Charades_v1_train.csv --validation_dir bank/test --validation_annotations Charades_v1_test.csv \
         --label_map Charades_v1_classes.txt --output_dir out/memsvd_charades ...
@@ -56,6 +58,13 @@ def parse_args(argv=None):
                        help="Format of --annotations/--validation_annotations: AVA keyframe CSVs (action detection) "
                             "or Charades_v1_{train,test}.csv (multi-label video classification, mAP).")
     group.add_argument("--excluded_timestamps", type=str, default=None, help="AVA excluded keyframes (evaluation).")
+    group.add_argument("--eval_boxes", type=str, default=None,
+                       help="AVA evaluation on a person detector's boxes (LFB/PySlowFast ava_val_predicted_boxes.csv "
+                            "layout) instead of the ground-truth boxes; --validation_dir must be a bank extracted on "
+                            "the same file (extract_feature_bank.py --eval_boxes, same threshold).")
+    group.add_argument("--eval_box_threshold", type=float, default=0.8,
+                       help="--eval_boxes: drop boxes scored below this (PySlowFast's AVA test threshold 0.8; "
+                            "mmaction2's LFB uses 0.85).")
     group.add_argument("--label_map", type=str, default=None,
                        help="Names of the classes: AVA .pbtxt label map, or Charades_v1_classes.txt.")
     group.add_argument("--clips_per_video", type=int, default=10,
@@ -75,6 +84,11 @@ def parse_args(argv=None):
     if args.dataset_format == "charades" and args.dataset_name == "synthetic":
         raise ValueError("--dataset_format charades reads --train_dir/--annotations; it does not apply to "
                          "--dataset_name synthetic")
+    if args.eval_boxes and (args.dataset_format != "ava" or args.dataset_name == "synthetic"):
+        raise ValueError("--eval_boxes (detected person boxes) applies to AVA evaluation only "
+                         "(--validation_dir + --validation_annotations, --dataset_format ava)")
+    if not 0.0 <= args.eval_box_threshold <= 1.0:
+        raise ValueError(f"--eval_box_threshold must be a score in [0, 1], got {args.eval_box_threshold}")
     if args.clips_per_video < 1:
         raise ValueError(f"--clips_per_video must be >= 1, got {args.clips_per_video}")
     return validate_args(args)
@@ -90,7 +104,7 @@ class KeyframeDataset(torch.utils.data.Dataset):
         return len(self.items)
 
     def __getitem__(self, index):
-        return {**self.items[index], "keyframe": index}
+        return {"keyframe": index, **self.items[index]}  # detected-box items carry their GT keyframe
 
 
 def collate(items: list[dict]) -> dict:
@@ -140,6 +154,8 @@ def ava_items(args, split: str, processor, num_classes: int) -> tuple[list[dict]
     limit = args.max_train_samples if train else args.max_eval_samples
     keyframes = keyframes[:limit] if limit else keyframes
     bank = MeMSVDFeatureBank(datasets.load_from_disk(folder))
+    if not train and args.eval_boxes:
+        return detected_items(args, keyframes, bank, processor, num_classes), keyframes
     items = []
     for frame in keyframes:
         actors = bank.get(frame["video_id"], frame["timestamp"])
@@ -151,6 +167,34 @@ def ava_items(args, split: str, processor, num_classes: int) -> tuple[list[dict]
         items.append({"actor_features": actors, "memory_features": memory["memory_features"][0],
                       "memory_mask": memory["memory_mask"][0], "labels": frame["labels"]})
     return items, (keyframes if not train else None)
+
+
+def detected_items(args, keyframes: list[dict], bank, processor, num_classes: int) -> list[dict]:
+    """Evaluation items on detected person boxes: for every ground-truth keyframe, its `--eval_boxes` boxes scored
+    at least `--eval_box_threshold` with their bank features (one per box, in the reader's order). A keyframe
+    without detections gives no item (its ground truth then only counts as missed). The detected boxes are kept in
+    `keyframe["detected_boxes"]` for scoring."""
+    from hfvid.data.formats.ava import read_ava_person_boxes
+
+    detected = read_ava_person_boxes(args.eval_boxes, args.eval_box_threshold)
+    items = []
+    for index, frame in enumerate(keyframes):
+        key = (frame["video_id"], frame["timestamp"])
+        boxes = detected.get(key, {"boxes": np.zeros((0, 4), np.float32)})["boxes"]
+        frame["detected_boxes"] = boxes
+        if not len(boxes):
+            continue
+        actors = bank.get(*key)
+        if actors is None or len(actors) != len(boxes):
+            raise ValueError(f"--validation_dir: the feature bank at {key} must hold one feature per detected box of "
+                             f"--eval_boxes above --eval_box_threshold={args.eval_box_threshold} ({len(boxes)}), got "
+                             f"{0 if actors is None else len(actors)}; extract it with extract_feature_bank.py "
+                             f"--eval_boxes {args.eval_boxes} --eval_box_threshold {args.eval_box_threshold}")
+        memory = processor(bank, [key], training=False)
+        items.append({"actor_features": actors, "memory_features": memory["memory_features"][0],
+                      "memory_mask": memory["memory_mask"][0], "keyframe": index,
+                      "labels": np.zeros((len(boxes), num_classes), np.float32)})  # scored by IoU with the GT
+    return items
 
 
 def charades_items(args, split: str, processor, num_classes: int) -> tuple[list[dict], dict] | tuple[None, None]:
@@ -279,11 +323,20 @@ def main(args):
         from hfvid.data.formats.ava import read_excluded_timestamps
 
         groundtruth, detections = [], []
+        detected = bool(args.eval_boxes)  # scored boxes are the detector's; the ground truth comes from the CSV
+        if detected:
+            for frame in eval_keyframes:
+                for box, label_row in zip(frame["boxes"], frame["labels"]):
+                    key = {"video_id": frame["video_id"], "timestamp": frame["timestamp"],
+                           "box": tuple(float(v) for v in box)}
+                    groundtruth += [{**key, "action_id": c + 1} for c in np.flatnonzero(label_row > 0.5)]
         for score_row, label_row, actor_id in zip(scores, labels, actor_ids):
             frame = eval_keyframes[int(actor_id) // 10_000]
-            box = tuple(float(v) for v in frame["boxes"][int(actor_id) % 10_000])
+            boxes = frame["detected_boxes"] if detected else frame["boxes"]
+            box = tuple(float(v) for v in boxes[int(actor_id) % 10_000])
             key = {"video_id": frame["video_id"], "timestamp": frame["timestamp"], "box": box}
-            groundtruth += [{**key, "action_id": c + 1} for c in np.flatnonzero(label_row > 0.5)]
+            if not detected:
+                groundtruth += [{**key, "action_id": c + 1} for c in np.flatnonzero(label_row > 0.5)]
             detections += [{**key, "action_id": c + 1, "score": float(score_row[c])} for c in config.eval_label_ids]
         excluded = read_excluded_timestamps(args.excluded_timestamps) if args.excluded_timestamps else None
         result = ava_frame_map(groundtruth, detections, [c + 1 for c in config.eval_label_ids], excluded)

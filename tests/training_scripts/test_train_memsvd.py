@@ -174,3 +174,39 @@ def test_charades_format_training(tmp_path):
     model = MeMSVDForVideoClassification.from_pretrained(tmp_path / "run")
     assert model.config.num_labels == 5 and model.config.id2label[3] == "class 3"
     assert model.config.architectures == ["MeMSVDForVideoClassification"]
+
+
+def test_ava_evaluation_on_detected_boxes(tmp_path):
+    """--eval_boxes: detector boxes equal to the GT boxes (score 0.9) plus dropped low-score boxes give the GT-box
+    frame-mAP; a keyframe without detections still counts its ground truth; a bank that does not match fails."""
+    train_bank, train_csv = write_ava_split(tmp_path / "train", 0)
+    val_bank, val_csv = write_ava_split(tmp_path / "val", 1)
+    boxes = []
+    for line in val_csv.read_text().splitlines():
+        video, second, x1, y1, x2, y2 = line.split(",")[:6]
+        row = f"{video},{second},{x1},{y1},{x2},{y2},,0.900"
+        if row not in boxes:
+            boxes.append(row)
+    noise = [f"{r.split(',')[0]},{r.split(',')[1]},0.0,0.0,1.0,1.0,,0.5" for r in boxes]  # below 0.8
+    (tmp_path / "det.csv").write_text("\n".join(boxes + noise) + "\n")
+    script = load_training_script("train_memsvd")
+    base = ["--train_dir", str(train_bank), "--annotations", str(train_csv), "--validation_dir", str(val_bank),
+            "--validation_annotations", str(val_csv), "--cpu", "--max_train_steps", "2", "--seed", "3",
+            "--per_device_train_batch_size", "2", "--config_overrides",
+            "feature_dim=6,num_components=2,max_rank=4,latent_dim=4,memory_window_seconds=4,num_labels=12"]
+    ground_truth = script.main(script.parse_args(base + ["--output_dir", str(tmp_path / "gt")]))["results"]
+    detected = script.main(script.parse_args(base + ["--output_dir", str(tmp_path / "det"), "--eval_boxes",
+                                                     str(tmp_path / "det.csv")]))["results"]
+    assert detected["frame_mAP"] == pytest.approx(ground_truth["frame_mAP"], abs=1e-9)
+
+    # vidA 0902 (one person) detected nowhere: its ground truth is missed, the score can only drop
+    (tmp_path / "det_missing.csv").write_text("\n".join(r for r in boxes if not r.startswith("vidA,0902")) + "\n")
+    missing = script.main(script.parse_args(base + ["--output_dir", str(tmp_path / "miss"), "--eval_boxes",
+                                                    str(tmp_path / "det_missing.csv")]))["results"]
+    assert missing["frame_mAP"] < detected["frame_mAP"]
+
+    with pytest.raises(ValueError, match="one feature per detected box"):  # 0.4 keeps the noise boxes too
+        script.main(script.parse_args(base + ["--output_dir", str(tmp_path / "low"), "--eval_boxes",
+                                              str(tmp_path / "det.csv"), "--eval_box_threshold", "0.4"]))
+    with pytest.raises(ValueError, match="eval_box_threshold"):
+        script.parse_args(base + ["--output_dir", "o", "--eval_boxes", "x", "--eval_box_threshold", "80"])

@@ -4,6 +4,8 @@
   person_id``, one row per (person box, action); boxes normalised to [0, 1], (0, 0) top-left.
 - results CSV (what a model writes and the evaluator reads): ``video_id, timestamp, x1, y1, x2, y2, action_id,
   score``.
+- person-box CSV of a detector (``ava_val_predicted_boxes.csv`` of LFB/PySlowFast): ``video_id, timestamp, x1, y1,
+  x2, y2[, action_id][, score]``, action_id empty or -1; the boxes that are evaluated instead of ground truth.
 - ``ava_*_excluded_timestamps_v2.2.csv``: ``video_id, timestamp`` keyframes ignored in evaluation.
 - label maps: ``ava_action_list_v2.2_for_activitynet_2019.pbtxt`` (``item { name: "..." id: N }``, the 60
   evaluated classes) or the full list (``label { name: "..." label_id: N label_type: ... }``, 80 classes).
@@ -72,6 +74,33 @@ def read_ava_csv(path, kind: str = "annotations") -> list[dict]:
             record["person_id"] = _number(row[7], int, where, "person_id") if len(row) == 8 else -1
         rows.append(record)
     return rows
+
+
+def read_ava_person_boxes(path, threshold: float = 0.0) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    """Detected person boxes per keyframe from an AVA person-box CSV (6 fields, 7 with a score, or 8 with an
+    ignored action_id column before the score; a results CSV works too): ``{(video_id, timestamp): {"boxes": (P, 4)
+    normalised float32, "scores": (P,)}}``. Boxes scored below ``threshold`` are dropped (PySlowFast tests AVA at
+    0.8, mmaction2's LFB at 0.85); a box repeated on several rows is kept once, with its best score, in file order.
+    Keyframes left without boxes are absent."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a detection score in [0, 1], got {threshold!r}")
+    found: dict[tuple[str, int], dict[tuple, float]] = defaultdict(dict)
+    for line_no, row in _rows(path):
+        where = f"{path}:{line_no}"
+        if len(row) not in (6, 7, 8):
+            raise ValueError(f"{where}: expected 6-8 comma-separated fields (video_id, timestamp, x1, y1, x2, y2, "
+                             f"[action_id,] [score]), got {len(row)}: {row}")
+        box = tuple(_number(v, float, where, name) for v, name in zip(row[2:6], ("x1", "y1", "x2", "y2")))
+        if not (0.0 <= box[0] <= box[2] <= 1.0 and 0.0 <= box[1] <= box[3] <= 1.0):
+            raise ValueError(f"{where}: box must be normalised with 0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1, "
+                             f"got {box}")
+        score = _number(row[-1], float, where, "score") if len(row) > 6 else 1.0
+        if score < threshold:
+            continue
+        boxes = found[(row[0], _number(row[1], int, where, "timestamp"))]
+        boxes[box] = max(score, boxes.get(box, score))
+    return {key: {"boxes": np.array(list(boxes), np.float32).reshape(-1, 4),
+                  "scores": np.array(list(boxes.values()), np.float32)} for key, boxes in found.items()}
 
 
 def write_ava_csv(path, rows: list[dict]) -> Path:
@@ -205,6 +234,7 @@ __all__ = [
     "read_ava_annotations",
     "read_ava_csv",
     "read_ava_label_map",
+    "read_ava_person_boxes",
     "read_excluded_timestamps",
     "video_time",
     "write_ava_csv",
