@@ -229,6 +229,7 @@ def main(args) -> dict:
     for name, ratio in report["speed_ratio"].items():
         print(f"speed ratio {name}: {ratio:.2f}x")
     if args.output_json:
+        Path(args.output_json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output_json).write_text(json.dumps(report, indent=2))
     return report
 

@@ -171,10 +171,12 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
             clip = processor.sample_clip(times, images, keyframe)
             inputs = processor(clip, return_tensors="pt")
             height, width = clip.shape[1:3]
-            chunk = {"pixel_values": inputs["pixel_values"].to(self.dtype), "timestamp": torch.tensor([keyframe], dtype=torch.float64),
+            chunk = {"pixel_values": inputs["pixel_values"].to(self.dtype),
+                     "timestamp": torch.tensor([keyframe], dtype=torch.float64),
                      "size": torch.tensor([[height, width]]), "valid": torch.ones(1, dtype=torch.bool)}
             if item.get("boxes") is not None:  # two stage: padded across a batch with zero boxes of score 0
-                chunk["person_boxes"], chunk["person_scores"] = processor.person_box_inputs([item["boxes"][float(keyframe)]])
+                boxes = item["boxes"][float(keyframe)]
+                chunk["person_boxes"], chunk["person_scores"] = processor.person_box_inputs([boxes])
             return chunk
 
         for frame in frames:

@@ -1,0 +1,52 @@
+"""training_scripts/compare_bmvit_two_stage.py: one run gives both frame-mAPs, the clips/s and the speed ratios."""
+
+import json
+
+import pytest
+import torch
+
+from hfvid.quickstart import load_training_script
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_table_of_both_models(tmp_path, capsys):
+    script = load_training_script("compare_bmvit_two_stage")
+    out = tmp_path / "nested" / "report.json"
+    report = script.main(script.parse_args([
+        "--steps", "3", "--batch_size", "4", "--train_samples", "8", "--eval_samples", "6", "--detector", "none",
+        "--speed_batch", "2", "--speed_repeats", "1", "--output_json", str(out)]))
+    assert json.loads(out.read_text())["frame_mAP"] == report["frame_mAP"]
+    assert set(report["frame_mAP"]) == {"single_stage", "two_stage_gt_boxes", "two_stage_jitter_0.1"}
+    assert all(0.0 <= v <= 1.0 for v in report["frame_mAP"].values())
+    assert set(report["clips_per_second"]) == {"single_stage", "two_stage_given_boxes"}
+    ratio = report["speed_ratio"]["single_stage / two_stage_given_boxes"]
+    rates = report["clips_per_second"]
+    assert ratio == pytest.approx(rates["single_stage"] / rates["two_stage_given_boxes"])
+    assert all(len(report[f"{name}_loss"]) == 2 for name in ("single_stage", "two_stage"))
+    printed = capsys.readouterr().out
+    assert "| BMViT single stage |" in printed and "speed ratio single_stage / two_stage_given_boxes" in printed
+
+
+def test_jittered_boxes_stay_valid():
+    import numpy as np
+
+    script = load_training_script("compare_bmvit_two_stage")
+    boxes = np.array([[0.0, 0.0, 0.2, 0.3], [0.8, 0.7, 1.0, 1.0]], np.float32)
+    moved = script.jittered(boxes, 0.3, np.random.default_rng(0))
+    assert moved.shape == boxes.shape and (moved >= 0).all() and (moved <= 1).all()
+    assert (moved[:, 2:] > moved[:, :2]).all() and not np.allclose(moved, boxes)
+    assert script.jittered(boxes, 0.0, None) is boxes
+
+
+@pytest.mark.parametrize("argv, fragment", [(["--steps", "0"], "--steps"), (["--box_jitter", "0.6"], "--box_jitter")])
+def test_bad_arguments(argv, fragment):
+    script = load_training_script("compare_bmvit_two_stage")
+    with pytest.raises(ValueError, match=fragment):
+        script.parse_args(argv)
