@@ -7,7 +7,11 @@ from . import QuickstartRow, load_training_script, loss_picture
 
 
 def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
-    """BPL on synthetic coloured shapes (4 base / 4 new classes); metric: base-class top-1 of the pipeline."""
+    """BPL on synthetic coloured shapes (4 base / 4 new classes); metric: base-class top-1 of the pipeline.
+
+    400 steps: on the tiny random CLIP, 150 steps left base accuracy anywhere between 16% and 44% depending on the
+    seed and data order (measured, seeds 1/2/3/42); 400 steps gave 58-66% on each of seeds 1, 2 and 42.
+    """
     import numpy as np
     from transformers import pipeline
 
@@ -19,7 +23,7 @@ def run(output_dir: Path, steps: int | None = None) -> QuickstartRow:
     out = output_dir / "bayesian_prompt"
     script = load_training_script("train_bayesian_prompt")
     argv = [
-        "--dataset_name", "synthetic", "--output_dir", str(out), "--cpu", "--max_train_steps", str(steps or 150),
+        "--dataset_name", "synthetic", "--output_dir", str(out), "--cpu", "--max_train_steps", str(steps or 400),
         "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "32", "--optimizer", "adamw",
         "--learning_rate", "5e-2", "--weight_decay", "0", "--lr_scheduler_type", "constant",
         "--num_samples_train", "4", "--num_samples_eval", "4", "--num_shots", "16", "--logging_steps", "50",
