@@ -12,13 +12,22 @@ source resolution 360x640 (random weights: speed only; its top 10 boxes, padded 
 classified). Prints clips/s, GFLOPs per view (torch's FlopCounterMode) and the speed ratios. The accuracy side of
 the table (frame-mAP of both after the same training) is `training_scripts/compare_bmvit_two_stage.py`.
 
-Measured (CPU; RESULTS below; a shared 2-core machine under load ~8 from other jobs, so absolute clips/s are low
-and noisy, the ratios are the informative part):
+Measured 2026-12-03 (`--threads 1 --repeats 5`, batch 1, on a shared 2-core CPU under load ~7-9 from other jobs, so
+absolute clips/s are low and noisy; the GFLOPs are exact and the ratios are the informative part):
 
-RESULTS
+| MViTv2-S 16x224x224 | clips/s | GFLOPs/view |
+|---|---|---|
+| BMViT (single stage) | 0.126 | 128.6 |
+| two stage, given boxes (MViTv2 + RoIAlign head only) | 0.125 | 128.4 |
+| person detector alone (Faster R-CNN R50-FPN, 360x640 keyframe) | 0.238 | 113.7 |
+| two stage with the detector | 0.083 | 242.2 |
+
+speed ratio single stage / two stage: 1.01x on given boxes (the same backbone; the heads cost nothing), 1.51x with
+the detector (1.88x in GFLOPs). The paper's speed numbers were not available (spec section 6).
 """
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -58,12 +67,18 @@ class DetectThenClassify(torch.nn.Module):
         return self.two_stage(pixel_values=clips, person_boxes=person_boxes, person_scores=person_scores)
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
+def timed(runs: dict, repeats: int) -> dict:
+    """Median seconds per call of every function, calls interleaved round by round (after one warm-up call each) so
+    that load changes on a shared machine hit all of them alike."""
+    for fn in runs.values():
         fn()
-    return (time.perf_counter() - start) / repeats
+    samples = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def gflops(fn) -> float:
@@ -99,7 +114,7 @@ def main(argv=None):
             "detector": lambda: pipeline.detector(list(keyframes)),
             "two_detected": lambda: pipeline(keyframes, clips),
         }
-        seconds = {name: timed(fn, args.repeats) for name, fn in runs.items()}
+        seconds = timed(runs, args.repeats)
         flops = {name: gflops(fn) / args.batch_size for name, fn in runs.items()}
     rate = {name: args.batch_size / s for name, s in seconds.items()}
     name = "small MViTv2" if args.small else "MViTv2-S"
