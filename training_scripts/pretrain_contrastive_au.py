@@ -67,13 +67,11 @@ def parse_args(argv=None):
     group.add_argument("--synthetic_length", type=int, default=64)
     group.add_argument("--synthetic_image_size", type=int, default=32)
     args = parser.parse_args(argv)
-    if args.dataset_name not in (None, "synthetic"):
-        raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
     if args.dataset_name is None and args.train_dir is None:
         raise ValueError("give --dataset_name synthetic or --train_dir with unlabelled videos / frame folders")
     if args.face_boxes and not args.face_crop:
         raise ValueError("--face_boxes is used by --face_crop: add --face_crop")
-    return validate_args(args)
+    return validate_args(args, dataset_names=("synthetic",))
 
 
 def load_videos(args) -> list[dict]:

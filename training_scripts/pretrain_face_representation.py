@@ -68,7 +68,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.dataset_name is None and args.train_dir is None and args.hdf5_files:
         args.dataset_name = "hdf5"
-    return validate_args(args)
+    return validate_args(args, dataset_names=("synthetic", "hdf5"), real_data="--train_dir / --hdf5_files")
 
 
 def parse_overrides(text):
@@ -99,9 +99,6 @@ def load_images(args):
 
         faces = synthetic_faces(args.synthetic_train_samples, args.synthetic_image_size, seed=args.seed)
         sources.append([crop_face(face["image"], face["box"]) for face in faces])  # face crops, like FRL's data
-    elif args.dataset_name not in (None, "hdf5"):
-        raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir / --hdf5_files), "
-                         f"got {args.dataset_name!r}")
     if args.train_dir:
         files = sorted(str(p) for p in Path(args.train_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:

@@ -77,13 +77,11 @@ def parse_args(argv=None):
     group.add_argument("--synthetic_length", type=int, default=64)
     group.add_argument("--synthetic_image_size", type=int, default=32)
     args = parser.parse_args(argv)
-    if args.dataset_name not in (None, "synthetic"):
-        raise ValueError(f"--dataset_name must be 'synthetic' (or give --dataset_format), got {args.dataset_name!r}")
     if args.dataset_name is None and args.dataset_format is None:
         raise ValueError("real data needs --dataset_format {affwild2, disfa, bp4d, sewa} with --annotations")
     if args.backbone_steps < 0:
         raise ValueError(f"--backbone_steps must be >= 0, got {args.backbone_steps}")
-    return validate_args(args)
+    return validate_args(args, dataset_names=("synthetic",), real_data="--dataset_format")
 
 
 # ---------------------------------------------------------------------------------------------- data

@@ -76,7 +76,7 @@ def parse_args(argv=None):
         raise ValueError(f"--frame_step must be >= 1, got {args.frame_step}")
     if args.detection_warmup_steps < 0:
         raise ValueError(f"--detection_warmup_steps must be >= 0, got {args.detection_warmup_steps}")
-    return validate_args(args)
+    return validate_args(args, dataset_names=("synthetic",))
 
 
 def _load_json(text: str | None) -> dict:
@@ -231,8 +231,6 @@ def load_datasets(args, processor, num_classes: int, image_size: int):
         train = SyntheticActorDataset(args.synthetic_train_samples, args.seed, processor, image_size)
         evaluation = SyntheticActorDataset(args.synthetic_eval_samples, args.seed + 1, processor, image_size)
         return train, evaluation
-    if args.dataset_name is not None:
-        raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
     from hfvid.data.video_augmentation import ClipBoxAugmentation
 
     jitter = args.colour_jitter

@@ -64,8 +64,6 @@ def parse_args(argv=None):
     group.add_argument("--synthetic_image_size", type=int, default=32)
     args = parser.parse_args(argv)
     check_label_ratio(args.label_ratio)
-    if args.dataset_name not in (None, "synthetic"):
-        raise ValueError(f"--dataset_name must be 'synthetic' (or give --dataset_format), got {args.dataset_name!r}")
     if args.dataset_name is None and (args.dataset_format is None or args.annotations is None):
         raise ValueError("real data needs --dataset_format {disfa, bp4d} and --annotations")
     if not 0 <= args.fold <= 2:
@@ -73,7 +71,7 @@ def parse_args(argv=None):
     if args.backbone_init != "random" and args.init != "random":
         raise ValueError(f"--backbone_init {args.backbone_init!r} starts a fresh model: it needs --init random (got "
                          f"--init {args.init!r}, whose checkpoint already holds the backbone)")
-    return validate_args(args)
+    return validate_args(args, dataset_names=("synthetic",), real_data="--dataset_format")
 
 
 def load_splits(args) -> tuple[list[dict], list[dict], dict]:

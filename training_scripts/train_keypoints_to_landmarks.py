@@ -125,7 +125,7 @@ def parse_args(argv=None):
     group.add_argument("--synthetic_parts", type=int, default=5)
     group.add_argument("--synthetic_clutter", type=int, default=5)
     args = parser.parse_args(argv)
-    validate_args(args)
+    validate_args(args, dataset_names=("synthetic",))
     if args.warmup_steps < 0 or args.round_steps < 1:
         raise ValueError("--warmup_steps must be >= 0 and --round_steps >= 1")
     if args.dataset_format in ("celeba", "mafl") and args.eye_indices is None:
@@ -173,8 +173,6 @@ def load_records(args, split: str) -> list[dict] | None:
         records = synthetic_objects(count, args.synthetic_image_size, args.synthetic_parts, args.synthetic_clutter,
                                     seed=args.seed + (0 if train else 1))
         return records[:limit] if limit else records
-    if args.dataset_name is not None:
-        raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
     if args.dataset_format != "folder":
         records = native_splits(args)[0 if train else 1]()
         records = None if records is None else with_boxes(records[:limit] if limit else records)

@@ -77,8 +77,6 @@ def parse_args(argv=None):
     group.add_argument("--synthetic_feature_dim", type=int, default=32)
     group.add_argument("--synthetic_memory_size", type=int, default=40)
     args = parser.parse_args(argv)
-    if args.dataset_name not in (None, "synthetic"):
-        raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
     if args.dataset_name is None and args.train_dir and not args.annotations:
         raise ValueError("--train_dir (a saved feature bank) needs --annotations (the AVA CSV of its keyframes)")
     if args.dataset_format == "charades" and args.dataset_name == "synthetic":
@@ -91,7 +89,7 @@ def parse_args(argv=None):
         raise ValueError(f"--eval_box_threshold must be a score in [0, 1], got {args.eval_box_threshold}")
     if args.clips_per_video < 1:
         raise ValueError(f"--clips_per_video must be >= 1, got {args.clips_per_video}")
-    return validate_args(args)
+    return validate_args(args, dataset_names=("synthetic",))
 
 
 class KeyframeDataset(torch.utils.data.Dataset):

@@ -40,9 +40,7 @@ def parse_args(argv=None):
     group.add_argument("--synthetic_train_samples", type=int, default=256)
     group.add_argument("--synthetic_eval_samples", type=int, default=64)
     args = parser.parse_args(argv)
-    if args.dataset_name not in (None, "synthetic"):
-        raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
-    validate_args(args)
+    validate_args(args, dataset_names=("synthetic",))
     return args
 
 

@@ -88,7 +88,7 @@ def parse_args(argv=None):
     group.add_argument("--landmark_indices", type=int, nargs="+", default=None,
                        help="Synthetic data: train on this subset of the 68 points.")
     args = parser.parse_args(argv)
-    return validate_args(args)
+    return validate_args(args, dataset_names=("synthetic",))
 
 
 def _truncate(records, limit):
@@ -111,8 +111,6 @@ def load_records(args, split: str):
         records = synthetic_faces(count, args.synthetic_image_size, seed=args.seed + (0 if train else 1),
                                   landmark_indices=args.landmark_indices)
         return _truncate(records, limit)
-    if args.dataset_name is not None:
-        raise ValueError(f"--dataset_name must be 'synthetic' (or give --train_dir), got {args.dataset_name!r}")
     fmt = args.dataset_format or ("wflw" if args.annotations else "pts")
     if fmt in ("wflw", "aflw_csv", "aflw") and not args.annotations:
         raise ValueError(f"--dataset_format {fmt} needs --annotations (the annotation file of the training set)")

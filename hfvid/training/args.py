@@ -108,12 +108,20 @@ def report_to_trackers(report_to: str | None) -> str | list[str] | None:
     return "all" if "all" in names else names
 
 
-def validate_args(args: argparse.Namespace) -> argparse.Namespace:
+def validate_args(
+    args: argparse.Namespace, dataset_names: tuple[str, ...] | None = None, real_data: str = "--train_dir"
+) -> argparse.Namespace:
     """Raise ``ValueError`` for bad flag combinations; normalise ``checkpointing_steps`` to an int or "epoch".
 
+    ``dataset_names``: the only ``--dataset_name`` values the script knows (e.g. ``("synthetic",)``; None: any, for
+    scripts that also take a Hub/disk dataset there); ``real_data`` names the flag(s) that give real data instead.
     ``--resume_from_checkpoint latest`` with no checkpoint yet is not an error: training starts from scratch with a
     warning (logged by the training loop when it looks). Returns ``args`` for chaining.
     """
+    name = getattr(args, "dataset_name", None)
+    if dataset_names is not None and name is not None and name not in dataset_names:
+        raise ValueError(f"--dataset_name must be {' or '.join(map(repr, dataset_names))} (or give {real_data}), "
+                         f"got {name!r}")
     if hasattr(args, "dataset_name") and args.dataset_name is None and args.train_dir is None:
         raise ValueError("Need --dataset_name (e.g. synthetic) or --train_dir.")
 

@@ -143,6 +143,16 @@ def test_validate_args_accepts_good_combinations(tmp_path):
         validate_args(args)
 
 
+def test_validate_args_dataset_names(tmp_path):
+    args = toy.parse_args([*BASE, "--output_dir", str(tmp_path)])
+    assert validate_args(args, dataset_names=(args.dataset_name,)) is args
+    args.dataset_name = "imagenet"
+    validate_args(args)  # no list: any name (scripts that load a Hub/disk dataset by name)
+    message = r"--dataset_name must be 'synthetic' \(or give --dataset_format\), got 'imagenet'"
+    with pytest.raises(ValueError, match=message):
+        validate_args(args, dataset_names=("synthetic",), real_data="--dataset_format")
+
+
 def test_init_trackers_config_is_scalar_and_secret_free(tmp_path):
     class RecordingAccelerator:
         def init_trackers(self, project_name, config):
