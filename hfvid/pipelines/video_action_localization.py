@@ -49,7 +49,8 @@ def default_keyframes(duration: float) -> list[float]:
 
 
 class VideoActionLocalizationPipeline(ChunkPipeline):
-    """Spatio-temporal action localisation with BMViT (single stage: no person detector).
+    """Spatio-temporal action localisation with BMViT (single stage: no person detector); a two-stage checkpoint
+    (`BMViTConfig(localization="two_stage")`) classifies the `person_boxes` given per keyframe instead.
 
     Example:
 
@@ -102,13 +103,20 @@ class VideoActionLocalizationPipeline(ChunkPipeline):
         if isinstance(inputs, (list, tuple)) and not len(inputs):
             raise ValueError("inputs: got an empty list (expected a video file path, frames, or a list of paths)")
         boxes = None
-        if getattr(self.model.config, "localization", "single_stage") == "two_stage" or person_boxes is not None:
+        two_stage = getattr(self.model.config, "localization", "single_stage") == "two_stage"
+        if person_boxes is not None and not two_stage:
+            raise ValueError("person_boxes: this single-stage checkpoint finds the people itself (only a two-stage "
+                             "checkpoint, localization='two_stage', takes boxes)")
+        if two_stage:
             if person_boxes is None or keyframe_timestamps is None or len(person_boxes) != len(keyframe_timestamps):
                 raise ValueError("person_boxes: a two-stage checkpoint classifies given boxes; pass keyframe_timestamps"
-                                 " and one (K, 4) normalised x1, y1, x2, y2 array per keyframe (a single-stage one "
-                                 f"takes none), got {None if person_boxes is None else len(person_boxes)} entries")
-            if getattr(self.model.config, "localization", "single_stage") != "two_stage":
-                raise ValueError("person_boxes: this single-stage checkpoint finds the people itself")
+                                 " and one (K, 4) normalised x1, y1, x2, y2 array per keyframe, got "
+                                 f"{None if person_boxes is None else len(person_boxes)} entries")
+            for keyframe, entry in zip(keyframe_timestamps, person_boxes):  # checked before any decoding
+                try:
+                    self.video_processor.person_box_inputs([entry])
+                except ValueError as error:
+                    raise ValueError(f"person_boxes of keyframe {keyframe}: {error}") from None
             boxes = {float(t): b for t, b in zip(keyframe_timestamps, person_boxes)}
         if isinstance(inputs, (list, tuple)) and isinstance(inputs[0], (str, Path)):
             items = [{"video": video, "keyframes": keyframe_timestamps, "boxes": boxes} for video in inputs]

@@ -151,9 +151,10 @@ class BMViTVideoProcessor(BaseVideoProcessor):
                 raise ValueError(f"person_boxes[{index}] must be (K, 4) x1, y1, x2, y2 or (K, 5) with a score, got "
                                  f"shape {tuple(boxes.shape)}")
             corners = boxes[:, :4]
-            if len(corners) and (corners.min() < 0 or corners.max() > 1 or (corners[:, 2:] <= corners[:, :2]).any()):
-                raise ValueError(f"person_boxes[{index}] must be normalised x1, y1, x2, y2 in [0, 1] with x2 > x1 and "
-                                 f"y2 > y1, got {corners.tolist()}")
+            if not torch.isfinite(boxes).all() or len(corners) and (
+                    corners.min() < 0 or corners.max() > 1 or (corners[:, 2:] <= corners[:, :2]).any()):
+                raise ValueError(f"person_boxes[{index}] must be finite normalised x1, y1, x2, y2 in [0, 1] with x2 > x1 "
+                                 f"and y2 > y1, got {boxes.tolist()}")
             scores = boxes[:, 4] if boxes.shape[1] == 5 else torch.ones(len(boxes))
             clips.append((xyxy_to_cxcywh(corners), scores))
         count = max([len(b) for b, _ in clips] + [1])

@@ -139,6 +139,8 @@ def test_processor_person_box_inputs():
         processor.person_box_inputs([[[0.5, 0.2, 0.1, 0.6]]])
     with pytest.raises(ValueError, match=r"person_boxes\[0\]"):
         processor.person_box_inputs([[[0.1, 0.2, 0.5]]])
+    with pytest.raises(ValueError, match=r"person_boxes\[1\] must be finite"):
+        processor.person_box_inputs([[], [[0.1, 0.2, 0.5, 0.6, float("nan")]]])
 
 
 def test_pipeline_with_a_two_stage_checkpoint(tmp_path):
@@ -161,3 +163,13 @@ def test_pipeline_with_a_two_stage_checkpoint(tmp_path):
     assert len(two[0]["labels"]) == 2 and two[0]["labels"][0]["label"] in ACTION_NAMES
     with pytest.raises(ValueError, match="person_boxes"):
         pipe(frames, fps=8.0, keyframe_timestamps=[1.0])
+    with pytest.raises(ValueError, match=r"person_boxes of keyframe 1.0: .*finite"):
+        pipe(frames, fps=8.0, keyframe_timestamps=[1.0], person_boxes=[[[0.1, float("nan"), 0.5, 0.6]]])
+    single_dir = tmp_path / "single"
+    BMViTForActionLocalization(BMViTConfig(num_action_labels=CLASSES, backbone_config=dict(TINY_BACKBONE))
+                               ).save_pretrained(single_dir)
+    BMViTVideoProcessor(size={"height": 32, "width": 32}, num_frames=4, num_action_labels=CLASSES
+                        ).save_pretrained(single_dir)
+    with pytest.raises(ValueError, match="single-stage checkpoint"):
+        pipeline("hfvid-video-action-localization", model=str(single_dir))(
+            frames, fps=8.0, keyframe_timestamps=[1.0], person_boxes=boxes[:1])
