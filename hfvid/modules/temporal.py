@@ -5,7 +5,8 @@
   ResNet can start from ImageNet or face pre-training weights (``backbone_init``, :mod:`hfvid.modules.backbone_init`).
 * :class:`TemporalModule`: ``"none"`` | ``"gru"`` | ``"transformer"`` over ``(B, T, D)`` with a frame mask; the GRU
   carries its state between calls so chunked streaming equals one pass.
-* :func:`masked_mean`, :func:`sinusoidal_time_encoding`: small helpers with the masking conventions of both methods.
+* :func:`masked_mean`, :func:`masked_mse`, :func:`label_validity`, :func:`sinusoidal_time_encoding`: small helpers
+  with the masking conventions of both methods.
 * :class:`SlidingWindowStitcher`: streams per-frame items through overlapping windows and averages the per-frame
   outputs of the windows that share a frame, holding only one window of items (bounded memory on long videos).
 """
@@ -33,6 +34,28 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int = 1) -> torch
     return total / weights.sum(dim).clamp_min(1.0)
 
 
+def masked_mse(predictions: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the entries where ``valid`` is True; exactly 0 (no NaN) when none is.
+
+    Invalid entries are replaced with ``torch.where`` *before* squaring, so NaN, 9 or any other value there changes
+    neither the loss nor any gradient.
+    """
+    error = torch.where(valid, predictions - torch.where(valid, labels, torch.zeros_like(labels)),
+                        torch.zeros_like(predictions))
+    return (error**2).sum() / valid.sum().clamp_min(1)
+
+
+def label_validity(labels, label_mask=None, frame_mask=None) -> torch.Tensor:
+    """``(B, T, K)`` True where a label counts: labelled (``label_mask``), not NaN, and the frame is valid."""
+    valid = ~torch.isnan(labels)
+    if frame_mask is not None:
+        valid = valid & frame_mask.bool()[..., None]
+    if label_mask is not None:
+        label_mask = label_mask.bool()
+        valid = valid & (label_mask[..., None] if label_mask.ndim == 2 else label_mask)
+    return valid
+
+
 def sinusoidal_time_encoding(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """Transformer-style sin/cos encoding of (fractional) positions ``(...,)`` -> ``(..., dim)``."""
     half = dim // 2
@@ -57,11 +80,16 @@ class FrameEncoder(nn.Module):
         self.feature_dim = backbone_config.hidden_sizes[-1]
         self.head = nn.Linear(self.feature_dim, num_outputs) if num_outputs else None
 
-    def forward(self, pixel_values: torch.Tensor, frame_mask: torch.Tensor | None = None):
+    @staticmethod
+    def check_pixel_values(pixel_values: torch.Tensor) -> tuple[int, int]:
+        """``(batch, frames)`` of ``(B, T, 3, H, W)`` clips; a ValueError naming the shape for anything else."""
         if pixel_values.ndim != 5 or pixel_values.shape[2] != 3:
             raise ValueError(f"pixel_values must have shape (batch, frames, 3, height, width), got "
                              f"{tuple(pixel_values.shape)}")
-        batch, frames = pixel_values.shape[:2]
+        return tuple(pixel_values.shape[:2])
+
+    def forward(self, pixel_values: torch.Tensor, frame_mask: torch.Tensor | None = None):
+        batch, frames = self.check_pixel_values(pixel_values)
         pooled = self.backbone(pixel_values.flatten(0, 1)).pooler_output.flatten(1)
         features = pooled.view(batch, frames, -1)
         if frame_mask is not None:
@@ -206,7 +234,9 @@ __all__ = [
     "FrameEncoder",
     "SlidingWindowStitcher",
     "TemporalModule",
+    "label_validity",
     "masked_mean",
+    "masked_mse",
     "sinusoidal_time_encoding",
     "window_starts",
 ]

@@ -26,7 +26,9 @@ from ...modules.temporal import (
     SlidingWindowStitcher,
     TemporalModule,
     init_gru_weights,
+    label_validity,
     masked_mean,
+    masked_mse,
     sinusoidal_time_encoding,
 )
 from .configuration_affective_process import AffectiveProcessConfig
@@ -64,21 +66,10 @@ def masked_ccc(predictions, labels, valid) -> torch.Tensor:
 
 def frame_regression_loss(predictions, labels, valid, ccc: bool = False) -> torch.Tensor:
     """Stage-1 backbone loss: masked MSE (+ ``sum_k (1 - CCC_k)`` with ``ccc``, the valence/arousal recipe)."""
-    squared = torch.where(valid, (predictions - torch.where(valid, labels, predictions)) ** 2,
-                          torch.zeros_like(predictions))
-    loss = squared.sum() / valid.sum().clamp_min(1)
+    loss = masked_mse(predictions, labels, valid)
     if ccc:
         loss = loss + (1 - masked_ccc(predictions, labels, valid)).sum()
     return loss
-
-
-def label_validity(labels, label_mask, frame_mask) -> torch.Tensor:
-    """``(B, T, K)`` True where a label is usable: frame valid, ``label_mask`` True, not NaN."""
-    valid = ~torch.isnan(labels) & frame_mask[..., None]
-    if label_mask is not None:
-        label_mask = label_mask.bool()
-        valid = valid & (label_mask[..., None] if label_mask.ndim == 2 else label_mask)
-    return valid
 
 
 # ---------------------------------------------------------------------------------------------- context selection
@@ -245,10 +236,7 @@ class AffectiveProcessModel(AffectiveProcessPreTrainedModel):
         if pixel_values is not None:
             if self.frame_encoder is None:
                 raise ValueError("this model has no backbone (use_backbone=False): pass features, not pixel_values")
-            if pixel_values.ndim != 5 or pixel_values.shape[2] != 3:
-                raise ValueError(f"pixel_values must have shape (batch, frames, 3, height, width), got "
-                                 f"{tuple(pixel_values.shape)}")
-            shape = pixel_values.shape[:2]
+            shape = FrameEncoder.check_pixel_values(pixel_values)
         else:
             if features.ndim != 3 or features.shape[-1] != config.feature_dim:
                 raise ValueError(f"features must have shape (batch, frames, feature_dim={config.feature_dim}), got "
@@ -533,7 +521,6 @@ __all__ = [
     "AffectiveProcessPreTrainedModel",
     "frame_regression_loss",
     "gaussian_kl",
-    "label_validity",
     "masked_ccc",
     "sample_training_context",
     "select_context",

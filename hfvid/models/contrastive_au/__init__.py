@@ -11,7 +11,6 @@ from .modeling_contrastive_au import (
     ContrastiveAUPreTrainedModel,
     ContrastiveAUPreTrainingOutput,
     info_nce,
-    masked_mse,
 )
 from .sparse_labels import LabelSplit, sample_window_start, select_labelled_frames
 
@@ -26,7 +25,6 @@ __all__ = [
     "ContrastiveAUPreTrainingOutput",
     "LabelSplit",
     "info_nce",
-    "masked_mse",
     "sample_window_start",
     "select_labelled_frames",
 ]

@@ -22,7 +22,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput, can_return_tuple
 
-from ...modules.temporal import FrameEncoder, TemporalModule, init_gru_weights
+from ...modules.temporal import FrameEncoder, TemporalModule, init_gru_weights, label_validity, masked_mse
 from .configuration_contrastive_au import ContrastiveAUConfig
 
 
@@ -64,28 +64,6 @@ def gather_global_targets(targets: torch.Tensor) -> tuple[torch.Tensor, int]:
     from torch.distributed.nn.functional import all_gather
 
     return torch.cat(all_gather(targets), dim=0), dist.get_rank() * targets.shape[0]
-
-
-def masked_mse(predictions: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the entries where ``valid`` is True; exactly 0 (no NaN) when none is.
-
-    Invalid entries are replaced with ``torch.where`` *before* squaring, so NaN, 9 or any other value there changes
-    neither the loss nor any gradient.
-    """
-    error = torch.where(valid, predictions - torch.where(valid, labels, torch.zeros_like(labels)),
-                        torch.zeros_like(predictions))
-    return (error**2).sum() / valid.sum().clamp_min(1)
-
-
-def label_validity(labels, label_mask=None, frame_mask=None) -> torch.Tensor:
-    """``(B, T, K)`` True where a label counts: labelled (``label_mask``), not NaN, and the frame is valid."""
-    valid = ~torch.isnan(labels)
-    if frame_mask is not None:
-        valid = valid & frame_mask.bool()[..., None]
-    if label_mask is not None:
-        label_mask = label_mask.bool()
-        valid = valid & (label_mask[..., None] if label_mask.ndim == 2 else label_mask)
-    return valid
 
 
 # ---------------------------------------------------------------------------------------------- outputs
@@ -167,12 +145,9 @@ class ContrastiveAUModel(ContrastiveAUPreTrainedModel):
 
     def encode_frames(self, pixel_values, frame_mask=None):
         """``(B, T, 3, H, W)`` -> ``(features (B, T, D), None, frame_mask, None)`` (the pipeline's encoder hook)."""
-        if pixel_values.ndim != 5 or pixel_values.shape[2] != 3:
-            raise ValueError(f"pixel_values must have shape (batch, frames, 3, height, width), got "
-                             f"{tuple(pixel_values.shape)}")
-        if frame_mask is not None and tuple(frame_mask.shape) != tuple(pixel_values.shape[:2]):
-            raise ValueError(f"frame_mask must have shape {tuple(pixel_values.shape[:2])} (batch, frames), got "
-                             f"{tuple(frame_mask.shape)}")
+        shape = FrameEncoder.check_pixel_values(pixel_values)
+        if frame_mask is not None and tuple(frame_mask.shape) != shape:
+            raise ValueError(f"frame_mask must have shape {shape} (batch, frames), got {tuple(frame_mask.shape)}")
         features, _ = self.frame_encoder(pixel_values, None if frame_mask is None else frame_mask.bool())
         return features, None, frame_mask, None
 
@@ -404,6 +379,4 @@ __all__ = [
     "RecurrentStreamer",
     "gather_global_targets",
     "info_nce",
-    "label_validity",
-    "masked_mse",
 ]

@@ -8,8 +8,9 @@ import torch
 from model_tester import ModelTester
 
 from hfvid import ContrastiveAUConfig, ContrastiveAUForAUIntensity, ContrastiveAUForPreTraining, ContrastiveAUModel
-from hfvid.models.contrastive_au import LabelSplit, info_nce, masked_mse, sample_window_start, select_labelled_frames
+from hfvid.models.contrastive_au import LabelSplit, info_nce, sample_window_start, select_labelled_frames
 from hfvid.models.contrastive_au.sparse_labels import num_labelled
+from hfvid.modules.temporal import masked_mse
 
 BACKBONE = {"embedding_size": 8, "hidden_sizes": [16], "depths": [1], "layer_type": "basic"}
 TINY = dict(image_size=32, backbone_config=BACKBONE, temporal_hidden_size=16, embedding_dim=8,
