@@ -44,29 +44,9 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-
-def old_retrieve(video_embeds, caption_embeds, k, min_sim, dedup_threshold, chunk_size=1024):
-    """The retrieval before issue 17: the full similarity matrix per query chunk, fully sorted (stable)."""
-    videos, pool = F.normalize(video_embeds.float(), dim=-1), F.normalize(caption_embeds.float(), dim=-1)
-    examine = min(pool.shape[0], max(4 * k, k + 32))
-    all_indices = []
-    for start in range(0, videos.shape[0], chunk_size):
-        sims = videos[start:start + chunk_size] @ pool.T
-        order = torch.sort(sims, dim=1, descending=True, stable=True).indices[:, :examine]
-        for row, ranked in zip(sims, order):
-            chosen = []
-            for index in ranked.tolist():
-                if min_sim is not None and row[index] < min_sim:
-                    break
-                if dedup_threshold is not None and chosen and (pool[chosen] @ pool[index]).max() > dedup_threshold:
-                    continue
-                chosen.append(index)
-                if len(chosen) == k:
-                    break
-            all_indices.append(chosen)
-    return all_indices
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models" / "rest"))
+from rest_retrieval_reference import exact_retrieve  # noqa: E402  the pre-issue-17 path, shared with its test
 
 
 def _status_kb(field: str) -> int:
@@ -87,7 +67,7 @@ def measure(path: str, size: int, args) -> dict:
     before = _status_kb("VmRSS")
     start = time.perf_counter()
     if path == "old":
-        indices = old_retrieve(videos, pool, args.k, 0.0, 0.95)
+        indices = exact_retrieve(videos, pool, args.k, 0.0, 0.95)[0]
     else:
         indices, _ = retrieve_topk(videos, pool, args.k, 0.0, 0.95, query_chunk_size=args.query_chunk_size,
                                    pool_chunk_size=args.pool_chunk_size, backend=path)

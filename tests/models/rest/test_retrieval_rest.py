@@ -5,28 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from hfvid.models.rest.retrieval import build_caption_pool, normalize_caption, retrieve_topk
-
-
-def exact_retrieve(video_embeds, caption_embeds, k, min_sim=None, dedup_threshold=None, candidates=None):
-    """The reference: the full video x pool similarity matrix, stably fully sorted (the path before issue 17)."""
-    videos, pool = F.normalize(video_embeds.float(), dim=-1), F.normalize(caption_embeds.float(), dim=-1)
-    examine = min(pool.shape[0], candidates or max(4 * k, k + 32))
-    sims = videos @ pool.T
-    order = torch.sort(sims, dim=1, descending=True, stable=True).indices[:, :examine]
-    all_indices, all_scores = [], []
-    for row, ranked in zip(sims, order):
-        chosen = []
-        for index in ranked.tolist():
-            if min_sim is not None and row[index] < min_sim:
-                break
-            if dedup_threshold is not None and chosen and (pool[chosen] @ pool[index]).max() > dedup_threshold:
-                continue
-            chosen.append(index)
-            if len(chosen) == k:
-                break
-        all_indices.append(chosen)
-        all_scores.append([float(row[i]) for i in chosen])
-    return all_indices, all_scores
+from rest_retrieval_reference import exact_retrieve
 
 
 def tied_embeddings(rows, seed, dim=8):
