@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ...modules.conversion import load_state_dict_strictly, unwrap_state_dict
 from .configuration_face_pretraining import FaceRepresentationConfig
 from .image_processing_face_pretraining import FaceRepresentationImageProcessor
 from .modeling_face_pretraining import FaceRepresentationForSwAVPreTraining, FaceRepresentationModel
@@ -55,13 +56,6 @@ def torchvision_to_hf_key(key: str) -> str | None:
     return None
 
 
-def _unwrap(checkpoint) -> dict[str, torch.Tensor]:
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError("expected an FRL checkpoint: a state dict (or {'state_dict': ...}) of tensors")
-    return {key.removeprefix("module."): value for key, value in state.items()}
-
-
 def infer_config(backbone: dict[str, torch.Tensor], **overrides) -> FaceRepresentationConfig:
     """ResNet depth/width/block type from the torchvision keys and shapes."""
     if "conv1.weight" not in backbone:
@@ -78,7 +72,7 @@ def infer_config(backbone: dict[str, torch.Tensor], **overrides) -> FaceRepresen
 
 def convert_frl_state_dict(checkpoint, with_swav_head: bool = False, **config_overrides):
     """FRL checkpoint -> (config, hfvid state dict, dropped keys). Head shapes set the SwAV config fields."""
-    state = _unwrap(checkpoint)
+    state = unwrap_state_dict(checkpoint, "FRL checkpoint")
     backbone = {k.removeprefix("base_net."): v for k, v in state.items() if k.startswith("base_net.")}
     if not backbone:
         backbone = {k: v for k, v in state.items() if not k.startswith(("projection_net.", "prototypes."))}
@@ -111,17 +105,10 @@ def load_converted_model(config, state_dict):
     """Build the model and load strictly: missing, unexpected or mis-shaped keys raise ``ValueError``."""
     swav = any(k.startswith("face_repr.") for k in state_dict)
     model = (FaceRepresentationForSwAVPreTraining if swav else FaceRepresentationModel)(config)
-    expected = model.state_dict()
-    missing = sorted(expected.keys() - state_dict.keys())
-    unexpected = sorted(state_dict.keys() - expected.keys())
-    mismatched = sorted(k for k, v in state_dict.items() if k in expected and v.shape != expected[k].shape)
-    if missing or unexpected or mismatched:
-        raise ValueError(f"the FRL state dict does not match the inferred ResNet: missing {missing}, unexpected "
-                         f"{unexpected}, shape mismatches {mismatched}")
-    model.load_state_dict(state_dict, strict=True)
+    load_state_dict_strictly(model, state_dict, "the FRL state dict does not match the inferred ResNet")
     if swav:
         model.normalize_prototypes()  # the release stores them as trained; SwAV uses unit rows
-    return model.eval()
+    return model
 
 
 def convert(checkpoint_path, output_dir, with_swav_head: bool = False, push_to_hub: bool = False,

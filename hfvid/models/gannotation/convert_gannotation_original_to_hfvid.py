@@ -22,19 +22,11 @@ from pathlib import Path
 
 import torch
 
+from ...modules.conversion import load_state_dict_strictly, unwrap_state_dict
 from .configuration_gannotation import GANnotationConfig
 from .modeling_gannotation import GANnotationGenerator
 
 DEFAULT_SOURCE = "GANnotation myGEN.pth (FG 2020 demo model)"
-
-
-def _unwrap(state_dict) -> dict[str, torch.Tensor]:
-    """Accept ``{"state_dict": ...}`` or a plain state dict; drop ``module.`` prefixes."""
-    if isinstance(state_dict, dict) and isinstance(state_dict.get("state_dict"), dict):
-        state_dict = state_dict["state_dict"]
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise ValueError("expected a GANnotation generator state dict (a mapping of names to tensors)")
-    return {key.removeprefix("module."): value for key, value in state_dict.items()}
 
 
 def convert_gannotation_state_dict(state_dict, **config_kwargs) -> tuple[GANnotationConfig, dict[str, torch.Tensor]]:
@@ -42,7 +34,7 @@ def convert_gannotation_state_dict(state_dict, **config_kwargs) -> tuple[GANnota
 
     ``config_kwargs`` override config fields (e.g. ``landmark_encoding="heatmap"`` to fine-tune with hfvid's maps).
     """
-    state_dict = _unwrap(state_dict)
+    state_dict = unwrap_state_dict(state_dict, "GANnotation generator")
     if "down_conv.0.weight" not in state_dict or "colour_layer.0.weight" not in state_dict:
         raise ValueError("not a GANnotation generator state dict: "
                          "'down_conv.0.weight' / 'colour_layer.0.weight' missing")
@@ -65,17 +57,8 @@ def convert_gannotation_state_dict(state_dict, **config_kwargs) -> tuple[GANnota
 
 def load_converted_generator(config: GANnotationConfig, state_dict: dict) -> GANnotationGenerator:
     """Build the generator and load ``state_dict`` strictly; mismatches raise ``ValueError`` listing the keys."""
-    model = GANnotationGenerator(config)
-    expected = model.state_dict()
-    missing = sorted(expected.keys() - state_dict.keys())
-    unexpected = sorted(state_dict.keys() - expected.keys())
-    mismatched = sorted(f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in state_dict.items()
-                        if k in expected and v.shape != expected[k].shape)
-    if missing or unexpected or mismatched:
-        raise ValueError(f"the GANnotation state dict does not match the inferred generator: missing keys {missing}, "
-                         f"unexpected keys {unexpected}, shape mismatches {mismatched}")
-    model.load_state_dict(state_dict, strict=True)
-    return model.eval()
+    return load_state_dict_strictly(GANnotationGenerator(config), state_dict,
+                                    "the GANnotation state dict does not match the inferred generator")
 
 
 def convert(checkpoint_path, output_dir, push_to_hub: bool = False, repo_id: str | None = None, **config_kwargs):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ...modules.conversion import load_state_dict_strictly
 from .configuration_mvitv2 import MViTv2Config
 from .modeling_mvitv2 import MViTv2ForVideoClassification
 from .video_processing_mvitv2 import KINETICS_TEST_VIEWS, MViTv2VideoProcessor
@@ -91,20 +92,9 @@ def convert_torchvision_mvit_state_dict(state_dict, config: MViTv2Config | None 
 
 def load_converted_model(config: MViTv2Config, state_dict: dict) -> MViTv2ForVideoClassification:
     """Build the model and load `state_dict` strictly; missing/unexpected/mis-shaped keys raise `ValueError`."""
-    model = MViTv2ForVideoClassification(config)
-    expected = model.state_dict()
-    missing = sorted(expected.keys() - state_dict.keys())
-    unexpected = sorted(state_dict.keys() - expected.keys())
-    mismatched = sorted(f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in state_dict.items()
-                        if k in expected and v.shape != expected[k].shape)
-    if missing or unexpected or mismatched:
-        raise ValueError(
-            f"the converted state dict does not match the MViTv2 config ({len(config.num_heads)} blocks, "
-            f"image_size {config.image_size}, {config.num_frames} frames): missing keys {missing[:10]}, unexpected "
-            f"keys {unexpected[:10]}, shape mismatches {mismatched[:10]}"
-        )
-    model.load_state_dict(state_dict, strict=True)
-    return model.eval()
+    mismatch = (f"the converted state dict does not match the MViTv2 config ({len(config.num_heads)} blocks, "
+                f"image_size {config.image_size}, {config.num_frames} frames)")
+    return load_state_dict_strictly(MViTv2ForVideoClassification(config), state_dict, mismatch, limit=10)
 
 
 def convert(checkpoint_path, output_dir, config: MViTv2Config | None = None, push_to_hub: bool = False,

@@ -25,21 +25,13 @@ from pathlib import Path
 
 import torch
 
+from ...modules.conversion import load_state_dict_strictly, unwrap_state_dict
 from .configuration_subpixel_fan import SubpixelFANConfig
 from .image_processing_subpixel_fan import SubpixelFANImageProcessor
 from .modeling_subpixel_fan import SubpixelFANForFacialLandmarkDetection
 
 PREFIX = "fan.network."
 DEFAULT_SOURCE = "face-alignment 2DFAN-4"
-
-
-def _unwrap(state_dict) -> dict[str, torch.Tensor]:
-    """Accept a plain state dict, ``{"state_dict": ...}`` and DataParallel ``module.`` prefixes."""
-    if isinstance(state_dict, dict) and isinstance(state_dict.get("state_dict"), dict):
-        state_dict = state_dict["state_dict"]
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise ValueError("expected a face-alignment FAN state dict (a mapping of names to tensors)")
-    return {key.removeprefix("module."): value for key, value in state_dict.items()}
 
 
 def _require(state_dict: dict, key: str) -> torch.Tensor:
@@ -58,7 +50,7 @@ def convert_face_alignment_state_dict(
     for face-alignment's decoder, ``converted_from`` for the card). BatchNorm ``num_batches_tracked`` counters
     missing from old checkpoints are filled with 0. Keys are not validated here: see :func:`load_converted_model`.
     """
-    state_dict = _unwrap(state_dict)
+    state_dict = unwrap_state_dict(state_dict, "face-alignment FAN")
     stacks = sorted({int(m.group(1)) for key in state_dict if (m := re.match(r"l(\d+)\.weight$", key))})
     if not stacks:
         raise ValueError("not a face-alignment FAN state dict: no heatmap head 'l0.weight' found")
@@ -95,23 +87,10 @@ def convert_face_alignment_state_dict(
 
 def load_converted_model(config: SubpixelFANConfig, state_dict: dict) -> SubpixelFANForFacialLandmarkDetection:
     """Build the model and load ``state_dict`` strictly; missing/unexpected/mis-shaped keys raise ``ValueError``."""
-    model = SubpixelFANForFacialLandmarkDetection(config)
-    expected = model.state_dict()
-    missing = sorted(k.removeprefix(PREFIX) for k in expected.keys() - state_dict.keys())
-    unexpected = sorted(k.removeprefix(PREFIX) for k in state_dict.keys() - expected.keys())
-    mismatched = sorted(
-        f"{k.removeprefix(PREFIX)} {tuple(v.shape)} != {tuple(expected[k].shape)}"
-        for k, v in state_dict.items()
-        if k in expected and v.shape != expected[k].shape
-    )
-    if missing or unexpected or mismatched:
-        raise ValueError(
-            "the face-alignment state dict does not match the inferred FAN "
-            f"({config.num_stacks} stacks, depth {config.hourglass_depth}, width {config.hidden_size}): "
-            f"missing keys {missing}, unexpected keys {unexpected}, shape mismatches {mismatched}"
-        )
-    model.load_state_dict(state_dict, strict=True)
-    return model.eval()
+    mismatch = (f"the face-alignment state dict does not match the inferred FAN ({config.num_stacks} stacks, "
+                f"depth {config.hourglass_depth}, width {config.hidden_size})")
+    return load_state_dict_strictly(SubpixelFANForFacialLandmarkDetection(config), state_dict, mismatch,
+                                    strip_prefix=PREFIX)
 
 
 def random_face_alignment_fan(num_stacks: int = 4, seed: int = 0) -> torch.nn.Module:
