@@ -103,7 +103,7 @@ class BMViTVideoProcessor(BaseVideoProcessor):
                 `"action_ids"` (per person a list of 1-based action ids).
             person_boxes (`list`, *optional*): for the two-stage baseline, per clip the `(K, 4)` normalised
                 `(x1, y1, x2, y2)` boxes to classify, or `(K, 5)` with the detector's score last (AVA's person-box
-                CSV rows); see :meth:`person_box_inputs`.
+                CSV: `hfvid.data.formats.ava.read_ava_person_boxes`); see :meth:`person_box_inputs`.
 
         Returns:
             `BatchFeature` with `pixel_values` `(B, num_frames, 3, height, width)` and, with annotations, `labels`:
@@ -152,9 +152,9 @@ class BMViTVideoProcessor(BaseVideoProcessor):
                                  f"shape {tuple(boxes.shape)}")
             corners = boxes[:, :4]
             if not torch.isfinite(boxes).all() or len(corners) and (
-                    corners.min() < 0 or corners.max() > 1 or (corners[:, 2:] <= corners[:, :2]).any()):
-                raise ValueError(f"person_boxes[{index}] must be finite normalised x1, y1, x2, y2 in [0, 1] with x2 > x1 "
-                                 f"and y2 > y1, got {boxes.tolist()}")
+                    corners.min() < 0 or corners.max() > 1 or (corners[:, 2:] < corners[:, :2]).any()):
+                raise ValueError(f"person_boxes[{index}] must be finite normalised x1, y1, x2, y2 in [0, 1] with "
+                                 f"x2 >= x1 and y2 >= y1 (as read_ava_person_boxes), got {boxes.tolist()}")
             scores = boxes[:, 4] if boxes.shape[1] == 5 else torch.ones(len(boxes))
             clips.append((xyxy_to_cxcywh(corners), scores))
         count = max([len(b) for b, _ in clips] + [1])

@@ -173,3 +173,13 @@ def test_pipeline_with_a_two_stage_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="single-stage checkpoint"):
         pipeline("hfvid-video-action-localization", model=str(single_dir))(
             frames, fps=8.0, keyframe_timestamps=[1.0], person_boxes=boxes[:1])
+
+
+def test_model_card_says_which_localization():
+    from hfvid.hub import render_model_card
+
+    two = str(render_model_card(two_stage_config(), {"frame_mAP": 0.5}))
+    single = str(render_model_card(BMViTConfig(num_action_labels=CLASSES, backbone_config=dict(TINY_BACKBONE)),
+                                   {"frame_mAP": 0.5}))
+    assert "**given boxes**" in two and "read_ava_person_boxes" in two
+    assert "**none** (single stage)" in single and "read_ava_person_boxes" not in single
