@@ -33,12 +33,9 @@ from hfvid.models.affective_process import AffectiveProcessVideoProcessor
 from hfvid.models.contrastive_au import ContrastiveAUConfig, ContrastiveAUForPreTraining
 from hfvid.data.affect_sequences import ClipDataset, unlabelled_sequences
 from hfvid.modules.backbone_init import backbone_parameter_groups
+from hfvid.quickstart.contrastive_au import TINY_SYNTHETIC
 from hfvid.training import (finish_training, make_accelerator, make_dataloaders, make_parser, prepare_training,
                             training_results, validate_args)
-
-TINY_SYNTHETIC = {"image_size": 32, "temporal_hidden_size": 32, "embedding_dim": 16, "projection_hidden_size": 32,
-                  "backbone_config": {"embedding_size": 8, "hidden_sizes": [16, 32], "depths": [1, 1],
-                                      "layer_type": "basic"}}
 
 
 def parse_args(argv=None):

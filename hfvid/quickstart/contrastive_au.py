@@ -6,6 +6,10 @@ from pathlib import Path
 
 from . import QuickstartRow, load_training_script, save_picture
 
+# ContrastiveAUConfig fields of the small model both CAU scripts build for ``--dataset_name synthetic``.
+TINY_SYNTHETIC = {"image_size": 32, "temporal_hidden_size": 32, "embedding_dim": 16, "projection_hidden_size": 32,
+                  "backbone_config": {"embedding_size": 8, "hidden_sizes": [16, 32], "depths": [1, 1],
+                                      "layer_type": "basic"}}
 COMMON = ["--dataset_name", "synthetic", "--cpu", "--learning_rate", "3e-3", "--lr_scheduler_type", "constant",
           "--logging_steps", "50"]
 
