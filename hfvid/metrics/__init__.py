@@ -1,33 +1,12 @@
-"""Evaluation metrics (facial landmarks: NME, FR, CED, AUC)."""
+"""Evaluation metrics (facial landmarks: NME, FR, CED, AUC); the names and ``__all__`` are those of ``landmarks``."""
 
-from .landmarks import (
-    NORMALIZATIONS,
-    OUTER_EYE_CORNERS,
-    auc,
-    ced,
-    failure_rate,
-    landmark_metrics,
-    normalization_distances,
-    per_image_nme,
-)
+from .landmarks import *  # noqa: F403  (landmarks.__all__ is the one list of the public names)
+from .landmarks import __all__  # noqa: F401
 
 
 def __getattr__(name):
-    if name == "FacialLandmarkNME":  # lazy: importing `evaluate` is slow
+    if name == "FacialLandmarkNME":  # lazy: importing `evaluate` is slow; kept out of __all__ for light star-imports
         from . import landmarks
 
         return landmarks.FacialLandmarkNME
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# `FacialLandmarkNME` is reachable as an attribute but kept out of __all__ so star-imports stay light.
-__all__ = [
-    "NORMALIZATIONS",
-    "OUTER_EYE_CORNERS",
-    "auc",
-    "ced",
-    "failure_rate",
-    "landmark_metrics",
-    "normalization_distances",
-    "per_image_nme",
-]
