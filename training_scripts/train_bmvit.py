@@ -69,6 +69,11 @@ def parse_args(argv=None):
     group.add_argument("--scale_jitter", type=float, nargs=2, default=(1.0, 1.0),
                        help="Training zoom-in range of the short side, then crop (ours; 1 1 = off).")
     group.add_argument("--eval_person_threshold", type=float, default=0.0)
+    group.add_argument("--person_boxes", type=str, default=None,
+                       help="Two-stage baseline (--config_overrides localization=two_stage): AVA person-box CSV of the "
+                            "evaluation keyframes (default: their ground-truth boxes).")
+    group.add_argument("--person_box_threshold", type=float, default=0.8,
+                       help="Detector score below which --person_boxes rows are dropped (PySlowFast: 0.8).")
     group.add_argument("--synthetic_train_samples", type=int, default=512)
     group.add_argument("--synthetic_eval_samples", type=int, default=64)
     args = parser.parse_args(argv)
@@ -312,6 +317,33 @@ def frame_map_results(records, logits, boxes, actions, indices, processor, confi
     return results
 
 
+def two_stage_boxes(batch, records, detected, top_k: int) -> dict:
+    """`person_boxes`/`person_scores` of an evaluation batch for the two-stage baseline, padded to `top_k` per clip
+    (score 0) so batches concatenate: the detector's best `top_k` (`detected`, from `--person_boxes`) or the ground
+    truth's boxes."""
+    from hfvid.models.bmvit.loss_bmvit import cxcywh_to_xyxy
+
+    clips = []
+    for target, index in zip(batch["labels"], batch["index"].tolist()):
+        if detected is None:
+            boxes = cxcywh_to_xyxy(target["boxes"].float().cpu()).clamp(0, 1).numpy()
+            if len(boxes) > top_k:
+                raise ValueError(f"evaluation sample {index} has {len(boxes)} people, more than top_k_eval={top_k}")
+        else:
+            record = records[index]
+            found = detected.get((record["video_id"], int(record["timestamp"])))
+            if found is None:
+                boxes = np.zeros((0, 5), np.float32)
+            else:
+                order = np.argsort(-found["scores"], kind="stable")[:top_k]
+                boxes = np.concatenate([found["boxes"][order], found["scores"][order, None]], axis=1)
+        clips.append(boxes)
+    boxes, scores = BMViTVideoProcessor.person_box_inputs(clips)
+    pad = top_k - boxes.shape[1]
+    return {"person_boxes": torch.nn.functional.pad(boxes, (0, 0, 0, pad)),
+            "person_scores": torch.nn.functional.pad(scores, (0, pad))}
+
+
 def main(args):
     accelerator = make_accelerator(args)
     if args.dataset_name == "synthetic":
@@ -345,10 +377,19 @@ def main(args):
                                 project_name="bmvit", processor=processor)
     model, eval_loader, loop = training.model, training.eval_dataloader, training.loop
     excluded = read_excluded(args)
+    two_stage = config.localization == "two_stage"  # the baseline: trained on ground-truth boxes, tested on given ones
+    detected = None
+    if args.person_boxes and not two_stage:
+        raise ValueError(f"--person_boxes {args.person_boxes}: only the two-stage baseline takes boxes "
+                         "(--config_overrides localization=two_stage); BMViT finds the people itself")
+    if two_stage and args.person_boxes:
+        from hfvid.data.formats.ava import read_ava_person_boxes
+
+        detected = read_ava_person_boxes(args.person_boxes, args.person_box_threshold)
 
     def compute_loss(m, batch):
         output = m(pixel_values=batch["pixel_values"], labels=batch["labels"])
-        if loop.global_step < args.detection_warmup_steps:  # detection warm-up: actor + box losses only
+        if loop.global_step < args.detection_warmup_steps and not two_stage:  # detection warm-up: actor + box only
             return output.loss - config.action_loss_coefficient * output.loss_dict["loss_action"]
         return output.loss
 
@@ -357,15 +398,16 @@ def main(args):
             return None
 
         def predict(m, batch):
-            out = m(pixel_values=batch["pixel_values"])
+            given = two_stage_boxes(batch, eval_set.records, detected, config.top_k_eval) if two_stage else {}
+            out = m(pixel_values=batch["pixel_values"], **given)
             return out.logits, out.pred_boxes, out.action_logits, batch["index"]
 
         logits, boxes, actions, indices = evaluate_predictions(accelerator, model, eval_loader, predict)
         if not accelerator.is_main_process:
             return None
+        threshold = max(args.eval_person_threshold, 1e-3) if two_stage else args.eval_person_threshold  # drop padding
         return frame_map_results(eval_set.records, logits, boxes, actions, torch.as_tensor(indices), processor,
-                                 config, args.eval_person_threshold, excluded, getattr(eval_set, "videos", None),
-                                 args.frame_step)
+                                 config, threshold, excluded, getattr(eval_set, "videos", None), args.frame_step)
 
     history = loop.run(compute_loss, evaluate=evaluate)
     results = training_results(history, dataset=args.dataset_name or args.annotations or args.train_dir)
