@@ -26,6 +26,17 @@ def _seed_torch():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module (tiny convolutions are far faster so on a shared CPU), restored after.
+
+    Use as ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny_fan_config():
     """A 2-stack, 32-channel SH-FAN on 64x64 crops with 68 iBUG points (group norm: stable with tiny batches)."""

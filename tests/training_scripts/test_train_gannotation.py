@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from hfvid.quickstart import load_training_script
 
@@ -14,12 +13,7 @@ SCRIPT = ROOT / "training_scripts" / "train_gannotation.py"
 TINY = "num_landmarks=68,base_channels=4,num_res_blocks=1,image_size=32,critic_num_layers=3,critic_base_channels=4"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_argv(output_dir, steps, *extra):

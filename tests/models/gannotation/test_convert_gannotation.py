@@ -56,12 +56,7 @@ class ReferenceGenerator(nn.Module):
         return mask * (x[:, :3] - colour) + colour
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomised_reference(**kwargs) -> ReferenceGenerator:
