@@ -373,10 +373,14 @@ class FaceRepresentationModel(FaceRepresentationPreTrainedModel):
         self.post_init()
 
     @can_return_tuple
-    def forward(self, pixel_values: torch.Tensor,
-                output_hidden_states: bool | None = None) -> BaseModelOutputWithPoolingAndNoAttention:
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
+                crop_matrices: torch.Tensor | None = None, image_indices: torch.Tensor | None = None,
+                boxes: torch.Tensor | None = None) -> BaseModelOutputWithPoolingAndNoAttention:
         """`pixel_values` (batch, num_channels, H, W) normalised face crops; `output_hidden_states`: also return
-        the stem and every stage map (default `config.output_hidden_states`)."""
+        the stem and every stage map (default `config.output_hidden_states`). `crop_matrices`, `image_indices` and
+        `boxes` are the image processor's bookkeeping for mapping crop outputs back to the image: the encoder does
+        not use them, it accepts them so `model(**processor(images))` works (as the stock image-feature-extraction
+        pipeline calls it); any other keyword raises a TypeError."""
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4 \
                 or pixel_values.shape[1] != self.config.num_channels:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
