@@ -28,12 +28,15 @@ def _seed_torch():
 
 @pytest.fixture(scope="module")
 def one_thread():
-    """Torch on one thread for a module (tiny convolutions are far faster so on a shared CPU), restored after.
+    """Torch on one thread for a module (tiny convolutions are far faster so on a shared CPU), restored after;
+    ``OMP_NUM_THREADS=1`` too, for the subprocesses a module starts (offline loads, ``accelerate launch``).
 
     Use as ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        yield
     torch.set_num_threads(threads)
 
 

@@ -3,17 +3,11 @@
 import json
 
 import pytest
-import torch
 
 from hfvid.quickstart import load_training_script
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_table_of_both_models(tmp_path, capsys):

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from hfvid.quickstart import load_training_script
 
@@ -14,12 +13,7 @@ TINY = ("embedding_size=4,hidden_sizes=[4,8,8,16],depths=[1,1,1,1],layer_type=ba
         "projection_hidden_size=16,projection_dim=8,freeze_prototypes_niters=1")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pretrain_argv(output_dir, steps, *extra):

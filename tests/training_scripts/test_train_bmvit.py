@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from hfvid.quickstart import load_training_script
 
@@ -15,14 +14,7 @@ BACKBONE = json.dumps({"image_size": [32, 32], "num_frames": 4, "embed_dim": 16,
                        "stride_kv": [[1, 4, 4], [1, 2, 2]]})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    """Tiny models gain nothing from a second intra-op thread, and on a shared CPU its spin-waits cost a lot."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # also for the subprocesses (offline load, accelerate launch)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_argv(output_dir, steps, *extra):

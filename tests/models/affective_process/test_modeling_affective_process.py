@@ -18,13 +18,7 @@ TINY_PIXELS = dict(TINY, use_backbone=True, image_size=32, backbone_loss_weight=
                    backbone_config={"embedding_size": 8, "hidden_sizes": [16], "depths": [1], "layer_type": "basic"})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CPU is shared; one intra-op thread is the fastest for these tiny models."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def feature_inputs(batch_size, seed):

@@ -28,14 +28,7 @@ TINY_BACKBONE = {
 CLASSES = 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    """Tiny models gain nothing from a second intra-op thread, and on a shared CPU its spin-waits cost a lot."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # also for the subprocesses (offline load, accelerate launch)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(**overrides) -> BMViTConfig:

@@ -10,13 +10,7 @@ from hfvid.data.synthetic_actors import ACTION_NAMES, synthetic_actor_clip, synt
 from hfvid.models.bmvit import BMViTVideoProcessor
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from a second intra-op thread, and on a shared CPU its spin-waits cost a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def processor(**kwargs):

@@ -17,12 +17,7 @@ TINY = dict(image_size=32, backbone_config=BACKBONE, temporal_hidden_size=16, em
             projection_hidden_size=16, num_aus=3, au_names=["AU01", "AU06", "AU12"], chunk_size=5)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pixels(frames):

@@ -15,12 +15,7 @@ from hfvid.models.face_pretraining.head_training import HeadTrainingConfig, load
 from hfvid.data.fraction_splits import few_shot_indices, subject_disjoint_split
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_backbone():

@@ -8,12 +8,7 @@ from hfvid import FaceRepresentationForSwAVPreTraining, FaceRepresentationModel
 from hfvid.models.face_pretraining.convert_frl_to_hfvid import convert, convert_frl_state_dict, load_converted_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_reference(block, layers):

@@ -23,13 +23,7 @@ from hfvid.models.face_pretraining.pretraining import LARS, SwAVMultiCrop, swav_
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions run fastest single-threaded; on a shared 2-core CPU, 2 threads are up to 30x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(**overrides):

@@ -11,12 +11,7 @@ from hfvid import FaceRepresentationConfig, FaceRepresentationForSwAVPreTraining
 from hfvid.models.face_pretraining.pretraining import HDF5Images, MultiCropDataset
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_queue_feeds_sinkhorn_only_once_full():

@@ -35,12 +35,7 @@ TINY_CFG = {
 TINY_BLOCKS = [(1, 16, 16, [1, 1, 1], [1, 4, 4]), (2, 16, 32, [1, 2, 2], [1, 2, 2]), (2, 32, 32, [1, 1, 1], [1, 2, 2])]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pyslowfast_shapes(abs_pos=False):

@@ -23,13 +23,7 @@ TINY = dict(image_size=[32, 32], num_frames=4, embed_dim=16, num_heads=[1, 2, 2]
             stochastic_depth_prob=0.0, num_labels=5)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from a second intra-op thread, and on a shared CPU its spin-waits cost a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_inputs(batch_size, seed):
