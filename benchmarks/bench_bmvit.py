@@ -27,8 +27,6 @@ the detector (1.88x in GFLOPs). The paper's speed numbers were not available (sp
 """
 
 import argparse
-import statistics
-import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -37,6 +35,10 @@ from torchvision.models.detection import fasterrcnn_resnet50_fpn
 import hfvid  # noqa: F401
 from hfvid.models.bmvit import BMViTConfig, BMViTForActionLocalization, BMViTVideoProcessor
 from hfvid.models.mvitv2 import MViTv2Config
+from hfvid.quickstart import load_training_script
+
+# the interleaved median timer of the single- vs two-stage comparison script, shared rather than copied
+timed = load_training_script("compare_bmvit_two_stage").median_seconds
 
 SMALL = dict(image_size=[160, 160], num_frames=8, embed_dim=48, num_heads=[1, 2, 2, 4, 4],
              output_channels=[48, 96, 96, 192, 192], stride_q=[[1, 1, 1], [1, 2, 2], [1, 1, 1], [1, 2, 2], [1, 1, 1]],
@@ -65,20 +67,6 @@ class DetectThenClassify(torch.nn.Module):
             boxes.append(torch.cat([b, whole]))
         person_boxes, person_scores = BMViTVideoProcessor.person_box_inputs(boxes)
         return self.two_stage(pixel_values=clips, person_boxes=person_boxes, person_scores=person_scores)
-
-
-def timed(runs: dict, repeats: int) -> dict:
-    """Median seconds per call of every function, calls interleaved round by round (after one warm-up call each) so
-    that load changes on a shared machine hit all of them alike."""
-    for fn in runs.values():
-        fn()
-    samples = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def gflops(fn) -> float:
