@@ -26,6 +26,20 @@ window around it (the default 60 s covers a typical 30 s Charades video whole). 
 clips spread over each test video are scored, their sigmoid scores averaged (or maxed), and the video scores give
 the Charades mAP (per-class non-interpolated AP, mean over classes with positives); the scores are also written
 as the official submission file `charades_submission.txt` in `--output_dir`.
+
+`--train_actor_encoder` fine-tunes the short-term model with the head (the paper's stage 3, see
+`model_cards/memsvd.md`): the model must hold an actor encoder (MViTv2 + RoIAlign, `config.actor_encoder_config`),
+from `--model_name_or_path`, `--actor_encoder_backbone` (a pretrained hfvid MViTv2 checkpoint) or
+`--actor_encoder_config_overrides` (a new one). Every sample then carries its keyframe clip and boxes, encoded by
+the model in the training step, while the long-term memory still comes from the precomputed bank (extracted by the
+short-term model before fine-tuning). AVA clips are decoded from `--video_dir` with `extract_feature_bank.py`'s
+clip reader (`--clip_duration`, `--fps`, `--time_offset`); `--dataset_name synthetic` renders moving-actor clips
+(`hfvid.data.synthetic_actors`, 4 multi-label actions) with a bank extracted by the initial encoder. The encoder's
+parameters learn at `--actor_encoder_learning_rate` (default 0.1 x `--learning_rate`, our choice).
+
+    accelerate launch training_scripts/train_memsvd.py --train_actor_encoder --actor_encoder_backbone mvitv2_s_k400 \
+        --video_dir ava/videos --time_offset 900 --train_dir bank/train --annotations ava_train_v2.2.csv \
+        --validation_dir bank/val --validation_annotations ava_val_v2.2.csv --output_dir out/memsvd_e2e ...
 """
 
 import numpy as np
@@ -71,6 +85,23 @@ def parse_args(argv=None):
                        help="Charades evaluation: clips spread over each test video whose scores are aggregated.")
     group.add_argument("--clip_aggregation", choices=["mean", "max"], default="mean",
                        help="Charades evaluation: how the clips' sigmoid scores make the video's score.")
+    group.add_argument("--train_actor_encoder", action="store_true",
+                       help="Fine-tune the model's actor encoder (short-term model) on clips + boxes; the memory "
+                            "still comes from the feature bank.")
+    group.add_argument("--actor_encoder_learning_rate", type=float, default=None,
+                       help="Learning rate of the actor encoder (default: 0.1 x --learning_rate, ours).")
+    group.add_argument("--actor_encoder_backbone", type=str, default=None,
+                       help="New model: a pretrained hfvid MViTv2 checkpoint as its actor encoder (sets feature_dim).")
+    group.add_argument("--actor_encoder_config_overrides", type=str, default=None,
+                       help='New model: a randomly initialised MViTv2 actor encoder of these MViTv2Config fields, '
+                            'e.g. "image_size=[32,32],num_frames=4,...".')
+    group.add_argument("--video_dir", type=str, default=None,
+                       help="--train_actor_encoder on AVA: folder of <video_id>.<--video_ext> files.")
+    group.add_argument("--video_ext", type=str, default="mp4")
+    group.add_argument("--clip_duration", type=float, default=1.0, help="Seconds of video around each keyframe.")
+    group.add_argument("--fps", type=float, default=None, help="Decode clips at this rate (default: every frame).")
+    group.add_argument("--time_offset", type=float, default=0.0,
+                       help="Subtract from CSV timestamps to get video time (900 for 15-minute AVA cuts).")
     group.add_argument("--synthetic_train_samples", type=int, default=2048)
     group.add_argument("--synthetic_eval_samples", type=int, default=512)
     group.add_argument("--synthetic_num_classes", type=int, default=8)
@@ -89,11 +120,38 @@ def parse_args(argv=None):
         raise ValueError(f"--eval_box_threshold must be a score in [0, 1], got {args.eval_box_threshold}")
     if args.clips_per_video < 1:
         raise ValueError(f"--clips_per_video must be >= 1, got {args.clips_per_video}")
+    check_actor_encoder_args(args)
     return validate_args(args, dataset_names=("synthetic",))
 
 
+def check_actor_encoder_args(args):
+    """Combinations of the short-term-model flags that cannot work fail here, before any data is read."""
+    if args.actor_encoder_backbone and args.actor_encoder_config_overrides:
+        raise ValueError("give --actor_encoder_backbone (pretrained) or --actor_encoder_config_overrides (new), "
+                         "not both")
+    if args.model_name_or_path and (args.actor_encoder_backbone or args.actor_encoder_config_overrides):
+        raise ValueError("--actor_encoder_backbone/--actor_encoder_config_overrides build a new model; with "
+                         f"--model_name_or_path={args.model_name_or_path!r} the checkpoint's own encoder is used")
+    if not args.train_actor_encoder:
+        for name in ("actor_encoder_learning_rate", "video_dir"):
+            if getattr(args, name) is not None:
+                raise ValueError(f"--{name}={getattr(args, name)!r} applies to --train_actor_encoder only")
+        return
+    if args.actor_encoder_learning_rate is not None and args.actor_encoder_learning_rate < 0:
+        raise ValueError(f"--actor_encoder_learning_rate must be >= 0, got {args.actor_encoder_learning_rate}")
+    if args.dataset_format == "charades":
+        raise ValueError("--train_actor_encoder reads keyframe clips + person boxes (AVA or synthetic); it does not "
+                         "apply to --dataset_format charades")
+    if args.eval_boxes:
+        raise ValueError("--train_actor_encoder evaluates on ground-truth boxes; for detector boxes, extract a bank "
+                         "with the fine-tuned model's encoder and run the default path with --eval_boxes")
+    if args.dataset_name != "synthetic" and not args.video_dir:
+        raise ValueError("--train_actor_encoder on AVA needs --video_dir (the videos whose keyframe clips are encoded)")
+
+
 class KeyframeDataset(torch.utils.data.Dataset):
-    """One item per keyframe: its actors' features and labels and its (padded) memory window."""
+    """One item per keyframe: its actors' features (or, with `load_clip`, its clip + boxes, decoded here) and
+    labels and its (padded) memory window."""
 
     def __init__(self, items: list[dict]):
         self.items = items
@@ -102,20 +160,29 @@ class KeyframeDataset(torch.utils.data.Dataset):
         return len(self.items)
 
     def __getitem__(self, index):
-        return {"keyframe": index, **self.items[index]}  # detected-box items carry their GT keyframe
+        item = {"keyframe": index, **self.items[index]}  # detected-box items carry their GT keyframe
+        load_clip = item.pop("load_clip", None)
+        if load_clip is not None:
+            item["pixel_values"], item["rois"] = load_clip()
+        return item
 
 
 def collate(items: list[dict]) -> dict:
-    """Concatenate actors (with their keyframe's batch index) and stack the memories."""
-    counts = [len(item["actor_features"]) for item in items]
+    """Concatenate actors (with their keyframe's batch index) and stack the memories (and clips)."""
+    counts = [len(item["labels"]) for item in items]
     batch = {
-        "actor_features": torch.cat([torch.as_tensor(item["actor_features"]) for item in items]),
-        "actor_batch_index": torch.repeat_interleave(torch.arange(len(items)), torch.tensor(counts)),
         "memory_features": torch.stack([torch.as_tensor(item["memory_features"]) for item in items]),
         "memory_mask": torch.stack([torch.as_tensor(item["memory_mask"]) for item in items]),
         "labels": torch.cat([torch.as_tensor(item["labels"]) for item in items]),
         "actor_id": torch.cat([torch.arange(c) + 10_000 * item["keyframe"] for c, item in zip(counts, items)]),
     }
+    if "pixel_values" in items[0]:  # boxes: [batch index, x1, y1, x2, y2] in the clip's input pixels
+        batch["pixel_values"] = torch.cat([item["pixel_values"] for item in items])
+        batch["boxes"] = torch.cat([torch.cat([torch.full((len(item["rois"]), 1), float(i)), item["rois"][:, 1:]], 1)
+                                    for i, item in enumerate(items)])
+    else:
+        batch["actor_features"] = torch.cat([torch.as_tensor(item["actor_features"]) for item in items])
+        batch["actor_batch_index"] = torch.repeat_interleave(torch.arange(len(items)), torch.tensor(counts))
     return batch
 
 
@@ -135,8 +202,65 @@ def synthetic_items(args, split: str) -> list[dict]:
     ]
 
 
-def ava_items(args, split: str, processor, num_classes: int) -> tuple[list[dict], list[dict]] | tuple[None, None]:
-    """AVA keyframes of the split with actor features and memory windows from the saved feature bank."""
+def synthetic_clip_items(args, split: str, processor, clip_encoder) -> list[dict]:
+    """Moving-actor clips (`hfvid.data.synthetic_actors`, 4 multi-label actions) as a video of one keyframe per
+    second; the bank of their actors is extracted by the initial encoder (stage 2), the window around each second
+    is its memory."""
+    from hfvid.data.synthetic_actors import synthetic_actor_clips
+    from hfvid.models.memsvd import MeMSVDFeatureBank, feature_bank_dataset
+
+    train = split == "train"
+    count = args.synthetic_train_samples if train else args.synthetic_eval_samples
+    limit = args.max_train_samples if train else args.max_eval_samples
+    size = clip_encoder.encoder.backbone.config.image_size
+    clips = synthetic_actor_clips(min(limit or count, count), seed=args.seed + (0 if train else 1),
+                                  num_frames=clip_encoder.encoder.backbone.config.num_frames, image_size=size[0])
+    prepared = [clip_encoder.prepare(clip["frames"], clip["boxes"] * size[0]) for clip in clips]
+    video_id = f"synthetic-{split}"
+    bank = MeMSVDFeatureBank(feature_bank_dataset(
+        {(video_id, second): clip_encoder(clip["frames"], clip["boxes"] * size[0]).numpy()
+         for second, clip in enumerate(clips)}))
+    items = []
+    for second, (clip, (pixel_values, rois)) in enumerate(zip(clips, prepared)):
+        memory = processor(bank, [(video_id, second)], training=train)
+        items.append({"load_clip": lambda p=pixel_values, r=rois: (p, r), "labels": clip["action_labels"],
+                      "memory_features": memory["memory_features"][0], "memory_mask": memory["memory_mask"][0]})
+    return items
+
+
+class KeyframeClipLoader:
+    """Decodes one AVA keyframe's clip from `--video_dir` with `extract_feature_bank.py`'s clip reader and prepares
+    it as the actor encoder's input: ``() -> (pixel_values (1, T, 3, H, W), rois (K, 5))``."""
+
+    def __init__(self, args, clip_encoder, video_id: str, second: int, boxes: np.ndarray):
+        self.args, self.clip_encoder, self.video_id, self.second, self.boxes = args, clip_encoder, video_id, second, boxes
+
+    def __call__(self):
+        from pathlib import Path
+
+        from hfvid.quickstart import load_training_script
+
+        path = Path(self.args.video_dir) / f"{self.video_id}.{self.args.video_ext}"
+        if not path.is_file():
+            raise FileNotFoundError(f"--video_dir: {path} not found (keyframe {self.video_id},{self.second})")
+        prepared = []
+
+        def record(clip, pixel_boxes):  # the reader's encoder slot: keep the clip's encoder input
+            prepared.append(self.clip_encoder.prepare(clip, pixel_boxes))
+            return np.zeros((len(pixel_boxes), 1), np.float32)
+
+        reader = load_training_script("extract_feature_bank")
+        reader.extract_video(path, {self.second: self.boxes}, record, self.args)
+        if not prepared:
+            raise ValueError(f"--video_dir: {path} has no frames around second {self.second} "
+                             f"(--time_offset={self.args.time_offset}, --clip_duration={self.args.clip_duration})")
+        return prepared[0]
+
+
+def ava_items(args, split: str, processor, num_classes: int,
+              clip_encoder=None) -> tuple[list[dict], list[dict]] | tuple[None, None]:
+    """AVA keyframes of the split with actor features and memory windows from the saved feature bank; with a
+    `clip_encoder` (`--train_actor_encoder`) the actor features are replaced by the keyframe's clip + boxes."""
     import datasets
 
     from hfvid.data.formats.ava import group_keyframes, read_ava_csv
@@ -164,6 +288,10 @@ def ava_items(args, split: str, processor, num_classes: int) -> tuple[list[dict]
         memory = processor(bank, [(frame["video_id"], frame["timestamp"])], training=train)
         items.append({"actor_features": actors, "memory_features": memory["memory_features"][0],
                       "memory_mask": memory["memory_mask"][0], "labels": frame["labels"]})
+        if clip_encoder is not None:
+            del items[-1]["actor_features"]  # boxes stay normalised: the reader scales them to the frames
+            items[-1]["load_clip"] = KeyframeClipLoader(args, clip_encoder, frame["video_id"], frame["timestamp"],
+                                                        frame["boxes"])
     return items, (keyframes if not train else None)
 
 
@@ -236,15 +364,34 @@ def charades_items(args, split: str, processor, num_classes: int) -> tuple[list[
 def build_model(args):
     charades = args.dataset_format == "charades"
     model_class = MeMSVDForVideoClassification if charades else MeMSVDForActionDetection
+    backbone = None
     if args.model_name_or_path:
         model = model_class.from_pretrained(args.model_name_or_path)
     else:
         overrides = parse_config_overrides(args.config_overrides)
+        if args.actor_encoder_backbone or args.actor_encoder_config_overrides:
+            from hfvid.models.memsvd import load_backbone
+            from hfvid.models.mvitv2 import MViTv2Config
+
+            if args.actor_encoder_backbone:
+                backbone = load_backbone(args.actor_encoder_backbone)
+                encoder_config = backbone.config
+            else:
+                encoder_config = MViTv2Config(**parse_config_overrides(args.actor_encoder_config_overrides))
+            overrides["actor_encoder_config"] = encoder_config.to_dict()
+            overrides.setdefault("feature_dim", encoder_config.hidden_size)
+            if args.dataset_name == "synthetic" and args.train_actor_encoder:  # the moving-actor clips' 4 actions
+                from hfvid.data.synthetic_actors import ACTION_NAMES
+
+                overrides = {"problem_type": "multi_label_classification", "id2label": dict(enumerate(ACTION_NAMES)),
+                             "num_components": 1, "max_rank": 8, "latent_dim": 32, "memory_dropout": 0.0,
+                             "classifier_dropout": 0.0, "max_features_per_second": 5, "memory_window_seconds": 8,
+                             **overrides}
         if charades:
             from hfvid.data.formats.charades import NUM_CHARADES_CLASSES
 
             overrides.setdefault("num_labels", NUM_CHARADES_CLASSES)
-        if args.dataset_name == "synthetic":
+        if args.dataset_name == "synthetic" and not args.train_actor_encoder:
             overrides = {"feature_dim": args.synthetic_feature_dim, "num_labels": args.synthetic_num_classes,
                          "problem_type": "single_label_classification", "num_components": 1, "max_rank": 8,
                          "latent_dim": 32, "memory_dropout": 0.0, "classifier_dropout": 0.0,
@@ -263,11 +410,33 @@ def build_model(args):
         if args.memory:
             overrides["memory_type"] = args.memory
         model = model_class(MeMSVDConfig(**overrides))
+        if backbone is not None:
+            model.memsvd.actor_encoder.backbone.load_state_dict(backbone.state_dict())
+    encoder = getattr(model, "memsvd", model).actor_encoder
+    if args.train_actor_encoder and encoder is None:
+        raise ValueError("--train_actor_encoder: the model has no actor encoder (config.actor_encoder_config is "
+                         "None); give --actor_encoder_backbone <MViTv2 checkpoint> or --actor_encoder_config_overrides "
+                         "for a new model, or a --model_name_or_path checkpoint that has one")
+    if encoder is not None and not args.train_actor_encoder:
+        encoder.requires_grad_(False)  # the default path trains on bank features; the encoder is kept as it is
     if args.memory and model.config.memory_type != args.memory:
         raise ValueError(f"--memory {args.memory} differs from the checkpoint's memory_type "
                          f"{model.config.memory_type!r}")
     processor = MeMSVDFeatureBankProcessor.from_model_config(model.config, seed=args.seed)
     return model, processor
+
+
+def parameter_groups(args, model) -> list[dict]:
+    """Trainable parameters; the actor encoder's in their own group at `--actor_encoder_learning_rate`."""
+    encoder = getattr(model, "memsvd", model).actor_encoder
+    encoder_ids = {id(p) for p in encoder.parameters()} if encoder is not None else set()
+    head = [p for p in model.parameters() if p.requires_grad and id(p) not in encoder_ids]
+    groups = [{"params": head}]
+    if args.train_actor_encoder:
+        rate = args.actor_encoder_learning_rate
+        groups.append({"params": list(encoder.parameters()),
+                       "lr": 0.1 * args.learning_rate if rate is None else rate})
+    return groups
 
 
 def main(args):
@@ -276,20 +445,35 @@ def main(args):
     config = model.config
     charades = isinstance(model, MeMSVDForVideoClassification)
     eval_videos = None
+    clip_encoder = None
+    if args.train_actor_encoder:  # the clips' preprocessing = the pipeline's (the model's own encoder)
+        from hfvid.models.memsvd import VideoBackboneActorEncoder
+
+        video_processor = None
+        if args.actor_encoder_backbone or args.model_name_or_path:
+            from hfvid.models.memsvd.actor_encoder_memsvd import _video_processor
+
+            video_processor = _video_processor(args.actor_encoder_backbone or args.model_name_or_path)
+        clip_encoder = VideoBackboneActorEncoder.from_model(model, video_processor)
     with accelerator.main_process_first():
-        if args.dataset_name == "synthetic":
+        if args.dataset_name == "synthetic" and clip_encoder is not None:
+            train_items, eval_items = (synthetic_clip_items(args, split, processor, clip_encoder)
+                                       for split in ("train", "eval"))
+            eval_keyframes = None
+        elif args.dataset_name == "synthetic":
             train_items, eval_items, eval_keyframes = synthetic_items(args, "train"), synthetic_items(args, "eval"), None
         elif charades:
             train_items, _ = charades_items(args, "train", processor, config.num_labels)
             eval_items, eval_videos = charades_items(args, "eval", processor, config.num_labels)
             eval_keyframes = None
         else:
-            train_items, _ = ava_items(args, "train", processor, config.num_labels)
-            eval_items, eval_keyframes = ava_items(args, "eval", processor, config.num_labels)
+            train_items, _ = ava_items(args, "train", processor, config.num_labels, clip_encoder)
+            eval_items, eval_keyframes = ava_items(args, "eval", processor, config.num_labels, clip_encoder)
     train_loader, eval_loader = make_dataloaders(
         args, KeyframeDataset(train_items), KeyframeDataset(eval_items) if eval_items else None, collate_fn=collate
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(args, model), lr=args.learning_rate,
+                                  weight_decay=args.weight_decay)
     training = prepare_training(accelerator, args, model, optimizer, train_loader, eval_loader,
                                 project_name="memsvd", processor=processor)
     model, eval_loader = training.model, training.eval_dataloader
@@ -360,8 +544,11 @@ def main(args):
 
     history = training.loop.run(lambda m, batch: forward(m, batch).loss, evaluate=evaluate)
     results = training_results(history, memory_type=config.memory_type, dataset_format=args.dataset_format,
-                               dataset=args.dataset_name or args.annotations or args.train_dir)
+                               dataset=args.dataset_name or args.annotations or args.train_dir,
+                               train_actor_encoder=args.train_actor_encoder)
     finish_training(accelerator, args, model, processor, results)
+    if clip_encoder is not None and accelerator.is_main_process:  # the pipeline reads the clips as training did
+        clip_encoder.video_processor.save_pretrained(args.output_dir)
     return {"history": history, "results": results}
 
 

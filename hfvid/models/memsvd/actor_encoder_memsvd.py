@@ -94,26 +94,32 @@ class VideoBackboneActorEncoder:
 
     @torch.no_grad()
     def __call__(self, frames, boxes) -> torch.Tensor:
+        pixel_values, rois = self.prepare(frames, boxes)
+        parameter = next(self.encoder.parameters())
+        was_training = self.encoder.training
+        self.encoder.eval()
+        try:
+            pixel_values = pixel_values.to(parameter.device, parameter.dtype)
+            return self.encoder(pixel_values, rois.to(parameter.device)).float().cpu()
+        finally:
+            self.encoder.train(was_training)
+
+    def prepare(self, frames, boxes) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(pixel_values (1, T, 3, H, W), rois (K, 5))`` of one clip, as the encoder takes them (also the
+        training inputs of `train_memsvd.py --train_actor_encoder`, so training and inference see the same pixels)."""
         clip = np.stack([np.asarray(f) for f in frames])
         if clip.ndim != 4 or clip.shape[-1] != 3 or clip.dtype != np.uint8:
             raise ValueError(f"frames must be (H, W, 3) uint8 images, got {clip.shape[1:]} {clip.dtype}")
         config = self.encoder.backbone.config
         height, width = config.image_size
         sampled = clip[np.linspace(0, len(clip) - 1, config.num_frames).round().astype(int)]
-        parameter = next(self.encoder.parameters())
         pixel_values = self.video_processor(
             [sampled], size={"height": height, "width": width}, do_center_crop=False, do_sample_frames=False,
             num_clips=1, num_crops=1, return_tensors="pt",  # one view, whatever the checkpoint's test views
-        )["pixel_values"].to(parameter.device, parameter.dtype)
+        )["pixel_values"]
         scale = torch.tensor([width / clip.shape[2], height / clip.shape[1]] * 2)
         boxes = torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4) * scale
-        rois = torch.cat([torch.zeros(len(boxes), 1), boxes], dim=1).to(parameter.device)
-        was_training = self.encoder.training
-        self.encoder.eval()
-        try:
-            return self.encoder(pixel_values, rois).float().cpu()
-        finally:
-            self.encoder.train(was_training)
+        return pixel_values, torch.cat([torch.zeros(len(boxes), 1), boxes], dim=1)
 
 
 def _video_processor(name_or_path: str):
