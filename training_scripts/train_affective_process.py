@@ -18,6 +18,14 @@ Evaluation: windowed inference over whole validation sequences; CCC (valence/aro
 output and averaged, invalid frames excluded. Real data: `--dataset_format` {affwild2, disfa, bp4d, sewa} label files
 (`--annotations`) and face crops `<train_dir>/<video_id>/<n>.jpg` (n = frame + `--first_frame_index`, 1 by default,
 any zero padding; read by `hfvid.data.frame_folders`, which refuses an extraction numbered the other way).
+AU intensity protocols (`hfvid.data.au_folds`): `--fold k` trains DISFA on the two folds other than k (0-2) and
+evaluates on fold k, `--fold 0` with BP4D is the FERA2015 train / development split; both sides are read from
+`--annotations` unless `--validation_annotations` is given. A DISFA / BP4D split whose train and eval subjects overlap
+is refused. `--pseudo_label_folds K` (K >= 2; 1, the default, keeps the plain path) makes the training context's
+pseudo-labels out-of-fold: K more stage-1 backbones, each trained on all training subjects but one group, predict
+their held-out group, so no training video's pseudo-labels come from a model that saw its labels (the spec's
+leakage pitfall); features and all evaluation pseudo-labels stay those of the backbone trained on every training
+subject, so the temporal model sees one feature space.
 Stage 1 runs through the shared training loop too (constant `--backbone_learning_rate`, accumulation, clipping,
 checkpoints under `<output_dir>/stage1/checkpoints`, exact `--resume_from_checkpoint latest`).
 """
@@ -31,6 +39,7 @@ import torch
 from accelerate.logging import get_logger
 
 from hfvid.data.affect_sequences import FrameDataset, labelled_sequences, load_frame
+from hfvid.data.au_folds import AU_PROTOCOL_FORMATS, au_fold, check_subjects_disjoint
 from hfvid.data.frame_folders import FIRST_FRAME_INDEX
 from hfvid.metrics.affect import affect_metrics
 from hfvid.models.affective_process import (
@@ -70,6 +79,12 @@ def parse_args(argv=None):
     group.add_argument("--backbone_init", type=str, default="random",
                        help="Start of the stage-1 ResNet: random, torchvision:resnet50 (ImageNet), a Hub id / folder "
                             "(microsoft/resnet-50, an hfvid face pre-training model); ignored with --model_name_or_path.")
+    group.add_argument("--fold", type=int, default=None,
+                       help="AU protocol of hfvid.data.au_folds: DISFA test fold 0-2 (train on the other two), BP4D 0 "
+                            "(FERA2015 train / development). Default: the split of --annotations/--validation_annotations.")
+    group.add_argument("--pseudo_label_folds", type=int, default=1,
+                       help="K >= 2: out-of-fold training pseudo-labels from K backbones, each trained without one "
+                            "group of training subjects (ours: the spec gives no K; 1 = off, the stage-1 model's own).")
     group.add_argument("--pseudo_label_noise", type=float, default=0.0,
                        help="Std of noise added to cached *training* pseudo-labels (pseudo-label leakage pitfall).")
     group.add_argument("--synthetic_train_videos", type=int, default=64)
@@ -81,6 +96,16 @@ def parse_args(argv=None):
         raise ValueError("real data needs --dataset_format {affwild2, disfa, bp4d, sewa} with --annotations")
     if args.backbone_steps < 0:
         raise ValueError(f"--backbone_steps must be >= 0, got {args.backbone_steps}")
+    if args.fold is not None and args.dataset_format not in AU_PROTOCOL_FORMATS:
+        raise ValueError(f"--fold selects a DISFA / BP4D protocol, got --dataset_format {args.dataset_format!r} "
+                         f"(expected one of {AU_PROTOCOL_FORMATS})")
+    if args.fold is not None:
+        au_fold(args.dataset_format, args.fold)  # a clear error for a fold the protocol does not have
+    if args.pseudo_label_folds < 1:
+        raise ValueError(f"--pseudo_label_folds must be >= 1 (1: off), got {args.pseudo_label_folds}")
+    if args.pseudo_label_folds > 1 and args.backbone_steps == 0:
+        raise ValueError(f"--pseudo_label_folds {args.pseudo_label_folds} needs stage-1 training (--backbone_steps > 0)"
+                         ": an untrained backbone's pseudo-labels cannot leak the training labels")
     return validate_args(args, dataset_names=("synthetic",), real_data="--dataset_format")
 
 
@@ -99,11 +124,26 @@ def load_sequences(args, split: str) -> list[dict]:
         return sequences[:limit] if limit else sequences
     annotations = args.annotations if train else args.validation_annotations
     image_root = args.train_dir if train else (args.validation_dir or args.train_dir)
+    subjects = None
+    if args.fold is not None:  # one label folder holds both sides of the protocol
+        split = au_fold(args.dataset_format, args.fold)
+        subjects = list(split.train_subjects if train else split.test_subjects)
+        annotations = annotations or args.annotations
     if annotations is None:
         return None
-    sequences = labelled_sequences(args.dataset_format, annotations, image_root,
+    sequences = labelled_sequences(args.dataset_format, annotations, image_root, subjects=subjects,
                                    first_frame_index=args.first_frame_index)
     return sequences[:limit] if limit else sequences
+
+
+def load_splits(args) -> tuple[list[dict], list[dict] | None]:
+    """Train and eval sequences; a DISFA / BP4D split whose sides share a subject raises ``ValueError``."""
+    train, evaluation = load_sequences(args, "train"), load_sequences(args, "eval")
+    if args.dataset_format in AU_PROTOCOL_FORMATS and evaluation:
+        split = (au_fold(args.dataset_format, args.fold).protocol if args.fold is not None
+                 else f"--annotations {args.annotations} / --validation_annotations {args.validation_annotations}")
+        check_subjects_disjoint({s["subject_id"] for s in train}, {s["subject_id"] for s in evaluation}, split)
+    return train, evaluation
 
 
 def frame_collate(processor):
@@ -175,29 +215,36 @@ def build_model(args):
     return AffectiveProcessForAffectEstimation(config), processor
 
 
-def stage1_args(args):
-    """The flags of stage 1: its own steps, batch size, constant lr and checkpoint folder; the shared rest."""
+def stage1_args(args, name: str = "stage1"):
+    """The flags of stage 1: its own steps, batch size, constant lr and checkpoint folder ``<output_dir>/<name>``
+    (``stage1``, or ``stage1_oof<g>`` for an out-of-fold backbone); the shared rest."""
     stage = copy.copy(args)
-    stage.output_dir = str(Path(args.output_dir) / "stage1")
+    stage.output_dir = str(Path(args.output_dir) / name)
     stage.max_train_steps, stage.learning_rate = args.backbone_steps, args.backbone_learning_rate
     stage.per_device_train_batch_size = args.backbone_batch_size
     stage.lr_scheduler_type, stage.num_warmup_steps, stage.eval_steps = "constant", 0, None
     stage.report_to = "none"  # trackers start with stage 3 (one step axis)
-    if args.resume_from_checkpoint not in (None, "latest") and not is_stage1_checkpoint(args):
-        stage.resume_from_checkpoint = None  # a stage-3 checkpoint ("latest" looks in stage1/checkpoints)
+    if args.resume_from_checkpoint not in (None, "latest") and not is_stage1_checkpoint(args, name):
+        stage.resume_from_checkpoint = None  # another stage's checkpoint ("latest" looks in <name>/checkpoints)
     return stage
 
 
-def is_stage1_checkpoint(args) -> bool:
-    """Whether ``--resume_from_checkpoint`` is a path to a checkpoint under ``<output_dir>/stage1/checkpoints``."""
+def is_stage1_checkpoint(args, name: str | None = None) -> bool:
+    """Whether ``--resume_from_checkpoint`` is a path to a checkpoint under ``<output_dir>/<name>/checkpoints``
+    (any stage-1 folder, out-of-fold ones included, when ``name`` is None)."""
     resume = args.resume_from_checkpoint
-    stage1 = (Path(args.output_dir) / "stage1").resolve()
-    return resume not in (None, "latest") and Path(resume).resolve().parent.parent == stage1
+    if resume in (None, "latest"):
+        return False
+    folder = Path(resume).resolve().parent.parent
+    if name is not None:
+        return folder == (Path(args.output_dir) / name).resolve()
+    return folder.parent == Path(args.output_dir).resolve() and folder.name.startswith("stage1")
 
 
-def train_backbone(accelerator, args, model, processor, sequences):
-    """Stage 1: per-frame regression with the backbone's own head, through the shared loop."""
-    stage = stage1_args(args)
+def train_backbone(accelerator, args, model, processor, sequences, name: str = "stage1"):
+    """Stage 1: per-frame regression with the backbone's own head, through the shared loop (checkpoints under
+    ``<output_dir>/<name>``)."""
+    stage = stage1_args(args, name)
     encoder = model.affective_process.frame_encoder
     loader, _ = make_dataloaders(stage, FrameDataset(sequences, seed=args.seed, augment=True),
                                  collate_fn=frame_collate(processor))
@@ -234,6 +281,43 @@ def cache_features(model, processor, sequences, batch_size: int) -> list[dict]:
         cached.append({"video_id": seq["video_id"], "features": features, "pseudo_labels": pseudo,
                        "labels": seq["labels"].astype(np.float32), "frame_mask": mask})
     return cached
+
+
+def subject_of(sequence: dict) -> str:
+    """A sequence's subject (a synthetic video is its own subject)."""
+    return sequence.get("subject_id") or sequence["video_id"]
+
+
+def subject_groups(sequences, num_groups: int) -> list[list[str]]:
+    """The training subjects, sorted, dealt round-robin into ``num_groups`` groups (deterministic, balanced)."""
+    subjects = sorted({subject_of(s) for s in sequences})
+    if len(subjects) < num_groups:
+        raise ValueError(f"--pseudo_label_folds {num_groups} needs at least {num_groups} training subjects, "
+                         f"got {len(subjects)}: {subjects}")
+    return [subjects[g::num_groups] for g in range(num_groups)]
+
+
+def out_of_fold_pseudo_labels(accelerator, args, start_model, processor, sequences, train_cache) -> list[dict]:
+    """Replace the training pseudo-labels in ``train_cache`` (main process) with out-of-fold ones: for each subject
+    group, a copy of ``start_model`` (the model before stage 1) is trained by :func:`train_backbone` on the other
+    groups and predicts the held-out group. Returns, per group, the subjects its backbone trained on and the videos
+    it predicted (saved beside the cache as provenance)."""
+    folds = []
+    for g, held_out in enumerate(subject_groups(sequences, args.pseudo_label_folds)):
+        model = copy.deepcopy(start_model)
+        fit = [s for s in sequences if subject_of(s) not in held_out]
+        train_backbone(accelerator, args, model, processor, fit, name=f"stage1_oof{g}")
+        predict = [i for i, s in enumerate(sequences) if subject_of(s) in held_out]
+        if accelerator.is_main_process:
+            model.to(accelerator.device)
+            predicted = cache_features(model, processor, [sequences[i] for i in predict], args.backbone_batch_size)
+            for i, seq in zip(predict, predicted):
+                train_cache[i]["pseudo_labels"] = seq["pseudo_labels"]
+        folds.append({"held_out_subjects": list(held_out), "train_subjects": sorted({subject_of(s) for s in fit}),
+                      "predicted_videos": [sequences[i]["video_id"] for i in predict]})
+        del model
+        accelerator.wait_for_everyone()
+    return folds
 
 
 def save_cache(cached, path: Path) -> None:
@@ -291,10 +375,10 @@ def main(args):
     # ---- stages 1 + 2 (skipped when their outputs exist: a re-run resumes at stage 3)
     if not (cache_dir / "train").is_dir():
         with accelerator.main_process_first():
-            train_sequences = load_sequences(args, "train")
-            eval_sequences = load_sequences(args, "eval")
+            train_sequences, eval_sequences = load_splits(args)
         if model.affective_process.frame_encoder is None:
             raise ValueError("stages 1-2 need a backbone (use_backbone=True)")
+        start_model = copy.deepcopy(model) if args.pseudo_label_folds > 1 else None  # each OOF backbone's start
         if stage1_dir.is_dir():
             model = AffectiveProcessForAffectEstimation.from_pretrained(stage1_dir, config=model.config)
         elif args.backbone_steps:
@@ -303,13 +387,21 @@ def main(args):
             if accelerator.is_main_process:
                 model.save_pretrained(stage1_dir)
         model.to(accelerator.device)
+        train_cache = None
         if accelerator.is_main_process:
             train_cache = cache_features(model, processor, train_sequences, args.backbone_batch_size)
+        if start_model is not None:
+            folds = out_of_fold_pseudo_labels(accelerator, args, start_model, processor, train_sequences, train_cache)
+            del start_model
+            results["pseudo_label_folds"] = args.pseudo_label_folds
+        if accelerator.is_main_process:
             if args.pseudo_label_noise > 0:
                 rng = np.random.default_rng(args.seed)
                 for seq in train_cache:
                     seq["pseudo_labels"] += rng.normal(0, args.pseudo_label_noise, seq["pseudo_labels"].shape)
             save_cache(train_cache, cache_dir / "train")
+            if args.pseudo_label_folds > 1:
+                (cache_dir / "pseudo_label_folds.json").write_text(json.dumps(folds, indent=1))
             if eval_sequences:
                 save_cache(cache_features(model, processor, eval_sequences, args.backbone_batch_size),
                            cache_dir / "eval")

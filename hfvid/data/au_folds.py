@@ -22,14 +22,19 @@ class AUFold:
 
     def check_disjoint(self, train_subjects: Iterable[str], test_subjects: Iterable[str]) -> None:
         """``ValueError`` when data actually loaded for training and testing share a subject (label leakage)."""
-        overlap = set(train_subjects) & set(test_subjects)
-        if overlap:
-            raise ValueError(f"{self.protocol}: train and test share subjects {sorted(overlap)} (folds must be "
-                             "subject-independent)")
+        check_subjects_disjoint(train_subjects, test_subjects, self.protocol)
 
     def side(self, subject: str) -> str | None:
         """``"train"``, ``"test"`` or None (a subject outside the protocol, e.g. a misnamed folder)."""
         return "test" if subject in self.test_subjects else "train" if subject in self.train_subjects else None
+
+
+def check_subjects_disjoint(train_subjects: Iterable[str], test_subjects: Iterable[str], split: str) -> None:
+    """``ValueError`` naming ``split`` when train and test share a subject (also for a split the user gave)."""
+    overlap = set(train_subjects) & set(test_subjects)
+    if overlap:
+        raise ValueError(f"{split}: train and test share subjects {sorted(overlap)} (folds must be "
+                         "subject-independent)")
 
 
 def au_fold(dataset_format: str, fold: int = 0) -> AUFold:
@@ -57,4 +62,4 @@ def num_folds(dataset_format: str) -> int:
     return 3 if dataset_format == "disfa" else 1
 
 
-__all__ = ["AU_PROTOCOL_FORMATS", "AUFold", "au_fold", "num_folds"]
+__all__ = ["AU_PROTOCOL_FORMATS", "AUFold", "au_fold", "check_subjects_disjoint", "num_folds"]
