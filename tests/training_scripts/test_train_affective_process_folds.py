@@ -119,6 +119,9 @@ def test_pseudo_labels_of_training_videos_are_out_of_fold(tmp_path, monkeypatch,
     for seq in script.load_cache(tmp_path / "out" / "feature_cache" / "eval"):
         eval_predictions = next(videos for model, videos in predicted if model is full and seq["video_id"] in videos)
         np.testing.assert_array_equal(seq["pseudo_labels"], eval_predictions[seq["video_id"]]["pseudo_labels"])
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "`--fold 0`" in card and ("out-of-fold: 2 more stage-1 backbones" in card) == (folds > 1)
+    assert ("the stage-1 backbone's own predictions" in card) == (folds == 1)
     provenance = tmp_path / "out" / "feature_cache" / "pseudo_label_folds.json"
     assert provenance.is_file() == (folds > 1)
     if folds > 1:
