@@ -12,12 +12,7 @@ from hfvid.data.synthetic_actors import ACTION_NAMES, synthetic_actor_video
 from hfvid.models.bmvit import BMViTConfig, BMViTForActionLocalization, BMViTVideoProcessor
 from hfvid.models.bmvit.loss_bmvit import cxcywh_to_xyxy, xyxy_to_cxcywh
 
-TINY_BACKBONE = {
-    "image_size": [32, 32], "num_frames": 4, "embed_dim": 16, "num_heads": [1, 2, 2], "output_channels": [16, 32, 32],
-    "stride_q": [[1, 1, 1], [1, 2, 2], [1, 1, 1]], "stride_kv": [[1, 4, 4], [1, 2, 2], [1, 1, 1]],
-    "stochastic_depth_prob": 0.0,
-}
-CLASSES = 4
+from test_modeling_bmvit import CLASSES, TINY_BACKBONE  # the BMViT tests' tiny backbone, shared
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
