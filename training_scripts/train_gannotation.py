@@ -317,9 +317,10 @@ def main(args):
     ema = None
     if args.use_ema:
         ema = copy.deepcopy(accelerator.unwrap_model(generator)).eval().requires_grad_(False)
-        accelerator.register_for_checkpointing(ema)
-    # processor=None: the final folder is a diffusers GANnotationPipeline (written by finish), not a processor's
-    loop = TrainingLoop(accelerator, args, generator, opt_g, sched_g, train_loader, processor=None)
+    # processor=None: the final folder is a diffusers GANnotationPipeline (written by finish), not a processor's;
+    # the EMA is checkpointed as <checkpoint>/ema.safetensors (register_for_checkpointing would pickle it)
+    loop = TrainingLoop(accelerator, args, generator, opt_g, sched_g, train_loader, processor=None,
+                        extra_state={"ema": ema} if ema is not None else None)
     loop.max_train_steps = max_steps  # generator steps; each consumes n_critic + 1 batches
     init_trackers(accelerator, "gannotation", args)
 

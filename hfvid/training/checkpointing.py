@@ -6,6 +6,8 @@ thanks to :func:`register_pretrained_hooks`; a model holding a PEFT adapter is s
 ``trainer_state.json`` (step, epoch, history). The JSON file is written last, so a folder without it is an
 interrupted save and is never resumed from. Given the processor, :func:`save_checkpoint` stores it in the trained
 model's folder too, so ``checkpoints/step_<n>/<ClassName>/`` loads in a pipeline like the final output folder.
+Modules outside the optimised ones (an EMA copy, say) travel as ``extra_state``: ``<name>.safetensors`` per module,
+instead of ``accelerator.register_for_checkpointing``, whose ``custom_checkpoint_<i>.pkl`` is read back with pickle.
 """
 
 from __future__ import annotations
@@ -165,11 +167,46 @@ def prune_checkpoints(output_dir, keep: int) -> None:
         shutil.rmtree(path)
 
 
-def save_checkpoint(accelerator, args, trainer_state: dict, model=None, processor=None) -> Path:
+_RESERVED_EXTRA_NAME = re.compile(rf"^(model|{TRAINABLE_STATE_PREFIX})(_\d+)?$")  # accelerate's / ours
+
+
+def extra_state_file(checkpoint, name: str) -> Path:
+    """Where the ``extra_state`` module ``name`` lives in a checkpoint: ``<checkpoint>/<name>.safetensors``."""
+    if not isinstance(name, str) or not name.isidentifier() or _RESERVED_EXTRA_NAME.match(name):
+        raise ValueError(
+            f"extra_state name {name!r} must be a Python identifier other than model[_<i>] and "
+            f"{TRAINABLE_STATE_PREFIX}[_<i>] (file names accelerate and hfvid already use in a checkpoint)."
+        )
+    return Path(checkpoint) / f"{name}.safetensors"
+
+
+def save_extra_state(checkpoint, extra_state: dict) -> None:
+    """Write each module's full state dict (parameters and buffers) as ``<checkpoint>/<name>.safetensors``."""
+    from safetensors.torch import save_model
+
+    for name, module in extra_state.items():
+        save_model(module, str(extra_state_file(checkpoint, name)))
+
+
+def load_extra_state(checkpoint, extra_state: dict) -> None:
+    """Copy ``<checkpoint>/<name>.safetensors`` into each module in place (strict: every key must match)."""
+    from safetensors.torch import load_model
+
+    for name, module in extra_state.items():
+        path = extra_state_file(checkpoint, name)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Checkpoint {checkpoint} has no {path.name} for extra_state {name!r}: it was saved without it."
+            )
+        load_model(module, path, strict=True)  # load_state_dict copies onto the module's own device
+
+
+def save_checkpoint(accelerator, args, trainer_state: dict, model=None, processor=None, extra_state=None) -> Path:
     """``save_state`` to ``checkpoints/step_<global_step>`` after pruning, then write ``trainer_state.json``.
 
     With ``model`` (a prepared ``PreTrainedModel``) and ``processor``, the processor is saved next to the model's
     weights in ``<ClassName>/``, which makes that folder loadable by ``pipeline(task, model=folder)``.
+    ``extra_state`` (``{name: module}``) is written as ``<name>.safetensors`` (see :func:`save_extra_state`).
     """
     path = Path(args.output_dir) / "checkpoints" / f"step_{trainer_state['global_step']}"
     if accelerator.is_main_process and args.checkpoints_total_limit is not None:
@@ -177,6 +214,8 @@ def save_checkpoint(accelerator, args, trainer_state: dict, model=None, processo
     accelerator.wait_for_everyone()
     accelerator.save_state(str(path))
     if accelerator.is_main_process:
+        if extra_state:
+            save_extra_state(path, extra_state)
         if processor is not None and model is not None:
             folder = pretrained_folder(accelerator, path, model)
             if folder is not None:
@@ -201,11 +240,14 @@ def load_trainer_state(path) -> dict:
 
 __all__ = [
     "TRAINER_STATE_NAME",
+    "extra_state_file",
     "find_resume_checkpoint",
     "list_checkpoints",
+    "load_extra_state",
     "load_trainer_state",
     "pretrained_folder",
     "prune_checkpoints",
     "register_pretrained_hooks",
     "save_checkpoint",
+    "save_extra_state",
 ]

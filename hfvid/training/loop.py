@@ -23,7 +23,14 @@ from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwa
 from tqdm.auto import tqdm
 
 from .args import report_to_trackers
-from .checkpointing import find_resume_checkpoint, load_trainer_state, register_pretrained_hooks, save_checkpoint
+from .checkpointing import (
+    extra_state_file,
+    find_resume_checkpoint,
+    load_extra_state,
+    load_trainer_state,
+    register_pretrained_hooks,
+    save_checkpoint,
+)
 
 
 logger = get_logger(__name__, log_level="INFO")
@@ -111,13 +118,19 @@ class TrainingLoop:
     """Step counting with accumulation, clipping, logging, evaluation, checkpoints and a real resume.
 
     All objects must already be prepared. Give ``processor`` (what ``finish_training`` saves) to have every
-    checkpoint's model folder loadable by a pipeline too. ``run`` returns the history
+    checkpoint's model folder loadable by a pipeline too. ``extra_state`` (``{name: module}``, e.g. an EMA copy
+    the optimizer does not see) is checkpointed as ``<name>.safetensors`` and restored on resume, never pickled.
+    ``run`` returns the history
     ``{"losses": [(step, loss)], "eval": [(step, metrics)], "global_step", "first_loss", "last_loss"}``;
     losses are the mean over the step's micro-batches and over processes.
     """
 
-    def __init__(self, accelerator, args, model, optimizer, lr_scheduler, train_dataloader, processor=None):
+    def __init__(self, accelerator, args, model, optimizer, lr_scheduler, train_dataloader, processor=None,
+                 extra_state=None):
         self.accelerator, self.args, self.processor = accelerator, args, processor
+        self.extra_state = dict(extra_state or {})
+        for name in self.extra_state:
+            extra_state_file(".", name)  # a bad name fails now, not at the first checkpoint
         self.model, self.optimizer, self.lr_scheduler = model, optimizer, lr_scheduler
         self.train_dataloader = train_dataloader
         if len(train_dataloader) == 0:
@@ -145,6 +158,7 @@ class TrainingLoop:
         if path is None:
             return
         self.accelerator.load_state(str(path))
+        load_extra_state(path, self.extra_state)
         state = load_trainer_state(path)
         if state["num_processes"] != self.accelerator.num_processes:
             logger.warning(f"{path} was saved with {state['num_processes']} processes; data position may differ.")
@@ -238,7 +252,8 @@ class TrainingLoop:
                     self._evaluate(evaluate)
                 every = args.checkpointing_steps  # validate_args made it an int or "epoch"
                 if (every == "epoch" and epoch_done) or (isinstance(every, int) and self.global_step % every == 0):
-                    save_checkpoint(accelerator, args, self.trainer_state(), self.model, self.processor)
+                    save_checkpoint(accelerator, args, self.trainer_state(), self.model, self.processor,
+                                    extra_state=self.extra_state)
                 if self.global_step >= self.max_train_steps:
                     break
             else:
