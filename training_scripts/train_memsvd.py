@@ -278,6 +278,14 @@ def ava_items(args, split: str, processor, num_classes: int,
     bank = MeMSVDFeatureBank(datasets.load_from_disk(folder))
     if not train and args.eval_boxes:
         return detected_items(args, keyframes, bank, processor, num_classes), keyframes
+    if clip_encoder is not None:  # fail before training, not at the first batch that reads a missing video
+        from pathlib import Path
+
+        missing = sorted({f["video_id"] for f in keyframes
+                          if not (Path(args.video_dir) / f"{f['video_id']}.{args.video_ext}").is_file()})
+        if missing:
+            raise FileNotFoundError(f"--video_dir={args.video_dir!r}: {len(missing)} videos of {annotations} not "
+                                    f"found (e.g. {missing[:3]}; expected <video_id>.{args.video_ext} files)")
     items = []
     for frame in keyframes:
         actors = bank.get(frame["video_id"], frame["timestamp"])

@@ -53,8 +53,8 @@ def test_nonlocal_baseline_and_resume(tmp_path):
     assert resumed["history"]["losses"][:2] == first["history"]["losses"]
 
 
-def write_ava_split(folder: Path, seed: int):
-    """A feature bank (datasets) + AVA CSV: 2 videos, keyframes 902-905, 1-2 GT boxes each, 6-d features."""
+def write_ava_split(folder: Path, seed: int, dim: int = 6):
+    """A feature bank (datasets) + AVA CSV: 2 videos, keyframes 902-905, 1-2 GT boxes each, `dim`-d features."""
     from hfvid.models.memsvd import feature_bank_dataset
 
     rng = np.random.default_rng(seed)
@@ -62,7 +62,7 @@ def write_ava_split(folder: Path, seed: int):
     for video in ("vidA", "vidB"):
         for second in range(898, 910):
             people = 1 + second % 2
-            bank[(video, second)] = rng.standard_normal((people, 6)).astype(np.float32)
+            bank[(video, second)] = rng.standard_normal((people, dim)).astype(np.float32)
             if 902 <= second <= 905:
                 for p in range(people):
                     box = (0.1 + 0.4 * p, 0.1, 0.4 + 0.4 * p, 0.9)
