@@ -100,26 +100,17 @@ def load_encoder(args):
 
 def extract_video(path, seconds: dict[int, np.ndarray], encoder, args) -> dict:
     """``{(video_id, second): (P, d)}`` for one video, streamed clip by clip."""
-    from hfvid.data.video import iter_clips, iter_frames
+    from hfvid.data.video import keyframe_clips
 
     video_id = Path(path).stem
-    times = sorted(seconds)
     bank = {}
-    frames = iter_frames(path, fps=args.fps, start=max(0.0, times[0] - args.time_offset - args.clip_duration))
-    from hfvid.data.formats.ava import video_time
-
-    for second, clip, middle in iter_clips(frames, [video_time(t, args.time_offset) for t in times],
-                                            args.clip_duration):
-        if not clip:
-            logger.warning(f"{video_id}: no frames around second {second + args.time_offset}; skipped")
-            continue
-        height, width = middle.image.shape[:2]
-        key = int(round(second + args.time_offset))
-        pixels = seconds[key] * np.array([width, height, width, height], np.float32)
+    for key, clip, pixels in keyframe_clips(path, seconds, args.fps, args.clip_duration, args.time_offset):
         features = np.asarray(encoder(clip, pixels), np.float32)
         if features.shape[0] != len(pixels):
             raise ValueError(f"the actor encoder returned {features.shape[0]} features for {len(pixels)} boxes")
         bank[(video_id, key)] = features
+    for key in sorted(set(seconds) - {second for _, second in bank}):
+        logger.warning(f"{video_id}: no frames around second {key}; skipped")
     return bank
 
 

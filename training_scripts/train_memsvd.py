@@ -218,8 +218,8 @@ def synthetic_clip_items(args, split: str, processor, clip_encoder) -> list[dict
     prepared = [clip_encoder.prepare(clip["frames"], clip["boxes"] * size[0]) for clip in clips]
     video_id = f"synthetic-{split}"
     bank = MeMSVDFeatureBank(feature_bank_dataset(
-        {(video_id, second): clip_encoder(clip["frames"], clip["boxes"] * size[0]).numpy()
-         for second, clip in enumerate(clips)}))
+        {(video_id, second): clip_encoder.encode(pixel_values, rois).numpy()
+         for second, (pixel_values, rois) in enumerate(prepared)}))
     items = []
     for second, (clip, (pixel_values, rois)) in enumerate(zip(clips, prepared)):
         memory = processor(bank, [(video_id, second)], training=train)
@@ -229,32 +229,31 @@ def synthetic_clip_items(args, split: str, processor, clip_encoder) -> list[dict
 
 
 class KeyframeClipLoader:
-    """Decodes one AVA keyframe's clip from `--video_dir` with `extract_feature_bank.py`'s clip reader and prepares
-    it as the actor encoder's input: ``() -> (pixel_values (1, T, 3, H, W), rois (K, 5))``."""
+    """Decodes one AVA keyframe's clip from `--video_dir` (`hfvid.data.video.keyframe_clips`, as
+    `extract_feature_bank.py` reads them) and prepares it as the actor encoder's input:
+    ``() -> (pixel_values (1, T, 3, H, W), rois (K, 5))``."""
 
     def __init__(self, args, clip_encoder, video_id: str, second: int, boxes: np.ndarray):
         self.args, self.clip_encoder, self.video_id, self.second, self.boxes = args, clip_encoder, video_id, second, boxes
 
     def __call__(self):
+        from contextlib import closing
         from pathlib import Path
 
-        from hfvid.quickstart import load_training_script
+        from hfvid.data.video import keyframe_clips
 
         path = Path(self.args.video_dir) / f"{self.video_id}.{self.args.video_ext}"
         if not path.is_file():
             raise FileNotFoundError(f"--video_dir: {path} not found (keyframe {self.video_id},{self.second})")
-        prepared = []
-
-        def record(clip, pixel_boxes):  # the reader's encoder slot: keep the clip's encoder input
-            prepared.append(self.clip_encoder.prepare(clip, pixel_boxes))
-            return np.zeros((len(pixel_boxes), 1), np.float32)
-
-        reader = load_training_script("extract_feature_bank")
-        reader.extract_video(path, {self.second: self.boxes}, record, self.args)
-        if not prepared:
+        clips = keyframe_clips(path, {self.second: self.boxes}, self.args.fps, self.args.clip_duration,
+                               self.args.time_offset)
+        with closing(clips):
+            found = next(clips, None)
+        if found is None:
             raise ValueError(f"--video_dir: {path} has no frames around second {self.second} "
                              f"(--time_offset={self.args.time_offset}, --clip_duration={self.args.clip_duration})")
-        return prepared[0]
+        _, clip, pixel_boxes = found
+        return self.clip_encoder.prepare(clip, pixel_boxes)
 
 
 def ava_items(args, split: str, processor, num_classes: int,

@@ -191,6 +191,24 @@ def iter_clips(frames: Iterable[VideoFrame], seconds: Iterable[float] | None = N
         current = next(wanted, None)
 
 
+def keyframe_clips(path, keyframes: dict, fps: float | None, clip_duration: float, time_offset: float = 0.0):
+    """Yield ``(keyframe second, clip images, boxes in pixels)`` for the AVA-style keyframes of one video.
+
+    ``keyframes`` maps a keyframe second (counted from the movie start) to its normalised ``(K, 4)`` xyxy boxes; its
+    time in the file is ``second - time_offset`` (AVA's 15-minute cuts). Decoding starts at the first keyframe's
+    window and streams one clip at a time; keyframes without frames around them are not yielded.
+    """
+    from .formats.ava import video_time
+
+    times = sorted(keyframes)
+    frames = iter_frames(path, fps=fps, start=max(0.0, times[0] - time_offset - clip_duration))
+    for second, clip, middle in iter_clips(frames, [video_time(t, time_offset) for t in times], clip_duration):
+        if clip:
+            height, width = middle.image.shape[:2]
+            key = int(round(second + time_offset))
+            yield key, clip, keyframes[key] * np.array([width, height, width, height], np.float32)
+
+
 def write_video(path, frames: Iterable, fps: float = 25.0, codec: str = "libx264", pix_fmt: str = "yuv420p") -> Path:
     """Encode ``(H, W, 3)`` uint8 RGB frames into a video file (tests, synthetic data, visualisations)."""
     import av
@@ -216,4 +234,4 @@ def write_video(path, frames: Iterable, fps: float = 25.0, codec: str = "libx264
     return path
 
 
-__all__ = ["VideoFrame", "iter_clips", "iter_frames", "video_info", "write_video"]
+__all__ = ["VideoFrame", "iter_clips", "iter_frames", "keyframe_clips", "video_info", "write_video"]

@@ -92,9 +92,12 @@ class VideoBackboneActorEncoder:
                              "pass a VideoBackboneActorEncoder.from_pretrained(<MViTv2 checkpoint>) instead")
         return cls(encoder, video_processor or _video_processor(getattr(model, "name_or_path", "")))
 
-    @torch.no_grad()
     def __call__(self, frames, boxes) -> torch.Tensor:
-        pixel_values, rois = self.prepare(frames, boxes)
+        return self.encode(*self.prepare(frames, boxes))
+
+    @torch.no_grad()
+    def encode(self, pixel_values: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        """Actor features ``(K, C)`` (float32, CPU) of a clip already :meth:`prepare`-d, in eval mode."""
         parameter = next(self.encoder.parameters())
         was_training = self.encoder.training
         self.encoder.eval()
