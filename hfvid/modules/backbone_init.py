@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from .conversion import load_state_dict_strictly, unwrap_state_dict
+
 BACKBONE_INIT_RANDOM = "random"
 TORCHVISION_PREFIX = "torchvision:"
 TORCHVISION_RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -48,13 +50,13 @@ def check_backbone_init(value) -> str:
 def torchvision_resnet_to_transformers(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A torchvision ResNet state dict -> `ResNetModel` keys; ``fc.*`` (the ImageNet classifier) is dropped.
 
-    A ``module.`` prefix (DataParallel) is removed. Any other key raises ``ValueError`` (not a torchvision ResNet).
+    Any other key raises ``ValueError`` (not a torchvision ResNet); a DataParallel ``module.`` prefix is removed
+    beforehand, when the file is read (:func:`~hfvid.modules.conversion.unwrap_state_dict`).
     """
     from ..models.face_pretraining.convert_frl_to_hfvid import torchvision_to_hf_key
 
     mapped, unknown = {}, []
     for key, value in state_dict.items():
-        key = key.removeprefix("module.")
         if key.startswith("fc."):
             continue
         target = torchvision_to_hf_key(key)
@@ -76,12 +78,10 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state) if isinstance(state, dict) else state
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"backbone_init: {str(path)!r} is not a state dict of tensors")
-    return state
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    return unwrap_state_dict(state, f"backbone_init: {str(path)!r}")
 
 
 def _torchvision_state(source: str) -> dict[str, torch.Tensor]:
@@ -128,23 +128,6 @@ def _check_architecture(source_config: dict, target_config, what: str) -> None:
                          + "; ".join(differences) + "): set backbone_config to the source's architecture")
 
 
-def _load_exact(resnet, state: dict[str, torch.Tensor], what: str) -> None:
-    """Every backbone tensor from ``state``, same names and shapes, or ``ValueError`` naming the mismatch."""
-    own = resnet.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: {tuple(state[k].shape)} in the source, {tuple(own[k].shape)} in the model"
-              for k in own if k in state and state[k].shape != own[k].shape]
-    problems = ([f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}"] if missing else []) + \
-               ([f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}"] if unexpected else []) + \
-               ([f"shape mismatch {shapes[:5]}"] if shapes else [])
-    if problems:
-        raise ValueError(f"backbone_init {what} does not fit the model's backbone: " + "; ".join(problems))
-    with torch.no_grad():
-        for key, tensor in own.items():
-            tensor.copy_(state[key].to(dtype=tensor.dtype))
-
-
 def load_backbone_init(resnet, backbone_init: str) -> bool:
     """Copy the weights ``backbone_init`` names into ``resnet`` (a transformers `ResNetModel`) in place.
 
@@ -163,7 +146,9 @@ def load_backbone_init(resnet, backbone_init: str) -> bool:
         state, source_config, kind = _checkpoint_resnet(backbone_init)
         what = f"{backbone_init!r} ({kind})"
         _check_architecture(source_config.to_dict(), resnet.config, what)
-    _load_exact(resnet, state, what)
+    # in place, keeping the model's train/eval mode
+    load_state_dict_strictly(resnet, state, f"backbone_init {what} does not fit the model's backbone", limit=5,
+                             set_eval=False)
     return True
 
 

@@ -20,8 +20,9 @@ def unwrap_state_dict(checkpoint, what: str) -> dict[str, torch.Tensor]:
 
 
 def load_state_dict_strictly(model: nn.Module, state_dict: dict, mismatch: str, strip_prefix: str = "",
-                             limit: int | None = None) -> nn.Module:
-    """Load ``state_dict`` into ``model`` (all keys, all shapes) and return it in eval mode.
+                             limit: int | None = None, set_eval: bool = True) -> nn.Module:
+    """Load ``state_dict`` into ``model`` (all keys, all shapes) and return it, in eval mode if ``set_eval`` (a
+    converted checkpoint; ``set_eval=False`` keeps the train/eval mode of a submodule loaded in place).
 
     On any missing, unexpected or mis-shaped key a ValueError ``"{mismatch}: missing keys [...], unexpected keys
     [...], shape mismatches [...]"`` lists them (names without ``strip_prefix``; at most ``limit`` of each).
@@ -35,7 +36,7 @@ def load_state_dict_strictly(model: nn.Module, state_dict: dict, mismatch: str, 
         raise ValueError(f"{mismatch}: missing keys {missing[:limit]}, unexpected keys {unexpected[:limit]}, "
                          f"shape mismatches {mismatched[:limit]}")
     model.load_state_dict(state_dict, strict=True)
-    return model.eval()
+    return model.eval() if set_eval else model
 
 
 __all__ = ["load_state_dict_strictly", "unwrap_state_dict"]

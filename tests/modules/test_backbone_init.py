@@ -101,7 +101,9 @@ def test_torchvision_state_dict_gives_torchvision_features(torchvision_resnet18,
         from safetensors.torch import save_file
 
         save_file(torchvision_resnet18.state_dict(), str(file))
-    model = cau(f"torchvision:{file}", backbone=RESNET18).eval()
+    model = cau(f"torchvision:{file}", backbone=RESNET18)
+    assert all(module.training for module in model.modules())  # loading in place keeps the train/eval mode
+    model.eval()
     frames = torch.randn(1, 2, 3, 32, 32)
     with torch.no_grad():
         features, _ = model.contrastive_au.frame_encoder(frames)
@@ -110,17 +112,16 @@ def test_torchvision_state_dict_gives_torchvision_features(torchvision_resnet18,
     torch.testing.assert_close(features[0], expected, atol=1e-5, rtol=1e-5)
 
 
-def test_torchvision_mapping_refuses_other_state_dicts(torchvision_resnet18):
+def test_torchvision_mapping_refuses_other_state_dicts(torchvision_resnet18, tmp_path):
     state = torchvision_resnet18.state_dict()
     mapped = torchvision_resnet_to_transformers(state)
     assert "fc.weight" not in mapped and len(mapped) == len(state) - 2
     with pytest.raises(ValueError, match="keys with no ResNet counterpart.*classifier.weight"):
         torchvision_resnet_to_transformers({**state, "classifier.weight": torch.zeros(1)})
-    bottleneck = ResNetModel(ResNetConfig(layer_type="bottleneck", depths=[1, 1, 1, 1]))
+    bottleneck = ResNetModel(ResNetConfig(layer_type="bottleneck", depths=[1, 1, 1, 1]))  # torchvision's layout
+    torch.save({"state_dict": {"module." + k: v for k, v in state.items()}}, tmp_path / "resnet18.pth")
     with pytest.raises(ValueError, match="does not fit the model's backbone: missing"):
-        from hfvid.modules.backbone_init import _load_exact
-
-        _load_exact(bottleneck, mapped, "test")
+        load_backbone_init(bottleneck, f"torchvision:{tmp_path / 'resnet18.pth'}")
 
 
 def test_bad_backbone_init_values_raise(resnet_checkpoint, tmp_path):
