@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ...modules.conversion import unwrap_state_dict
 from .configuration_mvitv2 import MViTv2Config
 from .convert_torchvision_mvit_to_hfvid import load_converted_model
 from .video_processing_mvitv2 import KINETICS_TEST_VIEWS, MViTv2VideoProcessor
@@ -176,9 +177,7 @@ def convert_pyslowfast_mvit_state_dict(state_dict: dict) -> dict:
     """PySlowFast MViT `model_state` -> state dict of `MViTv2ForVideoClassification` (values unchanged; the CLS
     token and separable absolute positions lose their leading singleton dimensions). Keys are not validated
     here; see :func:`load_converted_model`."""
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise ValueError("expected a PySlowFast MViT model_state (a mapping of names to tensors)")
-    state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    state_dict = unwrap_state_dict(state_dict, "PySlowFast MViT model_state")
     if "patch_embed.proj.weight" not in state_dict:
         raise ValueError("not a PySlowFast MViT state dict: key 'patch_embed.proj.weight' is missing (for "
                          "torchvision's mvit_v2_s use `hfvid convert torchvision-mvit`)")

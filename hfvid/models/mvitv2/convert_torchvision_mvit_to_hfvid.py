@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ...modules.conversion import load_state_dict_strictly
+from ...modules.conversion import load_state_dict_strictly, unwrap_state_dict
 from .configuration_mvitv2 import MViTv2Config
 from .modeling_mvitv2 import MViTv2ForVideoClassification
 from .video_processing_mvitv2 import KINETICS_TEST_VIEWS, MViTv2VideoProcessor
@@ -78,9 +78,7 @@ def convert_torchvision_mvit_state_dict(state_dict, config: MViTv2Config | None 
     """
     if isinstance(state_dict, dict) and isinstance(state_dict.get("model"), dict):
         state_dict = state_dict["model"]  # PySlowFast-style wrapper
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise ValueError("expected a torchvision MViT state dict (a mapping of names to tensors)")
-    state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
+    state_dict = unwrap_state_dict(state_dict, "torchvision MViT state dict")
     if "conv_proj.weight" not in state_dict:
         raise ValueError("not a torchvision MViT state dict: key 'conv_proj.weight' is missing")
     if config is None:
