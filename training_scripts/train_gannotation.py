@@ -41,6 +41,7 @@ from hfvid.training import (
     make_lr_scheduler,
     make_parser,
     parse_config_overrides,
+    training_results,
     validate_args,
 )
 
@@ -331,12 +332,10 @@ def main(args):
     history = loop.run(None, evaluate=(lambda: evaluate(accelerator, final_model, eval_loader))
                        if eval_loader is not None else None, train_step=step)
 
-    results = history["eval"][-1][1] if history["eval"] else {}
-    if results:
-        logger.info(f"eval: {results}")
-    results = dict(results, train_loss_first=history["first_loss"], train_loss_last=history["last_loss"],
-                   train_steps=history["global_step"], adversarial=use_critic, perceptual=perceptual is not None,
-                   dataset=args.dataset_name or args.train_dir)
+    if history["eval"] and history["eval"][-1][1]:
+        logger.info(f"eval: {history['eval'][-1][1]}")
+    results = training_results(history, adversarial=use_critic, perceptual=perceptual is not None,
+                               dataset=args.dataset_name or args.train_dir)
     finish(accelerator, args, final_model, critic if use_critic else None, results, step.sample_batch)
     return {"history": history, "results": results}
 
