@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .hmdb51 import HMDB51_TRAIN, HMDB51_UNUSED, read_hmdb51_split_file
+
 JHMDB_CLASSES = (
     "brush_hair", "catch", "clap", "climb_stairs", "golf", "jump", "kick_ball", "pick", "pour", "pullup", "push",
     "run", "shoot_ball", "shoot_bow", "shoot_gun", "sit", "stand", "swing_baseball", "throw", "walk", "wave",
@@ -47,14 +49,11 @@ def read_jhmdb_split(splits_dir, split: int = 1) -> dict[str, str]:
         raise FileNotFoundError(f"no <class>_test_split{split}.txt files in {splits_dir}")
     subsets = {}
     for file in files:
-        action = file.name.removesuffix(f"_test_split{split}.txt")
-        for line_no, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            fields = line.split()
-            if len(fields) != 2 or fields[1] not in ("1", "2"):
-                raise ValueError(f"{file}:{line_no}: expected '<video>.avi 1|2', got {line!r}")
-            subsets[f"{action}/{fields[0].removesuffix('.avi')}"] = "train" if fields[1] == "1" else "test"
+        action, _, rows = read_hmdb51_split_file(file)  # the same '<video>.avi <code>' files as HMDB51's
+        for video, code in rows:
+            if code == HMDB51_UNUSED:
+                raise ValueError(f"{file}: expected '<video>.avi 1|2' (JHMDB splits use every video), got {video} 0")
+            subsets[f"{action}/{video.removesuffix('.avi')}"] = "train" if code == HMDB51_TRAIN else "test"
     return subsets
 
 
