@@ -234,12 +234,8 @@ class MeMSVDModel(MeMSVDPreTrainedModel):
                              "None); pass precomputed actor_features instead")
         if pixel_values is None or boxes is None or actor_features is not None:
             raise ValueError("give pixel_values (B, T, 3, H, W) and boxes (K, 5) together, and not actor_features")
-        if boxes.ndim != 2 or boxes.shape[1] != 5:
-            raise ValueError(f"boxes must have shape (K, 5) = [batch_index, x1, y1, x2, y2] in input pixels, got "
-                             f"{tuple(boxes.shape)}")
-        if actor_batch_index is None:
-            actor_batch_index = boxes[:, 0].long()
-        return self.actor_encoder(pixel_values, boxes), actor_batch_index
+        features = self.actor_encoder(pixel_values, boxes)  # checks boxes is (K, 5) before anything else
+        return features, boxes[:, 0].long() if actor_batch_index is None else actor_batch_index
 
     def memory_basis_of(self, memory_features, memory_mask=None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(U_c, s)`` of a window in the configured `memory_mode` (incremental: one block per second)."""

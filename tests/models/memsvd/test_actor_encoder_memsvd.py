@@ -35,6 +35,10 @@ def test_config_checks_and_no_encoder_by_default():
     model = MeMSVDForActionDetection(MeMSVDConfig(feature_dim=8, latent_dim=4, num_components=2, max_rank=4))
     with pytest.raises(ValueError, match="no actor encoder"):
         model(**{**inputs(), "memory_features": torch.randn(2, 10, 8)})
+    with pytest.raises(ValueError, match=r"boxes must have shape \(K, 5\).*got \(3, 4\)"):
+        MeMSVDForActionDetection(tiny_config())(**{**inputs(), "boxes": inputs()["boxes"][:, 1:]})
+    with pytest.raises(ValueError, match=r"boxes must have shape \(K, 5\).*got \(5,\)"):
+        MeMSVDForActionDetection(tiny_config())(**{**inputs(), "boxes": torch.zeros(5)})
 
 
 def test_round_trip_and_equal_to_the_precomputed_path(tmp_path):
