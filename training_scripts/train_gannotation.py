@@ -22,7 +22,6 @@ folder is a `GANnotationPipeline` (`synthesizer/`, and `critic/` for resuming) w
 
 import copy
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -35,6 +34,7 @@ from hfvid.models.gannotation.losses import PerceptualLoss, generator_loss, grad
 from hfvid.models.gannotation.modeling_gannotation import critic_loss
 from hfvid.training import (
     TrainingLoop,
+    compute_max_train_steps,
     init_trackers,
     make_accelerator,
     make_dataloaders,
@@ -309,8 +309,8 @@ def main(args):
         raise ValueError("The training dataloader is empty (fewer triplets than one batch).")
     if eval_loader is not None:
         eval_loader = accelerator.prepare(eval_loader)
-    max_steps = args.max_train_steps or args.num_train_epochs * math.ceil(
-        len(train_loader) / ((args.n_critic + 1) if use_critic else 1))
+    batches_per_step = args.n_critic + 1 if use_critic else 1  # each generator step also feeds n_critic critic steps
+    max_steps = compute_max_train_steps(args, train_loader, batches_per_step)
     sched_g = accelerator.prepare(make_lr_scheduler(args, opt_g, max_steps))
     sched_d = accelerator.prepare(make_lr_scheduler(args, opt_d, max_steps))  # stepped per generator step too
     if perceptual is not None:
@@ -321,8 +321,7 @@ def main(args):
     # processor=None: the final folder is a diffusers GANnotationPipeline (written by finish), not a processor's;
     # the EMA is checkpointed as <checkpoint>/ema.safetensors (register_for_checkpointing would pickle it)
     loop = TrainingLoop(accelerator, args, generator, opt_g, sched_g, train_loader, processor=None,
-                        extra_state={"ema": ema} if ema is not None else None)
-    loop.max_train_steps = max_steps  # generator steps; each consumes n_critic + 1 batches
+                        extra_state={"ema": ema} if ema is not None else None, batches_per_step=batches_per_step)
     init_trackers(accelerator, "gannotation", args)
 
     sample_batch = next(iter(eval_loader if eval_loader is not None else train_loader))

@@ -87,11 +87,16 @@ def init_trackers(accelerator: Accelerator, project_name: str, args) -> None:
     accelerator.init_trackers(project_name, config=config)
 
 
-def compute_max_train_steps(args, train_dataloader) -> int:
-    """The step budget: ``--max_train_steps``, else epochs * optimizer steps per epoch of the *prepared* loader."""
+def compute_max_train_steps(args, train_dataloader, batches_per_step: int = 1) -> int:
+    """The step budget: ``--max_train_steps``, else epochs * optimizer steps per epoch of the *prepared* loader.
+
+    ``batches_per_step``: loader batches one step consumes per accumulation micro-step (a GAN step that also runs
+    ``n_critic`` critic updates uses ``n_critic + 1``).
+    """
     if args.max_train_steps is not None:
         return args.max_train_steps
-    return args.num_train_epochs * math.ceil(len(train_dataloader) / args.gradient_accumulation_steps)
+    batches = args.gradient_accumulation_steps * batches_per_step
+    return args.num_train_epochs * math.ceil(len(train_dataloader) / batches)
 
 
 def make_lr_scheduler(args, optimizer, num_training_steps: int):
@@ -120,13 +125,14 @@ class TrainingLoop:
     All objects must already be prepared. Give ``processor`` (what ``finish_training`` saves) to have every
     checkpoint's model folder loadable by a pipeline too. ``extra_state`` (``{name: module}``, e.g. an EMA copy
     the optimizer does not see) is checkpointed as ``<name>.safetensors`` and restored on resume, never pickled.
+    ``batches_per_step`` (see ``compute_max_train_steps``) sizes the epoch-based budget of a multi-batch step.
     ``run`` returns the history
     ``{"losses": [(step, loss)], "eval": [(step, metrics)], "global_step", "first_loss", "last_loss"}``;
     losses are the mean over the step's micro-batches and over processes.
     """
 
     def __init__(self, accelerator, args, model, optimizer, lr_scheduler, train_dataloader, processor=None,
-                 extra_state=None):
+                 extra_state=None, batches_per_step=1):
         self.accelerator, self.args, self.processor = accelerator, args, processor
         self.extra_state = dict(extra_state or {})
         for name in self.extra_state:
@@ -135,7 +141,7 @@ class TrainingLoop:
         self.train_dataloader = train_dataloader
         if len(train_dataloader) == 0:
             raise ValueError("The training dataloader is empty.")
-        self.max_train_steps = compute_max_train_steps(args, train_dataloader)
+        self.max_train_steps = compute_max_train_steps(args, train_dataloader, batches_per_step)
         self.global_step, self.epoch, self.batches_in_epoch = 0, 0, 0
         self.losses, self.evals = [], []
         register_pretrained_hooks(accelerator)
