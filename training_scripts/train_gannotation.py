@@ -305,7 +305,7 @@ def main(args):
     opt_d = torch.optim.Adam(critic.parameters(), lr=args.critic_learning_rate or args.learning_rate, betas=betas,
                              weight_decay=args.weight_decay)
     generator, critic, opt_g, opt_d, train_loader = accelerator.prepare(generator, critic, opt_g, opt_d, train_loader)
-    if len(train_loader) == 0:
+    if len(train_loader) == 0:  # before the schedulers: a 0-step polynomial schedule dies of ZeroDivisionError
         raise ValueError("The training dataloader is empty (fewer triplets than one batch).")
     if eval_loader is not None:
         eval_loader = accelerator.prepare(eval_loader)
